@@ -1,0 +1,140 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { transform, version as esbuildVersion } from 'esbuild';
+import type { AnalysisLanguage } from '../analysis/index.js';
+import type { Limits, RunSpec, SandboxSpec } from '../sandbox/types.js';
+
+/** Runtimes as data (SPEC §3): what file the code goes in, how it starts, which rules check it. */
+
+export const LANGUAGE_IDS = ['python', 'javascript', 'typescript'] as const;
+export type LanguageId = (typeof LANGUAGE_IDS)[number];
+
+export interface Language {
+  id: LanguageId;
+  name: string;
+  /** Name the submitted code is stored under in the working dir. */
+  fileName: string;
+  extensions: string[];
+  aliases: string[];
+  /** Runtime binary on the host, bound read-only into the sandbox with the rest of /usr. */
+  runtime: string;
+  /** Starts the runtime with the bootstrap, which waits for the program on fd 3 (see bootstrap/). */
+  argv: string[];
+  /** The static rule set applied before any run. */
+  analysis: AnalysisLanguage;
+  /** Source → what the runtime executes (TypeScript is transpiled on the host, never executed there). */
+  compile?: (code: string) => Promise<string>;
+  /** File the compiled output is stored under, when it differs from fileName. */
+  compiledFileName?: string;
+}
+
+const bootstrap = (name: string) =>
+  readFileSync(fileURLToPath(new URL(`./bootstrap/${name}`, import.meta.url)), 'utf8');
+
+const PYTHON = '/usr/bin/python3';
+const NODE = '/usr/bin/node';
+const nodeArgv = (extra: string[]) => [
+  NODE,
+  '--experimental-detect-module',
+  '--disable-warning=ExperimentalWarning',
+  ...extra,
+  '-e',
+  bootstrap('node.cjs'),
+];
+
+export const LANGUAGES: Record<LanguageId, Language> = {
+  python: {
+    id: 'python',
+    name: 'Python 3',
+    fileName: 'main.py',
+    extensions: ['.py'],
+    aliases: ['py', 'python3'],
+    runtime: PYTHON,
+    // -I: ignore PYTHON* variables and the user site; -u: output reaches the caller even on a kill.
+    argv: [PYTHON, '-I', '-u', '-c', bootstrap('python.py')],
+    analysis: 'python',
+  },
+  javascript: {
+    id: 'javascript',
+    name: 'JavaScript (Node.js)',
+    fileName: 'main.js',
+    extensions: ['.js', '.mjs', '.cjs'],
+    aliases: ['js', 'node', 'nodejs'],
+    runtime: NODE,
+    argv: nodeArgv([]),
+    analysis: 'javascript',
+  },
+  typescript: {
+    id: 'typescript',
+    name: 'TypeScript (esbuild → Node.js)',
+    fileName: 'main.ts',
+    extensions: ['.ts', '.mts', '.cts'],
+    aliases: ['ts'],
+    runtime: NODE,
+    argv: nodeArgv(['--enable-source-maps']),
+    analysis: 'typescript',
+    compiledFileName: 'main.js',
+    compile: async (code) => {
+      // Inline source maps keep error lines pointing at the user's TypeScript.
+      const out = await transform(code, { loader: 'ts', sourcemap: 'inline', sourcefile: 'main.ts', target: 'node20' });
+      return out.code;
+    },
+  },
+};
+
+export function findLanguage(name: string): Language | undefined {
+  const key = name.trim().toLowerCase();
+  return Object.values(LANGUAGES).find((l) => l.id === key || l.aliases.includes(key));
+}
+
+export function languageForFile(path: string): Language | undefined {
+  const dot = path.lastIndexOf('.');
+  const ext = dot >= 0 ? path.slice(dot).toLowerCase() : '';
+  return Object.values(LANGUAGES).find((l) => l.extensions.includes(ext));
+}
+
+const versions = new Map<LanguageId, string>();
+
+/** Version of the runtime as the sandbox will run it (asked once, then cached). */
+export function languageVersion(lang: Language): string {
+  const cached = versions.get(lang.id);
+  if (cached) return cached;
+  const out = spawnSync(lang.runtime, ['--version'], { encoding: 'utf8', env: {} });
+  const runtime = `${out.stdout}${out.stderr}`.trim().replace(/^Python /, '') || 'unknown';
+  const version = lang.compile ? `node ${runtime.replace(/^v/, '')}, esbuild ${esbuildVersion}` : runtime.replace(/^v/, '');
+  versions.set(lang.id, version);
+  return version;
+}
+
+/** The sandbox a language's runs start from; the same spec is what the pool keeps pre-started. */
+export function languageSandbox(lang: Language, limits?: Partial<Limits>): SandboxSpec {
+  return { argv: lang.argv, limits };
+}
+
+export class CompileError extends Error {}
+
+/**
+ * A run of `code`: the program travels as the payload on fd 3, so a pre-started sandbox of the same
+ * language can take it. `extraFiles` (e.g. a test harness) go next to it; `main` picks the entry.
+ */
+export async function buildRun(
+  lang: Language,
+  code: string,
+  options: { stdin?: string; limits?: Partial<Limits>; extraFiles?: Record<string, string>; main?: string } = {},
+): Promise<RunSpec> {
+  let program = code;
+  if (lang.compile) {
+    try {
+      program = await lang.compile(code);
+    } catch (err) {
+      throw new CompileError((err as Error).message);
+    }
+  }
+  const fileName = lang.compiledFileName ?? lang.fileName;
+  const payload = JSON.stringify({
+    files: { ...options.extraFiles, [fileName]: program },
+    main: options.main ?? fileName,
+  });
+  return { ...languageSandbox(lang, options.limits), stdin: options.stdin, payload };
+}

@@ -1,0 +1,149 @@
+/**
+ * The sandbox engine's contract (SPEC §2). This layer knows nothing of HTTP, queues, stores or
+ * languages: it runs a spec and returns a RunResult.
+ */
+
+export const VERDICTS = [
+  'success',
+  'failed',
+  'timeout',
+  'memory_limit_exceeded',
+  'output_limit_exceeded',
+  'security_violation',
+  'error',
+] as const;
+export type Verdict = (typeof VERDICTS)[number];
+
+export const BACKEND_NAMES = ['bwrap', 'gvisor', 'docker', 'process'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+/** How strongly a run was isolated; `none` means the code ran as a plain host process. */
+export type Isolation = 'namespaces' | 'gvisor' | 'container' | 'none';
+
+export interface Limits {
+  /** Wall-clock time from the moment the run begins (not from sandbox start-up). */
+  wallTimeMs: number;
+  /** CPU time of all processes of the run together. */
+  cpuTimeMs: number;
+  /** Memory of all processes together (RSS + page cache + tmpfs), enforced by the kernel. */
+  memoryBytes: number;
+  /** CPU bandwidth in cores (0.5 = half a core). */
+  cpus: number;
+  /** Processes and threads alive at once. */
+  maxProcesses: number;
+  /** Largest single file the run may write. */
+  maxFileSizeBytes: number;
+  /** Size of each writable area (/tmp and the working dir). */
+  diskBytes: number;
+  /** stdout and stderr are each cut at this many bytes; going past it is `output_limit_exceeded`. */
+  maxOutputBytes: number;
+  /** Open file descriptors per process. */
+  maxOpenFiles: number;
+}
+
+export interface NetworkPolicy {
+  /** false (default): no network at all, not even the host's loopback. */
+  enabled: boolean;
+}
+
+export interface SandboxFile {
+  /** Relative to the working dir; no `..`, no absolute paths. */
+  path: string;
+  content: string | Uint8Array;
+  executable?: boolean;
+}
+
+export interface SandboxSpec {
+  /** argv[0] is an absolute path inside the sandbox (the runtime is bound read-only). */
+  argv: string[];
+  /** Written into the working dir before argv starts. */
+  files?: SandboxFile[];
+  /** Variables the run sees; nothing of the service's own environment is ever passed. */
+  env?: Record<string, string>;
+  limits?: Partial<Limits>;
+  network?: NetworkPolicy;
+  /** Working dir inside the sandbox; a private, size-capped, writable directory. Default `/box`. */
+  workdir?: string;
+  /**
+   * Host paths the runtime needs besides the defaults (/usr and friends), bound read-only at the
+   * same place inside the sandbox.
+   */
+  readOnlyPaths?: string[];
+}
+
+/** What a started sandbox is given when its run begins. */
+export interface RunInput {
+  stdin?: string | Uint8Array;
+  /**
+   * Delivered on file descriptor 3, then closed. A pre-started runtime (see the pool) blocks on fd 3
+   * until the run begins, so the code it runs arrives here.
+   */
+  payload?: string | Uint8Array;
+  /** Limits a pre-started sandbox can still take when its run begins (see ADJUSTABLE_LIMITS). */
+  limits?: Partial<Limits>;
+}
+
+export type RunSpec = SandboxSpec & Omit<RunInput, 'limits'>;
+
+export interface Violation {
+  /** e.g. `forbidden_syscall`. */
+  rule: string;
+  message: string;
+  /** Name of the system call, where the kernel told us. */
+  syscall?: string;
+}
+
+export interface Usage {
+  wallMs: number;
+  cpuMs: number;
+  peakMemoryBytes: number;
+}
+
+export interface RunResult {
+  status: Verdict;
+  exitCode: number | null;
+  /** e.g. `SIGKILL` when the process was ended by a signal. */
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  truncated: { stdout: boolean; stderr: boolean };
+  usage: Usage;
+  violations: Violation[];
+  backend: BackendName;
+  isolation: Isolation;
+  /** Whether the run came from a pre-started sandbox of the pool. */
+  pooled: boolean;
+  /** Degraded guarantees on this host (e.g. no cgroups: rlimits only) and other notes. */
+  warnings: string[];
+  /** Set with status `error`: what went wrong in Warden (never the user's fault). */
+  error?: string;
+}
+
+/** A sandbox that is up (runtime started, possibly waiting on fd 3) and has not run yet. */
+export interface StartedSandbox {
+  readonly backend: BackendName;
+  /** Begin the run: write stdin and payload, enforce limits, wait for the end, tear down. Once only. */
+  execute(input: RunInput): Promise<RunResult>;
+  /** Tear down without running (pool shrink, shutdown). Safe to call more than once. */
+  destroy(): Promise<void>;
+  /** Resolves when the sandbox died on its own before execute() (e.g. pool entry crashed). */
+  readonly exited: Promise<void>;
+}
+
+export interface BackendProbe {
+  backend: BackendName;
+  available: boolean;
+  isolation: Isolation;
+  detail: string;
+  warnings: string[];
+}
+
+/** One isolation backend: an adapter behind this interface, nothing more. */
+export interface Backend {
+  readonly name: BackendName;
+  readonly isolation: Isolation;
+  probe(): Promise<BackendProbe>;
+  start(spec: SandboxSpec): Promise<StartedSandbox>;
+  /** Remove what a crashed predecessor left behind (cgroups, containers, temp dirs). */
+  cleanupOrphans(): Promise<string[]>;
+}
