@@ -15,6 +15,13 @@ export const BWRAP = '/usr/bin/bwrap';
 /** Inside the sandbox the program is this uid/gid; outside, a leased unprivileged host uid. */
 const SANDBOX_ID = 65534;
 
+const PROLOGUE = [
+  'keep=$1; shift',
+  'for f in /proc/$$/fd/*; do n=${f##*/}; if [ "$n" -gt "$keep" ]; then eval "exec $n>&-"; fi; done',
+  'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift',
+  'exec "$@"',
+].join('\n');
+
 export interface BwrapOptions {
   /** Limits a spec's partial limits are completed from (already clamped by the engine). */
   defaults: Limits;
@@ -159,32 +166,36 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
           ]),
     ];
     const inner = ['/usr/bin/prlimit', ...rlimits, '--', BWRAP, ...bwrapArgs(spec, limits, fileFds)];
-    let command: string[];
-    if (uid !== null) {
-      // Join the run's cgroups while still root, then become an unprivileged host user for good:
-      // everything the run starts is inside the cgroups from its first instruction.
-      const drop = [
-        '/usr/bin/setpriv',
-        `--reuid=${uid}`,
-        `--regid=${uid}`,
-        '--clear-groups',
-        '--inh-caps=-all',
-        '--bounding-set=-all',
-        '--',
-      ];
-      command = [
-        '/bin/sh',
-        '-c',
-        'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"',
-        'warden-sandbox',
-        ...(cgroup?.procsFiles ?? []),
-        '--',
-        ...drop,
-        ...inner,
-      ];
-    } else {
-      command = inner;
-    }
+    // The service may itself have inherited descriptors without close-on-exec (from whatever started
+    // it): a small bash prologue closes every fd past the ones bwrap reads, joins the run's cgroups
+    // while still root, and only then becomes an unprivileged host user for good, so everything the
+    // run starts is inside the cgroups from its first instruction.
+    const drop =
+      uid === null
+        ? []
+        : [
+            '/usr/bin/setpriv',
+            `--reuid=${uid}`,
+            `--regid=${uid}`,
+            '--clear-groups',
+            '--inh-caps=-all',
+            '--bounding-set=-all',
+            '--',
+          ];
+    const command = [
+      // --norc: bash reads ~/.bashrc when its stdin is a socket, as node's stdio pipes are.
+      '/bin/bash',
+      '--norc',
+      '--noprofile',
+      '-c',
+      PROLOGUE,
+      'warden-sandbox',
+      String(5 + files.length),
+      ...(cgroup?.procsFiles ?? []),
+      '--',
+      ...drop,
+      ...inner,
+    ];
     const child = spawn(command[0]!, command.slice(1), {
       stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', ...files.map(() => 'pipe' as const)],
       env: { PATH: '/usr/bin:/bin' },

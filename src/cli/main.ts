@@ -1,0 +1,76 @@
+import { Command, CommanderError, Option } from 'commander';
+import { BACKEND_NAMES } from '../sandbox/types.js';
+import { runCommand } from './run.js';
+import { doctorCommand } from './doctor.js';
+import { validateCommand } from './validate.js';
+import { UsageError, EXIT } from './common.js';
+
+const program = new Command('warden')
+  .description('Run untrusted code safely: static analysis, sandboxed runs under hard limits.')
+  .option('-c, --config <file>', 'configuration file (default: ./warden.yaml when present)')
+  .exitOverride()
+  .showHelpAfterError();
+
+program
+  .command('run')
+  .description('run a file once in a sandbox and report the verdict')
+  .argument('<file>', 'source file (language from its extension unless --lang)')
+  .option('--lang <language>', 'python, javascript or typescript')
+  .option('--stdin <file>', 'file given to the program as standard input')
+  .option('--timeout <seconds>', 'wall-clock limit in seconds', Number)
+  .option('--memory <MB>', 'memory limit in MiB', Number)
+  .option('--cpus <n>', 'CPU bandwidth in cores', Number)
+  .addOption(new Option('--backend <backend>', 'isolation backend').choices([...BACKEND_NAMES]))
+  .option('--no-analysis', 'skip static analysis')
+  .option('--json', 'print the RunResult as one JSON object')
+  .action(async (file: string, opts) => {
+    process.exitCode = await runCommand(file, { ...opts, config: program.opts().config });
+  });
+
+program
+  .command('validate')
+  .description('static analysis only: exit 0 when safe, 3 when rejected')
+  .argument('<file>', 'source file')
+  .option('--lang <language>', 'python, javascript or typescript')
+  .option('--json', 'print { safe, language, violations[] } as JSON')
+  .action(async (file: string, opts) => {
+    process.exitCode = await validateCommand(file, { ...opts, config: program.opts().config });
+  });
+
+program
+  .command('doctor')
+  .description('which backends work on this host, cgroups, seccomp, runtimes')
+  .option('--json', 'print the report as JSON')
+  .action(async (opts) => {
+    process.exitCode = await doctorCommand({ ...opts, config: program.opts().config });
+  });
+
+program
+  .command('serve')
+  .description('start the HTTP service (API + workers; local Redis and SQLite by default)')
+  .action(async () => {
+    const { serveCommand } = await import('./serve.js');
+    process.exitCode = await serveCommand({ config: program.opts().config });
+  });
+
+program
+  .command('bench')
+  .description('run the benchmarks and write JSON results under bench/results/')
+  .action(async () => {
+    const { benchCommand } = await import('./bench.js');
+    process.exitCode = await benchCommand();
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : EXIT.usage;
+  } else if (err instanceof UsageError) {
+    process.stderr.write(`warden: ${err.message}\n`);
+    process.exitCode = EXIT.usage;
+  } else {
+    process.stderr.write(`warden: internal error: ${(err as Error).message}\n`);
+    process.exitCode = EXIT.internal;
+  }
+}

@@ -1,0 +1,16 @@
+import { readConfig } from './common.js';
+
+/** `warden serve`: runs until SIGINT/SIGTERM, then shuts down gracefully. */
+export async function serveCommand(opts: { config?: string }): Promise<number> {
+  const config = readConfig(opts.config);
+  const { startServer } = await import('../server.js');
+  const server = await startServer(config);
+  process.stderr.write(`warden: listening on ${server.url}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await server.close();
+  return 0;
+}
