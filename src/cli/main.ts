@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { BACKEND_NAMES } from '../sandbox/types.js';
 import { runCommand } from './run.js';
@@ -5,8 +6,11 @@ import { doctorCommand } from './doctor.js';
 import { validateCommand } from './validate.js';
 import { UsageError, EXIT } from './common.js';
 
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
 const program = new Command('warden')
   .description('Run untrusted code safely: static analysis, sandboxed runs under hard limits.')
+  .version(version)
   .option('-c, --config <file>', 'configuration file (default: ./warden.yaml when present)')
   .exitOverride()
   .showHelpAfterError();

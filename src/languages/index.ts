@@ -132,9 +132,16 @@ export async function buildRun(
     }
   }
   const fileName = lang.compiledFileName ?? lang.fileName;
-  const payload = JSON.stringify({
-    files: { ...options.extraFiles, [fileName]: program },
-    main: options.main ?? fileName,
-  });
+  const payload = encodePayload(options.main ?? fileName, { ...options.extraFiles, [fileName]: program });
   return { ...languageSandbox(lang, options.limits), stdin: options.stdin, payload };
+}
+
+/** The bootstraps' payload: "main\0name\0size…\n" then the files' bytes (see bootstrap/). */
+export function encodePayload(main: string, files: Record<string, string>): Buffer {
+  const bodies = Object.entries(files).map(([name, text]) => {
+    if (/[\0\n/]/.test(name) || name.startsWith('.')) throw new Error(`invalid file name ${JSON.stringify(name)}`);
+    return [name, Buffer.from(text, 'utf8')] as const;
+  });
+  const head = [main, ...bodies.flatMap(([name, body]) => [name, String(body.length)])].join('\0');
+  return Buffer.concat([Buffer.from(`${head}\n`, 'utf8'), ...bodies.map(([, body]) => body)]);
 }

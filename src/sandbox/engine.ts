@@ -7,6 +7,7 @@ import { detectCgroups } from './cgroups.js';
 import { ADJUSTABLE_LIMITS, resolveLimits } from './limits.js';
 import { SandboxPool } from './pool.js';
 import { UidLeases } from './uids.js';
+import { settleTeardowns } from './supervise.js';
 import {
   BACKEND_NAMES,
   type Backend,
@@ -30,6 +31,8 @@ export interface Engine {
   activeRuns(): number;
   probe(): Promise<BackendProbe[]>;
   cleanupOrphans(): Promise<string[]>;
+  /** Resolves once every finished run's sandbox is fully torn down. */
+  settle(): Promise<void>;
   shutdown(): Promise<void>;
 }
 
@@ -139,8 +142,10 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
       const removed = await Promise.all([...backends.values()].map((b) => b.cleanupOrphans()));
       return removed.flat();
     },
+    settle: settleTeardowns,
     async shutdown() {
       await pool?.shutdown();
+      await settleTeardowns();
     },
   };
 }

@@ -76,6 +76,18 @@ function writeAndClose(stream: Writable | null | undefined, data: string | Uint8
 
 const CPU_POLL_MS = 20;
 
+const pendingTeardowns = new Set<Promise<void>>();
+
+function track(teardown: Promise<void>): void {
+  const p = teardown.catch(() => {}).finally(() => pendingTeardowns.delete(p));
+  pendingTeardowns.add(p);
+}
+
+/** Resolves when every finished run's sandbox is completely gone (cgroups removed, uid released). */
+export async function settleTeardowns(): Promise<void> {
+  while (pendingTeardowns.size > 0) await Promise.all([...pendingTeardowns]);
+}
+
 /**
  * Runs a started sandbox to its end under the run's limits and reports the verdict. The wall clock
  * starts here, not at sandbox start-up, so a pre-started sandbox's wait is not charged to the run.
@@ -155,7 +167,8 @@ export async function superviseRun(s: Supervised, input: RunInput, limits: Limit
   const oom = s.oomKilled();
   const decoded = s.decodeExit(code, signal);
   const violations = s.violations ? await s.violations(decoded) : [];
-  await s.teardown();
+  // Removing cgroups waits for the kernel to reap the last processes: not the caller's time.
+  track(s.teardown());
 
   const base = {
     stdout: stdout.text(),

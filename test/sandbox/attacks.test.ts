@@ -310,6 +310,7 @@ describe('nothing survives a run', () => {
       runCode(engine, 'python', 'while True: pass', { limits: { cpuTimeMs: 300 } }),
       runCode(engine, 'javascript', 'setInterval(() => {}, 1000)', { limits: { wallTimeMs: 300 } }),
     ]);
+    await engine.settle();
     const mine = (dir: string) =>
       existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(`${process.pid}-`)) : [];
     for (const c of ['memory', 'pids', 'cpu', 'cpuacct']) expect(mine(`/sys/fs/cgroup/${c}/warden`)).toEqual([]);

@@ -8,9 +8,17 @@ const chunks = [];
 const buf = Buffer.alloc(1 << 20);
 for (let n; (n = fs.readSync(3, buf)) > 0; ) chunks.push(Buffer.from(buf.subarray(0, n)));
 fs.closeSync(3);
-const payload = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-for (const [name, text] of Object.entries(payload.files)) fs.writeFileSync(name, text);
-const main = path.resolve(payload.main);
+// Payload: "main\0name\0size\0name\0size…\n" then the files' bytes.
+const data = Buffer.concat(chunks);
+const newline = data.indexOf(10);
+const parts = data.subarray(0, newline).toString('utf8').split('\0');
+let at = newline + 1;
+for (let i = 1; i < parts.length; i += 2) {
+  const size = Number(parts[i + 1]);
+  fs.writeFileSync(parts[i], data.subarray(at, at + size));
+  at += size;
+}
+const main = path.resolve(parts[0]);
 process.argv = [process.argv[0], main];
 import(pathToFileURL(main).href).catch((err) => {
   // Rethrown outside the promise so Node reports it as it would for `node main.js`.

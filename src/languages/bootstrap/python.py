@@ -1,6 +1,6 @@
 # Warden's Python bootstrap: started ahead of time inside the sandbox, it blocks on fd 3 until a run
 # hands it the program, writes the files into the working dir and runs the entry file as __main__.
-import os, sys, json
+import os, sys
 _chunks = []
 while True:
     _c = os.read(3, 1 << 20)
@@ -8,16 +8,21 @@ while True:
         break
     _chunks.append(_c)
 os.close(3)
-_p = json.loads(b''.join(_chunks))
-for _name, _text in _p['files'].items():
-    with open(_name, 'w', encoding='utf-8') as _f:
-        _f.write(_text)
-_main = os.path.abspath(_p['main'])
+# Payload: "main\0name\0size\0name\0size…\n" then the files' bytes (no json: it imports re, ~7 ms).
+_head, _, _body = b''.join(_chunks).partition(b'\n')
+_parts = _head.decode().split('\0')
+_at = 0
+for _i in range(1, len(_parts), 2):
+    _size = int(_parts[_i + 1])
+    with open(_parts[_i], 'wb') as _f:
+        _f.write(_body[_at:_at + _size])
+    _at += _size
+_main = os.path.abspath(_parts[0])
 sys.argv = [_main]
 sys.path.insert(0, os.path.dirname(_main))
 with open(_main, encoding='utf-8') as _f:
     _code = compile(_f.read(), _main, 'exec')
-del _chunks, _c, _p, _name, _text, _f
+del _chunks, _c, _head, _body, _parts, _at, _i, _size, _f
 _g = {'__name__': '__main__', '__file__': _main, '__builtins__': __builtins__}
 try:
     exec(_code, _g)

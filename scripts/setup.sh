@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs everything Warden needs on a Debian/Ubuntu machine and builds it. Safe to run again.
+# System packages come from apt-get (only those missing), npm dependencies from the lock file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+
+# package:binary that proves it is installed
+wanted=(
+  bubblewrap:/usr/bin/bwrap
+  util-linux:/usr/bin/setpriv
+  util-linux:/usr/bin/prlimit
+  python3:/usr/bin/python3
+  nodejs:/usr/bin/node
+  redis-server:/usr/bin/redis-server
+  postgresql:/usr/lib/postgresql/15/bin/initdb
+  procps:/usr/bin/ps
+)
+missing=()
+for entry in "${wanted[@]}"; do
+  pkg=${entry%%:*} bin=${entry#*:}
+  [ -x "$bin" ] || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing system packages: ${missing[*]} (run this script as root, or: sudo apt-get install ${missing[*]})"
+    exit 1
+  fi
+  log "installing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# A package's own service (postgresql, redis) is not what Warden uses: it starts its own on free ports.
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  log "Node.js >= 20.18 is required (found $(node --version))"
+  exit 1
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+log "building"
+npm run --silent build
+log "ready: $(node bin/warden.js --version 2>/dev/null || echo warden)"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite: types, lint, then every test (real sandboxes, real Redis, SQLite and
+# PostgreSQL). Ends with one "tests: N passed, N failed" line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+[ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+
+npx tsc -p tsconfig.json --noEmit || { echo "tests: 0 passed, 1 failed (type check)"; exit 1; }
+npx eslint . || { echo "tests: 0 passed, 1 failed (lint)"; exit 1; }
+
+report=$(mktemp)
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
+status=$?
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' "$report" || echo "tests: 0 passed, 1 failed (no report)"
+rm -f "$report"
+exit $status
