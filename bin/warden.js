@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// Runs the built CLI when present, otherwise the TypeScript source through tsx (development checkout).
+// Runs the built CLI when present, otherwise (or with WARDEN_FROM_SOURCE=1) the TypeScript source
+// through tsx, as in a development checkout.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const built = join(root, 'dist', 'cli', 'main.js');
-if (existsSync(built)) {
+if (existsSync(built) && !process.env.WARDEN_FROM_SOURCE) {
   await import(pathToFileURL(built).href);
 } else {
   const { register } = await import('tsx/esm/api');

@@ -73,7 +73,8 @@ export class SandboxPool {
     const entry = key === undefined ? undefined : this.entries.get(key);
     if (!entry) return undefined;
     const idle = entry.idle.shift();
-    this.fill(entry);
+    // Spawning blocks the event loop for a moment: let the run's hand-off go first.
+    setImmediate(() => this.fill(entry));
     return idle?.sandbox;
   }
 

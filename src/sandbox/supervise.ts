@@ -158,7 +158,9 @@ export async function superviseRun(s: Supervised, input: RunInput, limits: Limit
   clearInterval(cpuTimer);
   // Whatever the program left behind (daemons holding the pipes) goes now.
   kill();
-  await Promise.race([drained, new Promise((r) => setTimeout(r, 2000))]);
+  let drainTimer: NodeJS.Timeout | undefined;
+  await Promise.race([drained, new Promise((r) => (drainTimer = setTimeout(r, 2000)))]);
+  clearTimeout(drainTimer);
   child.stdout?.destroy();
   child.stderr?.destroy();
 
