@@ -140,7 +140,8 @@ export async function superviseRun(s: Supervised, input: RunInput, limits: Limit
   }, limits.wallTimeMs);
   let cpuSeen = 0;
   const cpuTimer = setInterval(() => {
-    cpuSeen = s.cpuMs() - cpuAtStart;
+    // Max: sampled accounting (no cgroups) loses processes once they exit.
+    cpuSeen = Math.max(cpuSeen, s.cpuMs() - cpuAtStart);
     s.peakMemoryBytes();
     if (cpuSeen > limits.cpuTimeMs) {
       timedOut = true;

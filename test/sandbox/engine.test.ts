@@ -1,9 +1,12 @@
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { hostProcesses, runCode, sleep, testEngine } from './helpers.js';
 import { LANGUAGES, buildRun, languageSandbox } from '../../src/languages/index.js';
+import type { RunResult } from '../../src/sandbox/types.js';
 
 const ROOT = process.getuid?.() === 0;
 
@@ -117,5 +120,30 @@ describe.runIf(ROOT)('a crash of the service', () => {
       const dir = `/sys/fs/cgroup/${c}/warden`;
       if (existsSync(dir)) expect(readdirSync(dir).filter((n) => n.startsWith(`${pid}-`))).toEqual([]);
     }
+  });
+});
+
+describe.runIf(ROOT)('without root', () => {
+  // The engine itself runs as an unprivileged user: user namespaces only, no cgroups, rlimits.
+  function runAsNobody(code: string) {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-nonroot-'));
+    chmodSync(dir, 0o777);
+    const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/esm/index.mjs', import.meta.url));
+    const script = fileURLToPath(new URL('./nonroot-run.ts', import.meta.url));
+    const r = spawnSync(
+      '/usr/bin/setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '--import', tsx, script, join(dir, 'run'), code],
+      { cwd: dir, env: { PATH: '/usr/bin:/bin', HOME: dir }, encoding: 'utf8', timeout: 30_000 },
+    );
+    return JSON.parse(r.stdout) as RunResult;
+  }
+
+  it('still isolates, falls back to rlimits and says so', () => {
+    const ok = runAsNobody('import os\nprint(os.getuid(), os.path.exists("/root"))');
+    expect(ok).toMatchObject({ status: 'success', stdout: '65534 False\n', isolation: 'namespaces' });
+    expect(ok.warnings.join(' ')).toMatch(/no cgroups/);
+    const loop = runAsNobody('while True: pass');
+    expect(loop.status).toBe('timeout');
+    expect(loop.usage.cpuMs).toBeGreaterThan(500);
   });
 });

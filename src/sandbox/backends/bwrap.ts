@@ -10,6 +10,7 @@ import { readSeccompKill } from '../audit.js';
 import type { UidLeases } from '../uids.js';
 import type { Backend, BackendProbe, Limits, SandboxSpec, StartedSandbox } from '../types.js';
 import { validateFiles } from '../files.js';
+import { sampleTree } from '../proc-sample.js';
 
 export const BWRAP = '/usr/bin/bwrap';
 /** Inside the sandbox the program is this uid/gid; outside, a leased unprivileged host uid. */
@@ -161,7 +162,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
         ? []
         : [
             `--nproc=${limits.maxProcesses}`,
-            `--cpu=${Math.ceil(limits.cpuTimeMs / 1000)}`,
+            `--cpu=${Math.ceil(limits.cpuTimeMs / 1000)}:${Math.ceil(limits.cpuTimeMs / 1000) + 1}`,
             `--data=${limits.memoryBytes}`,
           ]),
     ];
@@ -243,14 +244,22 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
       return { kind: 'exited', exitCode: code, signal: null };
     };
 
+    // Without cgroups, usage is sampled from /proc at each poll of the supervisor.
+    let sampledPeak = 0;
+    const sampled = () => {
+      const s = child.pid ? sampleTree(child.pid) : { cpuMs: 0, rssBytes: 0 };
+      sampledPeak = Math.max(sampledPeak, s.rssBytes);
+      return s;
+    };
+
     const supervised: Supervised = {
       child,
       backend: 'bwrap',
       isolation: 'namespaces',
       pooled: false,
       warnings,
-      cpuMs: () => cgroup?.cpuMs() ?? 0,
-      peakMemoryBytes: () => cgroup?.peakMemoryBytes() ?? 0,
+      cpuMs: () => (cgroup ? cgroup.cpuMs() : sampled().cpuMs),
+      peakMemoryBytes: () => cgroup?.peakMemoryBytes() ?? sampledPeak,
       oomKilled: () => cgroup?.oomKilled() ?? false,
       killTree: () => {
         // die-with-parent takes the sandbox's pid namespace down with bwrap.

@@ -1,40 +1,14 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { superviseRun, type Supervised } from '../supervise.js';
 import { validateFiles } from '../files.js';
 import { isAlive } from '../cgroups.js';
+import { sampleTree } from '../proc-sample.js';
 import type { Backend, Limits, SandboxSpec, StartedSandbox } from '../types.js';
 
-const CLK_TCK = 100;
-const PAGE = 4096;
 const WARNING = 'process backend: no isolation at all (development only); the code ran as a host process';
-
-/** Sums CPU and resident memory over a process tree, from /proc (no cgroups here). */
-function sampleTree(root: number): { cpuMs: number; rssBytes: number } {
-  let cpuMs = 0;
-  let rssBytes = 0;
-  const stack = [root];
-  while (stack.length > 0) {
-    const pid = stack.pop()!;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // utime, stime, cutime, cstime are fields 14-17 (index 11-14 after the comm field).
-      const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i] ?? 0), 0);
-      cpuMs += (ticks * 1000) / CLK_TCK;
-      rssBytes += Number(fields[21] ?? 0) * PAGE;
-      for (const task of readdirSync(`/proc/${pid}/task`)) {
-        const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
-        if (children) stack.push(...children.split(' ').map(Number));
-      }
-    } catch {
-      /* exited between reads */
-    }
-  }
-  return { cpuMs, rssBytes };
-}
 
 /**
  * rlimits only: for development on machines without bubblewrap. Every result says
@@ -57,7 +31,7 @@ export function createProcessBackend(defaults: Limits): Backend {
         '--core=0',
         `--fsize=${limits.maxFileSizeBytes}`,
         `--nofile=${limits.maxOpenFiles}`,
-        `--cpu=${Math.ceil(limits.cpuTimeMs / 1000)}`,
+        `--cpu=${Math.ceil(limits.cpuTimeMs / 1000)}:${Math.ceil(limits.cpuTimeMs / 1000) + 1}`,
         '--',
         ...spec.argv,
       ],
