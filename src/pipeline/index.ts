@@ -1,0 +1,33 @@
+/** Task files (SPEC §6): naming and moving uploads, validating them, running their handlers. */
+export {
+  MAX_TASK_NAME_CHARS,
+  TaskFileExistsError,
+  UnsafeFileNameError,
+  listStaged,
+  promote,
+  quarantine,
+  recoverValidationFile,
+  safeTaskName,
+  stageFile,
+  stagedPath,
+  type FileLocation,
+  type QuarantineRecord,
+  type RecoveryHints,
+  type StagedFile,
+  type TaskName,
+  type ValidationDirs,
+} from './files.js';
+export { SandboxFailureError } from './reasons.js';
+export { runTask, type TaskRunInput, type TaskRunOutcome } from './run-task.js';
+export {
+  DEFAULT_PROBES,
+  MAX_SAMPLE_BYTES,
+  MAX_SAMPLE_PAYLOADS,
+  VALIDATION_LIMITS,
+  validateTaskFile,
+  type ProbeReport,
+  type TaskDeps,
+  type ValidationInput,
+  type ValidationOutcome,
+  type ValidationStatus,
+} from './validate.js';
