@@ -2,12 +2,12 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.warden/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.warden/**', 'scratch/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    // Bootstraps and harnesses run inside the sandbox under plain Node.
-    files: ['src/languages/**/*.cjs', 'src/languages/**/*.mjs'],
+    // Plain Node scripts: the launcher, and the bootstraps and harnesses run inside the sandbox.
+    files: ['src/languages/**/*.cjs', 'src/languages/**/*.mjs', 'bin/**/*.js'],
     languageOptions: {
       globals: {
         require: 'readonly',

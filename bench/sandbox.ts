@@ -18,7 +18,10 @@ const PRINT: Record<'python' | 'javascript', { code: string; bare: string[] }> =
 
 function bare(argv: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      env: { PATH: '/usr/bin:/bin' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     child.stdout.resume();
     child.on('error', reject);
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${argv[0]} exited ${code}`))));
@@ -63,7 +66,9 @@ export async function benchSandbox(rounds = 30): Promise<Record<string, unknown>
 
     // CPU-bound loop of about 2 s: what the sandbox costs a program that computes.
     const loop = 'n = 0\nfor i in range(40_000_000):\n    n += i\nprint(n)';
-    const loopSpec = await buildRun(LANGUAGES.python, loop, { limits: { cpuTimeMs: 30_000, wallTimeMs: 60_000 } });
+    const loopSpec = await buildRun(LANGUAGES.python, loop, {
+      limits: { cpuTimeMs: 30_000, wallTimeMs: 60_000 },
+    });
     const bareLoop: number[] = [];
     const boxLoop: number[] = [];
     for (let i = 0; i < 3; i++) {

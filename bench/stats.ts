@@ -20,7 +20,11 @@ export async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
 }
 
 /** Runs `total` tasks with at most `concurrency` at once; returns tasks per second. */
-export async function throughput(total: number, concurrency: number, task: () => Promise<unknown>): Promise<number> {
+export async function throughput(
+  total: number,
+  concurrency: number,
+  task: () => Promise<unknown>,
+): Promise<number> {
   let next = 0;
   const t = performance.now();
   await Promise.all(

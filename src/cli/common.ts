@@ -21,13 +21,17 @@ export function readSource(file: string, lang: string | undefined): { code: stri
   const language = lang ? findLanguage(lang) : languageForFile(file);
   if (!language) {
     throw new UsageError(
-      lang ? `unknown language ${JSON.stringify(lang)} (python, javascript, typescript)` : `cannot tell the language of ${file}: use --lang`,
+      lang
+        ? `unknown language ${JSON.stringify(lang)} (python, javascript, typescript)`
+        : `cannot tell the language of ${file}: use --lang`,
     );
   }
   try {
     return { code: readFileSync(file, 'utf8'), language };
   } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(
+      `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
 

@@ -9,10 +9,16 @@ export async function doctorCommand(opts: { config?: string; json?: boolean }): 
   const engine = createEngine({ ...config.sandbox, pool: { ...config.sandbox.pool, size: 0 } });
   const [backends, host] = [await engine.probe(), hostReport(config.sandbox.cgroupParent)];
   await engine.shutdown();
-  const runtimes = Object.values(LANGUAGES).map((l) => ({ language: l.id, runtime: l.runtime, version: languageVersion(l) }));
+  const runtimes = Object.values(LANGUAGES).map((l) => ({
+    language: l.id,
+    runtime: l.runtime,
+    version: languageVersion(l),
+  }));
   const defaultOk = backends.find((b) => b.backend === config.sandbox.backend)?.available ?? false;
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ defaultBackend: config.sandbox.backend, defaultOk, backends, host, runtimes }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ defaultBackend: config.sandbox.backend, defaultOk, backends, host, runtimes }, null, 2)}\n`,
+    );
   } else {
     const lines = [
       `host: kernel ${host.kernel} (${host.arch}), running as ${host.root ? 'root' : 'non-root'}`,
@@ -30,7 +36,10 @@ export async function doctorCommand(opts: { config?: string; json?: boolean }): 
       ...runtimes.map((r) => `  ${r.language.padEnd(10)} ${r.runtime} ${r.version}`),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
-    if (!defaultOk) process.stderr.write(`warden: the default backend ${config.sandbox.backend} does not work on this host\n`);
+    if (!defaultOk)
+      process.stderr.write(
+        `warden: the default backend ${config.sandbox.backend} does not work on this host\n`,
+      );
   }
   return defaultOk ? EXIT.ok : EXIT.internal;
 }

@@ -3,7 +3,10 @@ import { formatReport } from '../analysis/report.js';
 import { EXIT, UsageError, readConfig, readSource } from './common.js';
 
 /** `warden validate`: 0 safe, 3 rejected, 2 bad usage (including code over the size limit). */
-export async function validateCommand(file: string, opts: { config?: string; lang?: string; json?: boolean }): Promise<number> {
+export async function validateCommand(
+  file: string,
+  opts: { config?: string; lang?: string; json?: boolean },
+): Promise<number> {
   const config = readConfig(opts.config);
   const { code, language } = readSource(file, opts.lang);
   let report;

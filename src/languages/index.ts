@@ -77,7 +77,12 @@ export const LANGUAGES: Record<LanguageId, Language> = {
     compiledFileName: 'main.js',
     compile: async (code) => {
       // Inline source maps keep error lines pointing at the user's TypeScript.
-      const out = await transform(code, { loader: 'ts', sourcemap: 'inline', sourcefile: 'main.ts', target: 'node20' });
+      const out = await transform(code, {
+        loader: 'ts',
+        sourcemap: 'inline',
+        sourcefile: 'main.ts',
+        target: 'node20',
+      });
       return out.code;
     },
   },
@@ -102,7 +107,9 @@ export function languageVersion(lang: Language): string {
   if (cached) return cached;
   const out = spawnSync(lang.runtime, ['--version'], { encoding: 'utf8', env: {} });
   const runtime = `${out.stdout}${out.stderr}`.trim().replace(/^Python /, '') || 'unknown';
-  const version = lang.compile ? `node ${runtime.replace(/^v/, '')}, esbuild ${esbuildVersion}` : runtime.replace(/^v/, '');
+  const version = lang.compile
+    ? `node ${runtime.replace(/^v/, '')}, esbuild ${esbuildVersion}`
+    : runtime.replace(/^v/, '');
   versions.set(lang.id, version);
   return version;
 }
@@ -121,7 +128,12 @@ export class CompileError extends Error {}
 export async function buildRun(
   lang: Language,
   code: string,
-  options: { stdin?: string; limits?: Partial<Limits>; extraFiles?: Record<string, string>; main?: string } = {},
+  options: {
+    stdin?: string;
+    limits?: Partial<Limits>;
+    extraFiles?: Record<string, string>;
+    main?: string;
+  } = {},
 ): Promise<RunSpec> {
   let program = code;
   if (lang.compile) {
@@ -139,7 +151,8 @@ export async function buildRun(
 /** The bootstraps' payload: "main\0name\0size…\n" then the files' bytes (see bootstrap/). */
 export function encodePayload(main: string, files: Record<string, string>): Buffer {
   const bodies = Object.entries(files).map(([name, text]) => {
-    if (/[\0\n/]/.test(name) || name.startsWith('.')) throw new Error(`invalid file name ${JSON.stringify(name)}`);
+    if (/[\0\n/]/.test(name) || name.startsWith('.'))
+      throw new Error(`invalid file name ${JSON.stringify(name)}`);
     return [name, Buffer.from(text, 'utf8')] as const;
   });
   const head = [main, ...bodies.flatMap(([name, body]) => [name, String(body.length)])].join('\0');

@@ -62,7 +62,12 @@ export async function executeCode(deps: RunnerDeps, req: ExecuteRequest): Promis
     const summary = report.rejected.map((f) => `line ${f.line}: ${f.message}`).join('\n');
     return {
       analysis: report,
-      result: resultWithoutRun(deps.engine, 'security_violation', `rejected by static analysis:\n${summary}\n`, req.backend),
+      result: resultWithoutRun(
+        deps.engine,
+        'security_violation',
+        `rejected by static analysis:\n${summary}\n`,
+        req.backend,
+      ),
     };
   }
   let spec;
@@ -75,7 +80,10 @@ export async function executeCode(deps: RunnerDeps, req: ExecuteRequest): Promis
     });
   } catch (err) {
     if (err instanceof CompileError) {
-      return { analysis: report, result: resultWithoutRun(deps.engine, 'failed', `${err.message}\n`, req.backend) };
+      return {
+        analysis: report,
+        result: resultWithoutRun(deps.engine, 'failed', `${err.message}\n`, req.backend),
+      };
     }
     throw err;
   }

@@ -1,4 +1,12 @@
-import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync, rmdirSync, accessSync } from 'node:fs';
+import {
+  existsSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+  mkdirSync,
+  rmdirSync,
+  accessSync,
+} from 'node:fs';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import type { Limits } from './types.js';
@@ -110,10 +118,7 @@ function tryWrite(path: string, value: string): void {
 
 function readPids(dir: string): number[] {
   try {
-    return readFileSync(join(dir, 'cgroup.procs'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
+    return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
   }

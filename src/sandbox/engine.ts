@@ -134,7 +134,13 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
         BACKEND_NAMES.map(async (name): Promise<BackendProbe> => {
           const backend = backends.get(name);
           if (backend) return backend.probe();
-          return { backend: name, available: false, isolation: 'none', detail: 'not built yet', warnings: [] };
+          return {
+            backend: name,
+            available: false,
+            isolation: 'none',
+            detail: 'not built yet',
+            warnings: [],
+          };
         }),
       );
     },

@@ -7,7 +7,9 @@ export class InvalidFileError extends Error {}
  * File names come from users: only plain relative paths inside the working dir are accepted, so
  * nothing can be written over the runtime or outside the sandbox's own directory.
  */
-export function validateFiles(files: SandboxFile[]): { path: string; content: Buffer; executable: boolean }[] {
+export function validateFiles(
+  files: SandboxFile[],
+): { path: string; content: Buffer; executable: boolean }[] {
   const seen = new Set<string>();
   return files.map((f) => {
     const normal = posix.normalize(f.path);
@@ -19,7 +21,9 @@ export function validateFiles(files: SandboxFile[]): { path: string; content: Bu
       normal.startsWith('../') ||
       normal === '..'
     ) {
-      throw new InvalidFileError(`invalid file name ${JSON.stringify(f.path)}: use a plain name inside the working dir`);
+      throw new InvalidFileError(
+        `invalid file name ${JSON.stringify(f.path)}: use a plain name inside the working dir`,
+      );
     }
     if (seen.has(normal)) throw new InvalidFileError(`file ${JSON.stringify(f.path)} given twice`);
     seen.add(normal);

@@ -30,4 +30,3 @@ export function sampleTree(root: number): { cpuMs: number; rssBytes: number } {
   }
   return { cpuMs, rssBytes };
 }
-

@@ -26,7 +26,13 @@ function warden(...args: string[]) {
 describe('warden run', () => {
   it('prints the RunResult as one JSON object with --json', () => {
     const input = file('in.txt', 'world');
-    const r = warden('run', file('hello.py', 'import sys\nprint("hello", sys.stdin.read())\n'), '--stdin', input, '--json');
+    const r = warden(
+      'run',
+      file('hello.py', 'import sys\nprint("hello", sys.stdin.read())\n'),
+      '--stdin',
+      input,
+      '--json',
+    );
     expect(r.code).toBe(0);
     const result = JSON.parse(r.stdout);
     expect(result).toMatchObject({
@@ -47,10 +53,23 @@ describe('warden run', () => {
   });
 
   it('exits 0 whatever the verdict and applies --memory and --timeout', () => {
-    const hog = warden('run', file('hog.js', 'const a = []; for (;;) { a.push(Buffer.alloc(1 << 24, 1)); }\n'), '--memory', '96', '--json', '--no-analysis');
+    const hog = warden(
+      'run',
+      file('hog.js', 'const a = []; for (;;) { a.push(Buffer.alloc(1 << 24, 1)); }\n'),
+      '--memory',
+      '96',
+      '--json',
+      '--no-analysis',
+    );
     expect(hog.code).toBe(0);
     expect(JSON.parse(hog.stdout).status).toBe('memory_limit_exceeded');
-    const slow = warden('run', file('slow.py', 'import time\ntime.sleep(30)\n'), '--timeout', '0.5', '--json');
+    const slow = warden(
+      'run',
+      file('slow.py', 'import time\ntime.sleep(30)\n'),
+      '--timeout',
+      '0.5',
+      '--json',
+    );
     expect(slow.code).toBe(0);
     expect(JSON.parse(slow.stdout).status).toBe('timeout');
   });
@@ -110,7 +129,11 @@ describe('warden doctor', () => {
     const report = JSON.parse(r.stdout);
     expect(report.defaultBackend).toBe('bwrap');
     expect(report.backends.find((b: { backend: string }) => b.backend === 'bwrap').available).toBe(true);
-    expect(report.runtimes.map((x: { language: string }) => x.language)).toEqual(['python', 'javascript', 'typescript']);
+    expect(report.runtimes.map((x: { language: string }) => x.language)).toEqual([
+      'python',
+      'javascript',
+      'typescript',
+    ]);
   });
 
   it('exits non-zero when the configured default backend cannot run', () => {

@@ -78,7 +78,9 @@ describe('limits hold', () => {
   });
 
   it('stops a sleeper at the wall-clock limit', async () => {
-    const r = await runCode(engine, 'python', 'import time\ntime.sleep(100)\n', { limits: { wallTimeMs: 800 } });
+    const r = await runCode(engine, 'python', 'import time\ntime.sleep(100)\n', {
+      limits: { wallTimeMs: 800 },
+    });
     expect(r.status).toBe('timeout');
     expect(r.usage.wallMs).toBeGreaterThanOrEqual(750);
     expect(r.usage.wallMs).toBeLessThan(3000);
@@ -121,9 +123,14 @@ describe('limits hold', () => {
   });
 
   it('truncates a 100 MB output flood and ends the run', async () => {
-    const r = await runCode(engine, 'python', 'import sys\nchunk = "y" * 65536\nfor _ in range(1600):\n    sys.stdout.write(chunk)\n', {
-      limits: { maxOutputBytes: 1 * MiB },
-    });
+    const r = await runCode(
+      engine,
+      'python',
+      'import sys\nchunk = "y" * 65536\nfor _ in range(1600):\n    sys.stdout.write(chunk)\n',
+      {
+        limits: { maxOutputBytes: 1 * MiB },
+      },
+    );
     expect(r.status).toBe('output_limit_exceeded');
     expect(r.truncated.stdout).toBe(true);
     expect(Buffer.byteLength(r.stdout)).toBe(1 * MiB);
@@ -227,7 +234,11 @@ describe('nothing of the host is reachable', () => {
   it('kill(-1, SIGKILL) from inside touches no host process', async () => {
     const victim = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
     try {
-      const r = await runCode(engine, 'python', 'import os, signal\nos.kill(-1, signal.SIGKILL)\nprint("sent")\n');
+      const r = await runCode(
+        engine,
+        'python',
+        'import os, signal\nos.kill(-1, signal.SIGKILL)\nprint("sent")\n',
+      );
       expect(['success', 'failed']).toContain(r.status);
       await sleep(100);
       expect(victim.exitCode).toBeNull();
@@ -277,7 +288,11 @@ describe('nothing survives a run', () => {
   });
 
   it('refuses a forbidden syscall and names it', async () => {
-    const r = await runCode(engine, 'python', 'import ctypes\nprint("before", flush=True)\nctypes.CDLL(None).syscall(101, 0, 0, 0, 0)\nprint("after")\n');
+    const r = await runCode(
+      engine,
+      'python',
+      'import ctypes\nprint("before", flush=True)\nctypes.CDLL(None).syscall(101, 0, 0, 0, 0)\nprint("after")\n',
+    );
     expect(r.status).toBe('security_violation');
     expect(r.signal).toBe('SIGSYS');
     expect(r.stdout).toBe('before\n');
@@ -303,18 +318,30 @@ describe('nothing survives a run', () => {
     expect(Number(reader.stdout.trim().split(' ').at(-1))).toBeLessThanOrEqual(2);
   });
 
-  it.runIf(ROOT)('leaves no cgroup, uid lease or process behind after success, failure and timeout', async () => {
-    await Promise.all([
-      runCode(engine, 'python', 'import os\nif os.fork() == 0:\n    os.execv("/bin/sleep", ["sleep", "4343"])\nprint(1)'),
-      runCode(engine, 'python', 'raise SystemExit(3)'),
-      runCode(engine, 'python', 'while True: pass', { limits: { cpuTimeMs: 300 } }),
-      runCode(engine, 'javascript', 'setInterval(() => {}, 1000)', { limits: { wallTimeMs: 300 } }),
-    ]);
-    await engine.settle();
-    const mine = (dir: string) =>
-      existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(`${process.pid}-`)) : [];
-    for (const c of ['memory', 'pids', 'cpu', 'cpuacct']) expect(mine(`/sys/fs/cgroup/${c}/warden`)).toEqual([]);
-    expect(readdirSync('/run/warden/uids').filter((f) => readFileSync(`/run/warden/uids/${f}`, 'utf8') === String(process.pid))).toEqual([]);
-    expect(hostProcesses().filter((p) => p.cmdline.includes('sleep 4343'))).toEqual([]);
-  });
+  it.runIf(ROOT)(
+    'leaves no cgroup, uid lease or process behind after success, failure and timeout',
+    async () => {
+      await Promise.all([
+        runCode(
+          engine,
+          'python',
+          'import os\nif os.fork() == 0:\n    os.execv("/bin/sleep", ["sleep", "4343"])\nprint(1)',
+        ),
+        runCode(engine, 'python', 'raise SystemExit(3)'),
+        runCode(engine, 'python', 'while True: pass', { limits: { cpuTimeMs: 300 } }),
+        runCode(engine, 'javascript', 'setInterval(() => {}, 1000)', { limits: { wallTimeMs: 300 } }),
+      ]);
+      await engine.settle();
+      const mine = (dir: string) =>
+        existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(`${process.pid}-`)) : [];
+      for (const c of ['memory', 'pids', 'cpu', 'cpuacct'])
+        expect(mine(`/sys/fs/cgroup/${c}/warden`)).toEqual([]);
+      expect(
+        readdirSync('/run/warden/uids').filter(
+          (f) => readFileSync(`/run/warden/uids/${f}`, 'utf8') === String(process.pid),
+        ),
+      ).toEqual([]);
+      expect(hostProcesses().filter((p) => p.cmdline.includes('sleep 4343'))).toEqual([]);
+    },
+  );
 });

@@ -16,7 +16,10 @@ describe('languages', () => {
   it.each([
     ['python', 'import sys\nprint("hello", sys.stdin.read().strip())\n'],
     ['javascript', "process.stdin.on('data', (d) => console.log('hello', String(d).trim()));\n"],
-    ['typescript', "const greet = (who: string): string => `hello ${who}`;\nprocess.stdin.on('data', (d) => console.log(greet(String(d).trim())));\n"],
+    [
+      'typescript',
+      "const greet = (who: string): string => `hello ${who}`;\nprocess.stdin.on('data', (d) => console.log(greet(String(d).trim())));\n",
+    ],
   ] as const)('%s reads stdin and prints', async (language, code) => {
     const r = await runCode(engine, language, code, { stdin: 'world\n' });
     expect(r.stderr).toBe('');
@@ -26,7 +29,11 @@ describe('languages', () => {
   });
 
   it('runs JavaScript written as an ES module', async () => {
-    const r = await runCode(engine, 'javascript', "import { platform } from 'node:os';\nconsole.log(typeof platform());\n");
+    const r = await runCode(
+      engine,
+      'javascript',
+      "import { platform } from 'node:os';\nconsole.log(typeof platform());\n",
+    );
     expect(r.stdout).toBe('string\n');
   });
 
@@ -39,7 +46,11 @@ describe('languages', () => {
   });
 
   it('keeps TypeScript error lines pointing at the TypeScript source', async () => {
-    const r = await runCode(engine, 'typescript', 'type T = { a: number };\nconst t: T = { a: 1 };\nthrow new Error("at line three " + t.a);\n');
+    const r = await runCode(
+      engine,
+      'typescript',
+      'type T = { a: number };\nconst t: T = { a: 1 };\nthrow new Error("at line three " + t.a);\n',
+    );
     expect(r.status).toBe('failed');
     expect(r.stderr).toContain('main.ts:3');
   });
@@ -51,8 +62,12 @@ describe('pool', () => {
     try {
       engine.prewarm(languageSandbox(LANGUAGES.python), 2);
       expect(await engine.poolReady(10_000)).toBe(true);
-      const first = await engine.run(await buildRun(LANGUAGES.python, 'open("/tmp/left", "w").write("x")\nprint("one")'));
-      const second = await engine.run(await buildRun(LANGUAGES.python, 'import os\nprint(os.path.exists("/tmp/left"))'));
+      const first = await engine.run(
+        await buildRun(LANGUAGES.python, 'open("/tmp/left", "w").write("x")\nprint("one")'),
+      );
+      const second = await engine.run(
+        await buildRun(LANGUAGES.python, 'import os\nprint(os.path.exists("/tmp/left"))'),
+      );
       expect(first).toMatchObject({ status: 'success', pooled: true, stdout: 'one\n' });
       expect(second).toMatchObject({ status: 'success', pooled: true, stdout: 'False\n' });
       // Refilled in the background.
@@ -67,7 +82,9 @@ describe('pool', () => {
     try {
       engine.prewarm(languageSandbox(LANGUAGES.python), 1);
       await engine.poolReady(10_000);
-      const spec = await buildRun(LANGUAGES.python, 'import time\ntime.sleep(5)', { limits: { wallTimeMs: 300 } });
+      const spec = await buildRun(LANGUAGES.python, 'import time\ntime.sleep(5)', {
+        limits: { wallTimeMs: 300 },
+      });
       const r = await engine.run(spec);
       expect(r.pooled).toBe(true);
       expect(r.status).toBe('timeout');
@@ -98,7 +115,10 @@ describe('process backend', () => {
     const r = await runCode(engine, 'python', 'print(6 * 7)', { backend: 'process' });
     expect(r).toMatchObject({ status: 'success', stdout: '42\n', isolation: 'none', backend: 'process' });
     expect(r.warnings.join(' ')).toMatch(/no isolation/);
-    const slow = await runCode(engine, 'python', 'while True: pass', { backend: 'process', limits: { cpuTimeMs: 500 } });
+    const slow = await runCode(engine, 'python', 'while True: pass', {
+      backend: 'process',
+      limits: { cpuTimeMs: 500 },
+    });
     expect(slow.status).toBe('timeout');
   });
 });
@@ -106,7 +126,9 @@ describe('process backend', () => {
 describe.runIf(ROOT)('a crash of the service', () => {
   it('takes its sandboxes down and the next start removes what is left', async () => {
     const script = fileURLToPath(new URL('./crashing-service.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     // The child prints once its sandbox is running, then we kill it without any chance to clean up.
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
     const pid = child.pid!;
@@ -132,7 +154,18 @@ describe.runIf(ROOT)('without root', () => {
     const script = fileURLToPath(new URL('./nonroot-run.ts', import.meta.url));
     const r = spawnSync(
       '/usr/bin/setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '--import', tsx, script, join(dir, 'run'), code],
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        '--',
+        process.execPath,
+        '--import',
+        tsx,
+        script,
+        join(dir, 'run'),
+        code,
+      ],
       { cwd: dir, env: { PATH: '/usr/bin:/bin', HOME: dir }, encoding: 'utf8', timeout: 30_000 },
     );
     return JSON.parse(r.stdout) as RunResult;

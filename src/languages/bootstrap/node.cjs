@@ -6,7 +6,7 @@ const path = require('path');
 const { pathToFileURL } = require('url');
 const chunks = [];
 const buf = Buffer.alloc(1 << 20);
-for (let n; (n = fs.readSync(3, buf)) > 0; ) chunks.push(Buffer.from(buf.subarray(0, n)));
+for (let n; (n = fs.readSync(3, buf)) > 0;) chunks.push(Buffer.from(buf.subarray(0, n)));
 fs.closeSync(3);
 // Payload: "main\0name\0size\0name\0size…\n" then the files' bytes.
 const data = Buffer.concat(chunks);

@@ -42,7 +42,10 @@ export interface BwrapOptions {
 function prepareEtc(runtimeDir: string): string {
   const etc = join(runtimeDir, 'etc');
   mkdirSync(etc, { recursive: true, mode: 0o755 });
-  writeFileSync(join(etc, 'passwd'), `sandbox:x:${SANDBOX_ID}:${SANDBOX_ID}:sandbox:/tmp:/usr/sbin/nologin\n`);
+  writeFileSync(
+    join(etc, 'passwd'),
+    `sandbox:x:${SANDBOX_ID}:${SANDBOX_ID}:sandbox:/tmp:/usr/sbin/nologin\n`,
+  );
   writeFileSync(join(etc, 'group'), `sandbox:x:${SANDBOX_ID}:\n`);
   writeFileSync(join(etc, 'hosts'), '127.0.0.1 localhost\n');
   writeFileSync(join(etc, 'hostname'), 'warden\n');
@@ -74,7 +77,11 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
   }
   if (!options.uids) warnings.push('Warden is not root: sandboxes run as its own uid (user namespace only)');
 
-  function bwrapArgs(spec: SandboxSpec, limits: Limits, fileFds: { fd: number; dest: string; mode: string }[]) {
+  function bwrapArgs(
+    spec: SandboxSpec,
+    limits: Limits,
+    fileFds: { fd: number; dest: string; mode: string }[],
+  ) {
     const workdir = spec.workdir ?? '/box';
     const args = [
       '--unshare-user',
@@ -312,7 +319,11 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
         const sandbox = await start({ argv: ['/bin/true'] });
         const result = await sandbox.execute({});
         if (result.status !== 'success') {
-          return { ...base, available: false, detail: `${version}: test run ${result.status} ${result.error ?? result.stderr}` };
+          return {
+            ...base,
+            available: false,
+            detail: `${version}: test run ${result.status} ${result.error ?? result.stderr}`,
+          };
         }
       } catch (err) {
         return { ...base, available: false, detail: `${version}: ${(err as Error).message}` };

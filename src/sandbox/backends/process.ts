@@ -111,7 +111,13 @@ export function createProcessBackend(defaults: Limits): Backend {
     isolation: 'none',
     start,
     async probe() {
-      return { backend: 'process', available: true, isolation: 'none', detail: 'rlimits only', warnings: [WARNING] };
+      return {
+        backend: 'process',
+        available: true,
+        isolation: 'none',
+        detail: 'rlimits only',
+        warnings: [WARNING],
+      };
     },
     async cleanupOrphans() {
       const removed: string[] = [];

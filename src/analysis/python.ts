@@ -1,0 +1,1211 @@
+import type { Node } from 'web-tree-sitter';
+import {
+  applyArithmetic,
+  classifyPath,
+  concatFolded,
+  decodePyEscapes,
+  formatCount,
+  importMessage,
+  normalizePyIdentifier,
+  parseNumberLiteral,
+  referenceMessage,
+  showPath,
+  textOf,
+  UNKNOWN_PART,
+  type AnalysisInput,
+  type FoldedString,
+  type ImportRule,
+} from './common.js';
+import { Bindings, Constants, Resolver } from './resolve.js';
+import type { RuleId } from './rules.js';
+
+// Node types handed to the analyser by the single tree walk (descendantsOfType runs it in wasm,
+// which is several times faster than stepping a cursor from JavaScript).
+const TYPES = [
+  'import_statement',
+  'import_from_statement',
+  'assignment',
+  'identifier',
+  'call',
+  'subscript',
+  'binary_operator',
+  'while_statement',
+  'for_statement',
+  // Python 2 forms that the grammar still accepts but Python 3 refuses.
+  'print_statement',
+  'exec_statement',
+];
+
+function table<T extends string>(entries: Partial<Record<T, string[]>>): Map<string, T> {
+  const map = new Map<string, T>();
+  for (const [value, keys] of Object.entries(entries) as [T, string[]][]) {
+    for (const key of keys) map.set(key, value);
+  }
+  return map;
+}
+
+const MODULES = table<ImportRule>({
+  import_process: ['subprocess', 'pty', '_posixsubprocess', 'commands', 'pexpect'],
+  import_native_code: ['ctypes', '_ctypes', 'cffi'],
+  import_dynamic_code: [
+    'importlib',
+    'imp',
+    'pkgutil',
+    'zipimport',
+    'pickle',
+    '_pickle',
+    'cPickle',
+    'marshal',
+    'shelve',
+    'dill',
+    'cloudpickle',
+    'builtins',
+    '__builtin__',
+    'code',
+    'codeop',
+    'runpy',
+    'pdb',
+    'bdb',
+  ],
+  import_system: [
+    'os',
+    'posix',
+    'nt',
+    'shutil',
+    'signal',
+    'resource',
+    'mmap',
+    'fcntl',
+    'multiprocessing',
+    'pwd',
+    'grp',
+    'spwd',
+    'termios',
+    'syslog',
+  ],
+  import_network: [
+    'socket',
+    '_socket',
+    'ssl',
+    'urllib',
+    'urllib2',
+    'urllib3',
+    'http',
+    'httplib',
+    'requests',
+    'httpx',
+    'aiohttp',
+    'ftplib',
+    'smtplib',
+    'poplib',
+    'imaplib',
+    'nntplib',
+    'telnetlib',
+    'xmlrpc',
+    'socketserver',
+    'websocket',
+    'websockets',
+    'paramiko',
+    'pycurl',
+  ],
+  import_introspection: ['gc', 'inspect'],
+  import_threading: ['threading', '_thread', 'concurrent'],
+});
+
+function moduleRule(module: string): ImportRule | undefined {
+  return MODULES.get(module) ?? MODULES.get(module.split('.')[0] as string);
+}
+
+const OS_SPAWN = [
+  'system',
+  'popen',
+  'execl',
+  'execle',
+  'execlp',
+  'execlpe',
+  'execv',
+  'execve',
+  'execvp',
+  'execvpe',
+  'spawnl',
+  'spawnle',
+  'spawnlp',
+  'spawnlpe',
+  'spawnv',
+  'spawnve',
+  'spawnvp',
+  'spawnvpe',
+  'posix_spawn',
+  'posix_spawnp',
+  'fork',
+  'forkpty',
+  'startfile',
+];
+
+/** Qualified names whose mere use is a finding, whether called, passed around or aliased. */
+const REFS = table<RuleId>({
+  dynamic_code: ['eval', 'exec', 'compile', 'types.CodeType', 'types.FunctionType', 'types.LambdaType'],
+  dynamic_import: [
+    '__import__',
+    'importlib.import_module',
+    'importlib.__import__',
+    'importlib.reload',
+    'importlib.util.spec_from_file_location',
+    'importlib.util.module_from_spec',
+    'importlib.machinery.SourceFileLoader',
+    'imp.load_source',
+    'imp.load_module',
+    'imp.load_dynamic',
+    'runpy.run_path',
+    'runpy.run_module',
+    'zipimport.zipimporter',
+  ],
+  debugger_access: [
+    'breakpoint',
+    'pdb.set_trace',
+    'pdb.run',
+    'pdb.runcall',
+    'pdb.post_mortem',
+    'pdb.Pdb',
+    'code.interact',
+    'code.InteractiveConsole',
+  ],
+  scope_introspection: ['globals', 'locals', 'vars'],
+  process_spawn: [
+    ...OS_SPAWN.map((f) => `os.${f}`),
+    ...OS_SPAWN.map((f) => `posix.${f}`),
+    'subprocess.run',
+    'subprocess.Popen',
+    'subprocess.call',
+    'subprocess.check_call',
+    'subprocess.check_output',
+    'subprocess.getoutput',
+    'subprocess.getstatusoutput',
+    'pty.spawn',
+    'pty.fork',
+    'asyncio.create_subprocess_exec',
+    'asyncio.create_subprocess_shell',
+    'commands.getoutput',
+    'commands.getstatusoutput',
+  ],
+  process_signal: ['os.kill', 'os.killpg', 'posix.kill', 'posix.killpg', 'signal.pthread_kill'],
+  environment_access: [
+    'os.environ',
+    'os.environb',
+    'os.getenv',
+    'os.getenvb',
+    'os.putenv',
+    'os.unsetenv',
+    'posix.environ',
+  ],
+  sys_internals: [
+    'sys.modules',
+    'sys._getframe',
+    'sys._current_frames',
+    'sys._current_exceptions',
+    'sys.settrace',
+    'sys.setprofile',
+    'sys.call_tracing',
+    'sys.meta_path',
+    'sys.path_hooks',
+    'sys.path_importer_cache',
+    'sys.addaudithook',
+    'sys.breakpointhook',
+  ],
+  // gc hands out every live object, modules included, without a single dunder in sight.
+  introspection_escape: ['gc.get_objects', 'gc.get_referrers', 'gc.get_referents'],
+});
+
+/** Builtins that are dangerous by name; a bare reference to one is resolved and checked. */
+const BUILTIN_REFS = new Set([...REFS.keys()].filter((k) => !k.includes('.')));
+/** Last segments of REFS entries: an attribute with one of these names is worth resolving (`builtins.exec` too). */
+const MEMBER_NAMES = new Set([...REFS.keys()].map((k) => k.split('.').pop() as string));
+
+const ESCAPE_PURPOSE = 'an interpreter internal commonly used to break out of a sandbox';
+
+const ESCAPE_DUNDERS = new Set([
+  '__subclasses__',
+  '__globals__',
+  '__builtins__',
+  '__code__',
+  '__bases__',
+  '__base__',
+  '__mro__',
+  '__class__',
+  '__dict__',
+  '__getattribute__',
+  '__loader__',
+  '__spec__',
+  '__closure__',
+]);
+
+const FRAME_ATTRS = new Set([
+  'f_globals',
+  'f_locals',
+  'f_builtins',
+  'f_back',
+  'gi_frame',
+  'cr_frame',
+  'ag_frame',
+  'tb_frame',
+]);
+
+// Dunders that ordinary code reads through getattr/hasattr all the time and that lead nowhere.
+const SAFE_DUNDERS = new Set([
+  '__name__',
+  '__qualname__',
+  '__doc__',
+  '__module__',
+  '__annotations__',
+  '__version__',
+  '__len__',
+  '__iter__',
+  '__next__',
+  '__call__',
+  '__enter__',
+  '__exit__',
+  '__aenter__',
+  '__aexit__',
+  '__eq__',
+  '__hash__',
+  '__str__',
+  '__repr__',
+  '__getitem__',
+  '__setitem__',
+  '__contains__',
+  '__slots__',
+  '__wrapped__',
+  '__dataclass_fields__',
+]);
+
+const OPEN_FUNCS = new Set(['open', 'io.open', 'codecs.open', 'os.open', 'posix.open', 'io.FileIO']);
+
+const PATH_FUNCS = new Set([
+  ...[
+    'listdir',
+    'scandir',
+    'walk',
+    'remove',
+    'unlink',
+    'rmdir',
+    'removedirs',
+    'mkdir',
+    'makedirs',
+    'rename',
+    'renames',
+    'replace',
+    'chmod',
+    'chown',
+    'lchown',
+    'stat',
+    'lstat',
+    'readlink',
+    'symlink',
+    'link',
+    'truncate',
+    'chdir',
+    'chroot',
+    'access',
+    'utime',
+    'mkfifo',
+    'mknod',
+  ].map((f) => `os.${f}`),
+  ...[
+    'copy',
+    'copy2',
+    'copyfile',
+    'copytree',
+    'copymode',
+    'copystat',
+    'rmtree',
+    'move',
+    'chown',
+    'make_archive',
+    'unpack_archive',
+    'disk_usage',
+  ].map((f) => `shutil.${f}`),
+  'pathlib.Path',
+  'pathlib.PurePath',
+  'pathlib.PosixPath',
+  'glob.glob',
+  'glob.iglob',
+]);
+
+const ATTR_FUNCS = new Set(['getattr', 'setattr', 'delattr', 'hasattr']);
+const IMPORT_FUNCS = new Set(['__import__', 'importlib.import_module']);
+const ALLOC_FUNCS = new Set(['bytearray', 'bytes']);
+const EXIT_CALLS = new Set(['exit', 'quit', 'sys.exit', 'os._exit', 'os.abort']);
+const ENDLESS_ITERATORS = new Set(['itertools.count', 'itertools.cycle']);
+
+/** Last segment of any callee the call handler cares about; other calls are skipped cheaply. */
+const CALL_NAMES = new Set<string>(
+  [
+    ...OPEN_FUNCS,
+    ...PATH_FUNCS,
+    ...ATTR_FUNCS,
+    ...IMPORT_FUNCS,
+    ...ALLOC_FUNCS,
+    'range',
+    'Path',
+    'PurePath',
+    'PosixPath',
+  ].map((k) => k.split('.').pop() as string),
+);
+
+/** Calls whose result we can name: modules from import functions, attributes from getattr/vars. */
+const RESULT_CALLS = new Set(['__import__', 'import_module', 'getattr', 'vars']);
+
+/** Bound on recursion through nested expressions, so that crafted input cannot overflow the stack. */
+const MAX_NESTING = 64;
+const MAX_BODY_NESTING = 400;
+
+const SEQUENCE_LITERALS = new Set(['string', 'concatenated_string', 'list', 'tuple']);
+
+/** Looks through parentheses, iteratively: `((((os)))).system` is os.system however deep. */
+function unwrap(node: Node): Node {
+  let cur = node;
+  while (cur.type === 'parenthesized_expression') {
+    const inner = cur.firstNamedChild;
+    if (!inner) break;
+    cur = inner;
+  }
+  return cur;
+}
+
+function isDunder(name: string): boolean {
+  return name.length > 4 && name.startsWith('__') && name.endsWith('__');
+}
+
+function normalize(chain: string[]): string {
+  // builtins.eval and __builtins__.eval are eval.
+  const start = chain.length > 1 && (chain[0] === 'builtins' || chain[0] === '__builtins__') ? 1 : 0;
+  return chain.slice(start).join('.');
+}
+
+type Role = 'member' | 'reference' | 'binding' | 'declaration';
+
+const DECLARATION_PARENTS = new Set([
+  'function_definition',
+  'class_definition',
+  'parameters',
+  'lambda_parameters',
+  'default_parameter',
+  'typed_parameter',
+  'typed_default_parameter',
+  'list_splat_pattern',
+  'dictionary_splat_pattern',
+  'keyword_argument',
+  'dotted_name',
+  'aliased_import',
+  'import_from_statement',
+  'global_statement',
+  'nonlocal_statement',
+]);
+
+const PARAMETER_PARENTS = new Set([
+  'parameters',
+  'lambda_parameters',
+  'default_parameter',
+  'typed_parameter',
+  'typed_default_parameter',
+  'list_splat_pattern',
+  'dictionary_splat_pattern',
+]);
+
+const BINDING_PARENTS = new Set([
+  'pattern_list',
+  'tuple_pattern',
+  'list_pattern',
+  'as_pattern_target',
+  'delete_statement',
+]);
+
+interface Ident {
+  node: Node;
+  name: string;
+}
+
+interface Args {
+  positional: Node[];
+  keyword: Map<string, Node>;
+}
+
+class PythonAnalyzer {
+  private readonly bindings = new Bindings();
+  private readonly constants = new Constants();
+  private readonly resolver: Resolver;
+  private readonly ids: Ident[] = [];
+  /** Identifier names by start offset: reading them back costs no calls into wasm. */
+  private readonly nameAt = new Map<number, string>();
+  private readonly pendingAssigns: { name: string; value: Node }[] = [];
+  /** Bodies of functions with a parameter named like a dangerous builtin, by name. */
+  private readonly parameterScopes = new Map<string, [number, number][]>();
+  private readonly globalNames = new Set<string>();
+
+  constructor(private readonly input: AnalysisInput) {
+    this.resolver = new Resolver(
+      this.bindings,
+      (node, depth) => this.chainOf(node, depth),
+      normalize,
+      BUILTIN_REFS,
+    );
+  }
+
+  run(root: Node): void {
+    const others: { node: Node; type: string }[] = [];
+    for (const node of root.descendantsOfType(TYPES)) {
+      const type = node.type;
+      switch (type) {
+        case 'identifier': {
+          const name = normalizePyIdentifier(textOf(this.input.src, node));
+          this.ids.push({ node, name });
+          this.nameAt.set(node.startIndex, name);
+          break;
+        }
+        case 'import_statement':
+          this.importStatement(node);
+          break;
+        case 'import_from_statement':
+          this.importFrom(node);
+          break;
+        case 'assignment':
+          this.assignment(node);
+          break;
+        default:
+          others.push({ node, type });
+      }
+    }
+    this.acceptAliases();
+    this.identifiers();
+    for (const { node, type } of others) {
+      switch (type) {
+        case 'call':
+          this.call(node);
+          break;
+        case 'subscript':
+          this.subscript(node);
+          break;
+        case 'binary_operator':
+          this.binaryOperator(node);
+          break;
+        case 'while_statement':
+          this.whileStatement(node);
+          break;
+        case 'for_statement':
+          this.forStatement(node);
+          break;
+        case 'print_statement':
+        case 'exec_statement':
+          this.add(
+            'syntax_error',
+            node,
+            `Syntax error: Python 2 ${type === 'print_statement' ? 'print' : 'exec'} statement; Python 3 needs a call with parentheses`,
+          );
+          break;
+      }
+    }
+  }
+
+  private add(rule: RuleId, node: Node, message: string): void {
+    this.input.out.add(rule, node, message);
+  }
+
+  private nameOf(node: Node): string {
+    return this.nameAt.get(node.startIndex) ?? normalizePyIdentifier(textOf(this.input.src, node));
+  }
+
+  private checkRef(q: string, node: Node): void {
+    const rule = REFS.get(q);
+    if (rule) this.add(rule, node, referenceMessage(rule, q));
+  }
+
+  private checkImport(module: string, node: Node): void {
+    const rule = moduleRule(module);
+    if (rule) this.add(rule, node, importMessage(rule, module));
+  }
+
+  // ---- bindings --------------------------------------------------------------------------
+
+  private dottedName(node: Node): string[] {
+    return node.namedChildren.filter((c) => c.type === 'identifier').map((c) => this.nameOf(c));
+  }
+
+  private importStatement(node: Node): void {
+    const topLevel = node.parent?.type === 'module';
+    for (const child of node.childrenForFieldName('name')) {
+      if (child.type === 'dotted_name') {
+        const path = this.dottedName(child);
+        this.checkImport(path.join('.'), child);
+        // `import a.b.c` binds `a`.
+        if (path[0]) this.bindings.addImport(path[0], [path[0]], topLevel);
+      } else if (child.type === 'aliased_import') {
+        const name = child.childForFieldName('name');
+        const alias = child.childForFieldName('alias');
+        if (!name) continue;
+        const path = this.dottedName(name);
+        this.checkImport(path.join('.'), name);
+        if (alias) this.bindings.addImport(this.nameOf(alias), path, topLevel);
+      }
+    }
+  }
+
+  private importFrom(node: Node): void {
+    const moduleNode = node.childForFieldName('module_name');
+    // Relative imports (`from . import x`) name the user's own files.
+    if (!moduleNode || moduleNode.type !== 'dotted_name') return;
+    const module = this.dottedName(moduleNode);
+    const moduleName = module.join('.');
+    this.checkImport(moduleName, moduleNode);
+    const topLevel = node.parent?.type === 'module';
+    for (const child of node.namedChildren) {
+      if (child.type === 'wildcard_import') {
+        this.bindings.starModules.push(moduleName);
+        continue;
+      }
+      let nameNode: Node | null = null;
+      let aliasNode: Node | null = null;
+      if (child.type === 'aliased_import') {
+        nameNode = child.childForFieldName('name');
+        aliasNode = child.childForFieldName('alias');
+      } else if (child.type === 'dotted_name' && child.id !== moduleNode.id) {
+        nameNode = child;
+      }
+      if (!nameNode) continue;
+      const path = [...module, ...this.dottedName(nameNode)];
+      this.checkRef(normalize(path), nameNode);
+      const bound = aliasNode ? this.nameOf(aliasNode) : path[path.length - 1];
+      if (bound) this.bindings.addImport(bound, path, topLevel);
+    }
+  }
+
+  private assignment(node: Node): void {
+    const left = node.childForFieldName('left');
+    const right = node.childForFieldName('right');
+    if (!left || left.type !== 'identifier') return;
+    const name = this.nameOf(left);
+    this.constants.assign(name, right);
+    if (right) this.pendingAssigns.push({ name, value: right });
+  }
+
+  /** Index of the first identifier starting at or after `start` (identifiers are in document order). */
+  private firstIdAt(start: number): number {
+    let lo = 0;
+    let hi = this.ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.ids[mid] as Ident).node.startIndex < start) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Whether any identifier inside `node` has a name satisfying `test`, without calling into wasm per name. */
+  private someNameWithin(node: Node, test: (name: string) => boolean): boolean {
+    const end = node.endIndex;
+    for (let i = this.firstIdAt(node.startIndex); i < this.ids.length; i++) {
+      const id = this.ids[i] as Ident;
+      if (id.node.startIndex >= end) return false;
+      if (test(id.name)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Keeps only assignments that can carry something dangerous (`x = __import__`, `s = os.system`,
+   * `o = x` where x already is such an alias). Tracking every assignment would make every later
+   * use of an ordinary variable cost a parent lookup.
+   */
+  private acceptAliases(): void {
+    const interesting = (n: string): boolean =>
+      BUILTIN_REFS.has(n) ||
+      MEMBER_NAMES.has(n) ||
+      CALL_NAMES.has(n) ||
+      ESCAPE_DUNDERS.has(n) ||
+      MODULES.has(n) ||
+      n === 'sys' ||
+      n === 'types' ||
+      n === 'itertools' ||
+      this.bindings.isAlias(n);
+    let pending = this.pendingAssigns;
+    for (let changed = true; changed && pending.length > 0;) {
+      changed = false;
+      pending = pending.filter((a) => {
+        if (!this.someNameWithin(a.value, interesting)) return true;
+        this.bindings.addAssign(a.name, a.value);
+        changed = true;
+        return false;
+      });
+    }
+  }
+
+  // ---- identifiers -----------------------------------------------------------------------
+
+  private role(node: Node, parent: Node): Role {
+    const type = parent.type;
+    if (type === 'attribute') {
+      return parent.childForFieldName('attribute')?.id === node.id ? 'member' : 'reference';
+    }
+    if (type === 'keyword_argument' || type === 'default_parameter' || type === 'typed_default_parameter') {
+      return parent.childForFieldName('name')?.id === node.id ? 'declaration' : 'reference';
+    }
+    if (type === 'function_definition' || type === 'class_definition') {
+      return parent.childForFieldName('name')?.id === node.id ? 'declaration' : 'reference';
+    }
+    if (DECLARATION_PARENTS.has(type)) return 'declaration';
+    if (BINDING_PARENTS.has(type)) return 'binding';
+    if (type === 'assignment' || type === 'augmented_assignment' || type === 'for_statement') {
+      return parent.childForFieldName('left')?.id === node.id ? 'binding' : 'reference';
+    }
+    if (type === 'for_in_clause') {
+      return parent.childForFieldName('left')?.id === node.id ? 'binding' : 'reference';
+    }
+    if (type === 'named_expression') {
+      return parent.childForFieldName('name')?.id === node.id ? 'binding' : 'reference';
+    }
+    return 'reference';
+  }
+
+  /**
+   * Records the body of the function that a parameter named like a dangerous builtin belongs to:
+   * inside that body the name is the parameter, not the builtin (`def f(compile=False)`).
+   */
+  private recordParameter(name: string, parent: Node): void {
+    let owner: Node | null = parent;
+    for (let i = 0; owner && i < 4; i++, owner = owner.parent) {
+      const type = owner.type;
+      if (type === 'function_definition' || type === 'lambda') {
+        const body = owner.childForFieldName('body');
+        if (!body) return;
+        const list = this.parameterScopes.get(name) ?? [];
+        list.push([body.startIndex, body.endIndex]);
+        this.parameterScopes.set(name, list);
+        return;
+      }
+      if (!PARAMETER_PARENTS.has(type)) return;
+    }
+  }
+
+  private isParameter(name: string, node: Node): boolean {
+    // `global name` anywhere could point an inner function back at the builtin: trust nothing then.
+    if (this.globalNames.has(name)) return false;
+    const at = node.startIndex;
+    return this.parameterScopes.get(name)?.some(([start, end]) => at >= start && at < end) ?? false;
+  }
+
+  private identifiers(): void {
+    const star = this.bindings.starModules.length > 0;
+    const refs: { node: Node; name: string; parent: Node; role: Role }[] = [];
+    for (const { node, name } of this.ids) {
+      if (
+        !ESCAPE_DUNDERS.has(name) &&
+        !FRAME_ATTRS.has(name) &&
+        !MEMBER_NAMES.has(name) &&
+        !BUILTIN_REFS.has(name) &&
+        !this.bindings.isAlias(name)
+      ) {
+        continue;
+      }
+      const parent = node.parent;
+      if (!parent) continue;
+      const role = this.role(node, parent);
+      if (role !== 'reference' && role !== 'member' && BUILTIN_REFS.has(name)) {
+        this.bindings.countBinding(name);
+        const parentType = parent.type;
+        if (parentType === 'global_statement' || parentType === 'nonlocal_statement')
+          this.globalNames.add(name);
+        else if (PARAMETER_PARENTS.has(parentType)) this.recordParameter(name, parent);
+      }
+      refs.push({ node, name, parent, role });
+    }
+    for (const { node, name, parent, role } of refs) {
+      if (ESCAPE_DUNDERS.has(name) && role !== 'declaration') {
+        this.add('introspection_escape', node, referenceMessage('introspection_escape', name));
+      }
+      if (role === 'member') {
+        if (FRAME_ATTRS.has(name)) {
+          this.add('introspection_escape', node, `Uses the frame attribute ${name}, ${ESCAPE_PURPOSE}`);
+        }
+        if (MEMBER_NAMES.has(name)) {
+          const chain = this.chainOf(parent, 0);
+          if (chain) for (const q of this.resolver.resolve(chain)) this.checkRef(q, node);
+        }
+      } else if (role === 'reference') {
+        if (BUILTIN_REFS.has(name) && this.isParameter(name, node)) continue;
+        if (BUILTIN_REFS.has(name) || this.bindings.isAlias(name) || (star && MEMBER_NAMES.has(name))) {
+          for (const q of this.resolver.resolve([name])) this.checkRef(q, node);
+        }
+      }
+    }
+  }
+
+  // ---- expressions -----------------------------------------------------------------------
+
+  /** The dotted path an expression denotes syntactically (`os.path.join` → ['os','path','join']). */
+  private chainOf(expression: Node, depth: number): string[] | null {
+    if (depth > MAX_NESTING) return null;
+    const node = unwrap(expression);
+    switch (node.type) {
+      case 'identifier':
+        return [this.nameOf(node)];
+      case 'attribute': {
+        const object = node.childForFieldName('object');
+        const attribute = node.childForFieldName('attribute');
+        if (!object || !attribute) return null;
+        const base = this.chainOf(object, depth + 1);
+        return base ? [...base, this.nameOf(attribute)] : null;
+      }
+      case 'subscript': {
+        // `sys.modules['os']` is the os module; `__builtins__['eval']` is eval.
+        const value = node.childForFieldName('value');
+        const index = node.childForFieldName('subscript');
+        const key = index ? this.foldString(index) : null;
+        if (!value || !key?.exact) return null;
+        const base = this.chainOf(value, depth + 1);
+        if (!base) return null;
+        if (base.join('.') === 'sys.modules') return key.value.split('.');
+        return [...base, key.value];
+      }
+      case 'call':
+        return this.callResultChain(node, depth);
+      default:
+        return null;
+    }
+  }
+
+  /** What a call returns, when it is a module or attribute we can name (`__import__('os')`). */
+  private callResultChain(node: Node, depth: number): string[] | null {
+    const fn = node.childForFieldName('function');
+    if (!fn) return null;
+    const fnChain = this.chainOf(fn, depth + 1);
+    if (!fnChain) return null;
+    const last = fnChain[fnChain.length - 1] as string;
+    if (!RESULT_CALLS.has(last) && !(fnChain.length === 1 && this.bindings.isAlias(last))) return null;
+    const args = this.args(node);
+    for (const q of this.resolver.resolve(fnChain, depth + 1)) {
+      if (IMPORT_FUNCS.has(q)) {
+        const arg = args.positional[0] ?? args.keyword.get('name');
+        const module = arg ? this.foldString(arg) : null;
+        if (!module?.exact) return null;
+        const parts = module.value.split('.');
+        // __import__('a.b') returns package a unless a fromlist is given.
+        return q === '__import__' && args.positional.length < 4 && !args.keyword.has('fromlist')
+          ? parts.slice(0, 1)
+          : parts;
+      }
+      if (q === 'getattr' || q === 'vars') {
+        const target = args.positional[0];
+        const base = target ? this.chainOf(target, depth + 1) : null;
+        if (!base) return null;
+        if (q === 'vars') return base;
+        const attr = args.positional[1] ? this.foldString(args.positional[1]) : null;
+        return attr?.exact ? [...base, attr.value] : null;
+      }
+    }
+    return null;
+  }
+
+  private args(call: Node): Args {
+    const positional: Node[] = [];
+    const keyword = new Map<string, Node>();
+    const list = call.childForFieldName('arguments');
+    if (list && list.type === 'argument_list') {
+      for (const arg of list.namedChildren) {
+        const type = arg.type;
+        if (type === 'keyword_argument') {
+          const name = arg.childForFieldName('name');
+          const value = arg.childForFieldName('value');
+          if (name && value) keyword.set(this.nameOf(name), value);
+        } else if (type !== 'comment' && type !== 'list_splat' && type !== 'dictionary_splat') {
+          positional.push(arg);
+        }
+      }
+    }
+    return { positional, keyword };
+  }
+
+  private stringLiteral(node: Node): FoldedString {
+    let prefix = '';
+    let value = '';
+    let exact = true;
+    for (const child of node.namedChildren) {
+      const type = child.type;
+      if (type === 'string_start') {
+        prefix = textOf(this.input.src, child).toLowerCase();
+      } else if (type === 'string_content') {
+        let piece = decodePyEscapes(
+          textOf(this.input.src, child),
+          prefix.includes('r'),
+          prefix.includes('b'),
+        );
+        if (piece === null) {
+          exact = false;
+          piece = UNKNOWN_PART;
+        } else if (prefix.includes('f') || prefix.includes('t')) {
+          piece = piece.split('{{').join('{').split('}}').join('}');
+        }
+        value += piece;
+      } else if (type === 'interpolation') {
+        exact = false;
+        value += UNKNOWN_PART;
+      }
+    }
+    return { value, exact };
+  }
+
+  /** Folds string literals, implicit and `+` concatenation and single-assignment constants. */
+  private foldString(expression: Node, depth = 0): FoldedString | null {
+    if (depth > MAX_NESTING) return null;
+    const node = unwrap(expression);
+    switch (node.type) {
+      case 'string':
+        return this.stringLiteral(node);
+      case 'concatenated_string': {
+        let result: FoldedString | null = { value: '', exact: true };
+        for (const part of node.namedChildren) {
+          if (part.type === 'string') result = concatFolded(result, this.stringLiteral(part));
+        }
+        return result;
+      }
+      case 'binary_operator': {
+        if (node.childForFieldName('operator')?.type !== '+') return null;
+        const left = node.childForFieldName('left');
+        const right = node.childForFieldName('right');
+        const a = left ? this.foldString(left, depth + 1) : null;
+        const b = right ? this.foldString(right, depth + 1) : null;
+        return concatFolded(a, b);
+      }
+      case 'identifier': {
+        const value = this.constants.get(this.nameOf(node));
+        return value ? this.foldString(value, depth + 1) : null;
+      }
+      default:
+        return null;
+    }
+  }
+
+  /** Constant-folds numeric expressions: literals, + - * / // % ** << and single-assignment names. */
+  private foldNumber(expression: Node, depth = 0): number | null {
+    if (depth > MAX_NESTING) return null;
+    const node = unwrap(expression);
+    switch (node.type) {
+      case 'integer':
+      case 'float':
+        return parseNumberLiteral(textOf(this.input.src, node));
+      case 'true':
+        return 1;
+      case 'false':
+        return 0;
+      case 'unary_operator': {
+        const op = node.childForFieldName('operator')?.type;
+        const arg = node.childForFieldName('argument');
+        const v = arg ? this.foldNumber(arg, depth + 1) : null;
+        if (v === null) return null;
+        return op === '-' ? -v : op === '+' ? v : op === '~' ? -v - 1 : null;
+      }
+      case 'binary_operator': {
+        const op = node.childForFieldName('operator')?.type;
+        const left = node.childForFieldName('left');
+        const right = node.childForFieldName('right');
+        if (!op || !left || !right) return null;
+        const a = this.foldNumber(left, depth + 1);
+        const b = a === null ? null : this.foldNumber(right, depth + 1);
+        return a === null || b === null ? null : applyArithmetic(op, a, b);
+      }
+      case 'identifier': {
+        const value = this.constants.get(this.nameOf(node));
+        return value ? this.foldNumber(value, depth + 1) : null;
+      }
+      default:
+        return null;
+    }
+  }
+
+  private truthy(expression: Node, depth = 0): boolean | null {
+    if (depth > MAX_NESTING) return null;
+    const node = unwrap(expression);
+    switch (node.type) {
+      case 'true':
+        return true;
+      case 'false':
+      case 'none':
+        return false;
+      case 'integer':
+      case 'float': {
+        const v = this.foldNumber(node);
+        return v === null ? null : v !== 0;
+      }
+      case 'string': {
+        const s = this.stringLiteral(node);
+        return s.exact ? s.value.length > 0 : null;
+      }
+      case 'not_operator': {
+        const arg = node.childForFieldName('argument');
+        const v = arg ? this.truthy(arg, depth + 1) : null;
+        return v === null ? null : !v;
+      }
+      case 'identifier': {
+        // `running = True` assigned once and never again: the loop cannot stop through it.
+        const value = this.constants.get(this.nameOf(node));
+        return value ? this.truthy(value, depth + 1) : null;
+      }
+      default:
+        return null;
+    }
+  }
+
+  // ---- calls -----------------------------------------------------------------------------
+
+  private call(node: Node): void {
+    const callee = node.childForFieldName('function');
+    if (!callee) return;
+    const fn = unwrap(callee);
+    const fnType = fn.type;
+    let last: string;
+    if (fnType === 'identifier') {
+      last = this.nameOf(fn);
+      if (!CALL_NAMES.has(last) && !this.bindings.isAlias(last)) return;
+    } else if (fnType === 'attribute') {
+      const attribute = fn.childForFieldName('attribute');
+      if (!attribute) return;
+      last = this.nameOf(attribute);
+      if (!CALL_NAMES.has(last)) return;
+    } else if (fnType === 'subscript') {
+      // vars(os)['system'](…) and sys.modules['os'].open(…)
+      const index = fn.childForFieldName('subscript');
+      const key = index ? this.foldString(index) : null;
+      if (!key?.exact || !CALL_NAMES.has(key.value)) return;
+    } else {
+      return;
+    }
+    const chain = this.chainOf(fn, 0);
+    if (!chain) return;
+    const qs = this.resolver.resolve(chain);
+    let args: Args | undefined;
+    const getArgs = (): Args => (args ??= this.args(node));
+    for (const q of qs) {
+      if (OPEN_FUNCS.has(q)) this.checkOpen(q, getArgs());
+      else if (PATH_FUNCS.has(q) || q === 'Path') this.checkPaths(q, getArgs());
+      else if (ATTR_FUNCS.has(q)) this.checkAttrFunc(q, node, getArgs());
+      else if (IMPORT_FUNCS.has(q)) {
+        const arg = getArgs().positional[0] ?? getArgs().keyword.get('name');
+        const module = arg ? this.foldString(arg) : null;
+        if (arg && module?.exact) this.checkImport(module.value, arg);
+      } else if (q === 'range') this.checkRange(node, getArgs());
+      else if (ALLOC_FUNCS.has(q)) {
+        const n = getArgs().positional[0];
+        const v = n ? this.foldNumber(n) : null;
+        if (v !== null && v > this.input.policy.maxLiteralRange) {
+          this.add('huge_allocation', node, this.hugeMessage(`${q}(${formatCount(v)})`, v, 'bytes'));
+        }
+      }
+    }
+  }
+
+  private checkOpen(q: string, args: Args): void {
+    const arg = args.positional[0] ?? args.keyword.get('file') ?? args.keyword.get('path');
+    if (!arg) return;
+    // open(0) and friends are file descriptors: the run's own standard streams.
+    if (arg.type === 'integer') return;
+    const path = this.foldString(arg);
+    if (path && classifyPath(path.value) === 'outside') {
+      this.add(
+        'file_access',
+        arg,
+        `${q}() opens "${showPath(path.value)}", which is outside the working directory`,
+      );
+    } else if (!path || !path.exact) {
+      this.add('file_access_dynamic', arg, `${q}() opens a file whose path is computed at run time`);
+    }
+  }
+
+  private checkPaths(q: string, args: Args): void {
+    for (const arg of args.positional.slice(0, 2)) {
+      const path = this.foldString(arg);
+      if (path && classifyPath(path.value) === 'outside') {
+        this.add(
+          'file_access',
+          arg,
+          `${q}() uses "${showPath(path.value)}", which is outside the working directory`,
+        );
+      }
+    }
+  }
+
+  private checkAttrFunc(q: string, node: Node, args: Args): void {
+    const nameArg = args.positional[1];
+    if (!nameArg) return;
+    const folded = this.foldString(nameArg);
+    if (!folded || !folded.exact) {
+      this.add(
+        'dynamic_attribute',
+        nameArg,
+        `${q}() uses an attribute name computed at run time, which can hide what it reaches`,
+      );
+      return;
+    }
+    const attr = folded.value;
+    if (nameArg.type !== 'string') {
+      // Folded from pieces ('ev' + 'al'): we see through it, but spelling a name in pieces is obfuscation.
+      this.add(
+        'dynamic_attribute',
+        nameArg,
+        `${q}() uses an attribute name built from other values ("${attr}")`,
+      );
+    }
+    if (ESCAPE_DUNDERS.has(attr) || FRAME_ATTRS.has(attr)) {
+      this.add('introspection_escape', nameArg, `${q}() reaches "${attr}", ${ESCAPE_PURPOSE}`);
+    } else if (isDunder(attr) && !SAFE_DUNDERS.has(attr)) {
+      this.add('dynamic_attribute', nameArg, `${q}() accesses the special attribute "${attr}"`);
+    }
+    const target = args.positional[0];
+    if (q === 'getattr' && target) {
+      const base = this.chainOf(target, 0);
+      if (base) for (const r of this.resolver.resolve([...base, attr])) this.checkRef(r, node);
+    }
+  }
+
+  private checkRange(node: Node, args: Args): void {
+    const [a, b, c] = args.positional;
+    if (!a) return;
+    const stop = this.foldNumber(b ?? a);
+    if (stop === null) return;
+    const start = b ? (this.foldNumber(a) ?? 0) : 0;
+    const step = c ? this.foldNumber(c) : 1;
+    const count = (stop - start) / (step && step > 0 ? step : 1);
+    if (count > this.input.policy.maxLiteralRange) {
+      this.add('huge_allocation', node, this.hugeMessage('range()', count, 'numbers'));
+    }
+  }
+
+  private hugeMessage(what: string, n: number, unit: string): string {
+    return `${what} produces ${formatCount(n)} ${unit}, above the limit of ${formatCount(this.input.policy.maxLiteralRange)}`;
+  }
+
+  // ---- other shapes ----------------------------------------------------------------------
+
+  private subscript(node: Node): void {
+    const index = node.childForFieldName('subscript');
+    if (!index) return;
+    const indexType = unwrap(index).type;
+    if (indexType === 'integer' || indexType === 'slice') return;
+    const key = this.foldString(index);
+    if (!key?.exact) return;
+    if (ESCAPE_DUNDERS.has(key.value) || FRAME_ATTRS.has(key.value)) {
+      this.add('introspection_escape', index, `Looks up "${key.value}", ${ESCAPE_PURPOSE}`);
+    }
+    // A dictionary view of a module or of builtins: vars(os)['system'], __builtins__['eval'].
+    if (MEMBER_NAMES.has(key.value)) {
+      const chain = this.chainOf(node, 0);
+      if (chain) for (const q of this.resolver.resolve(chain)) this.checkRef(q, index);
+    }
+  }
+
+  private binaryOperator(node: Node): void {
+    const op = node.childForFieldName('operator')?.type;
+    if (op !== '*' && op !== '**' && op !== '<<') return;
+    const left = node.childForFieldName('left');
+    const right = node.childForFieldName('right');
+    if (!left || !right) return;
+    const max = this.input.policy.maxLiteralRange;
+    if (op === '*') {
+      const leftSeq = SEQUENCE_LITERALS.has(unwrap(left).type);
+      const rightSeq = !leftSeq && SEQUENCE_LITERALS.has(unwrap(right).type);
+      if (!leftSeq && !rightSeq) return;
+      const n = this.foldNumber(leftSeq ? right : left);
+      if (n !== null && n > max) {
+        this.add('huge_allocation', node, this.hugeMessage('Repeating a sequence', n, 'items'));
+      }
+      return;
+    }
+    // Python integers are unbounded, so 9**9**9 is not an overflow but minutes of CPU and gigabytes.
+    const base = this.foldNumber(left);
+    const exponent = base === null ? null : this.foldNumber(right);
+    if (base === null || exponent === null || exponent <= 0) return;
+    const digits = op === '**' ? exponent * Math.log10(Math.abs(base)) : exponent * Math.LOG10E * Math.LN2;
+    if (digits > max) {
+      this.add(
+        'huge_allocation',
+        node,
+        `This power has about ${formatCount(digits)} digits, above the limit of ${formatCount(max)}`,
+      );
+    }
+  }
+
+  private whileStatement(node: Node): void {
+    const condition = node.childForFieldName('condition');
+    const body = node.childForFieldName('body');
+    if (!condition || !body || this.truthy(condition) !== true) return;
+    if (!this.hasExit(body, 0)) {
+      this.add(
+        'infinite_loop',
+        node,
+        'This while loop never ends: its condition is always true and its body has no break, return, raise or exit',
+      );
+    }
+  }
+
+  private forStatement(node: Node): void {
+    const right = node.childForFieldName('right');
+    const body = node.childForFieldName('body');
+    if (!right || !body || right.type !== 'call') return;
+    const fn = right.childForFieldName('function');
+    const chain = fn ? this.chainOf(fn, 0) : null;
+    if (!chain) return;
+    const qs = this.resolver.resolve(chain);
+    const endless =
+      qs.some((q) => ENDLESS_ITERATORS.has(q)) ||
+      (qs.includes('itertools.repeat') && this.args(right).positional.length === 1);
+    if (endless && !this.hasExit(body, 0)) {
+      this.add(
+        'infinite_loop',
+        node,
+        'This for loop never ends: it iterates over an endless iterator and its body has no break, return, raise or exit',
+      );
+    }
+  }
+
+  /** Whether control can leave the loop whose body this is. Nested functions do not count. */
+  private hasExit(node: Node, loopDepth: number, nesting = 0): boolean {
+    // Pathologically deep bodies are given the benefit of the doubt rather than a stack overflow.
+    if (nesting > MAX_BODY_NESTING) return true;
+    for (const child of node.namedChildren) {
+      switch (child.type) {
+        case 'break_statement':
+          if (loopDepth === 0) return true;
+          break;
+        case 'return_statement':
+        case 'raise_statement':
+        case 'yield':
+          return true;
+        case 'function_definition':
+        case 'class_definition':
+        case 'decorated_definition':
+        case 'lambda':
+          break;
+        case 'while_statement':
+        case 'for_statement': {
+          // A break in the inner loop's body ends the inner loop; one in its else clause ends ours.
+          const body = child.childForFieldName('body');
+          const alternative = child.childForFieldName('alternative');
+          if (body && this.hasExit(body, loopDepth + 1, nesting + 1)) return true;
+          if (alternative && this.hasExit(alternative, loopDepth, nesting + 1)) return true;
+          break;
+        }
+        case 'call': {
+          const fn = child.childForFieldName('function');
+          const chain = fn ? this.chainOf(fn, 0) : null;
+          if (chain && EXIT_CALLS.has(chain.join('.'))) return true;
+          if (this.hasExit(child, loopDepth, nesting + 1)) return true;
+          break;
+        }
+        default:
+          if (this.hasExit(child, loopDepth, nesting + 1)) return true;
+      }
+    }
+    return false;
+  }
+}
+
+export function analyzePython(root: Node, input: AnalysisInput): void {
+  new PythonAnalyzer(input).run(root);
+}
