@@ -223,6 +223,8 @@ const MEMBER_NAMES = new Set([...REFS.keys()].map((k) => k.split('.').pop() as s
 
 const ESCAPE_PURPOSE = 'an interpreter internal commonly used to break out of a sandbox';
 
+// __class__ and __dict__ alone are everyday Python (reprs, serialisers); the escapes go on from them
+// through __base__/__bases__/__mro__/__subclasses__/__globals__, which are flagged where they appear.
 const ESCAPE_DUNDERS = new Set([
   '__subclasses__',
   '__globals__',
@@ -231,8 +233,6 @@ const ESCAPE_DUNDERS = new Set([
   '__bases__',
   '__base__',
   '__mro__',
-  '__class__',
-  '__dict__',
   '__getattribute__',
   '__loader__',
   '__spec__',

@@ -106,7 +106,7 @@ const CATALOGUE = [
     severity: 'critical',
     languages: PY,
     description:
-      'Walks interpreter internals (__subclasses__, __globals__, __builtins__, __class__, __mro__, frames, …), the usual way out of a Python sandbox.',
+      'Walks interpreter internals (__subclasses__, __globals__, __builtins__, __bases__, __mro__, frames, …), the usual way out of a Python sandbox.',
   },
   {
     id: 'sys_internals',

@@ -171,7 +171,7 @@ const attributes: Dangerous[] = [
   {
     name: 'setattr with dunder',
     code: 'setattr(obj, "__class__", X)\n',
-    expect: [['introspection_escape', 1]],
+    expect: [['dynamic_attribute', 1]],
   },
   { name: 'delattr with variable', code: 'delattr(obj, n)\n', expect: [['dynamic_attribute', 1]] },
   { name: 'hasattr with dunder', code: 'hasattr(obj, "__code__")\n', expect: [['introspection_escape', 1]] },
@@ -192,7 +192,11 @@ const introspection: Dangerous[] = [
   { name: '__builtins__', code: 'b = __builtins__\n', expect: [['introspection_escape', 1]] },
   { name: '__code__', code: 'c = f.__code__\n', expect: [['introspection_escape', 1]] },
   { name: '__mro__', code: 'm = int.__mro__\n', expect: [['introspection_escape', 1]] },
-  { name: '__dict__', code: 'd = obj.__dict__\n', expect: [['introspection_escape', 1]] },
+  {
+    name: '__dict__ on the way to __globals__',
+    code: 'd = f.__dict__\ng = f.__globals__\n',
+    expect: [['introspection_escape', 2]],
+  },
   {
     name: '__getattribute__',
     code: 'object.__getattribute__(o, "x")\n',
@@ -397,6 +401,10 @@ describe('python: dangerous code is reported with the right rule and line', () =
 
 describe('python: benign look-alikes are not reported', () => {
   const benign: [string, string][] = [
+    [
+      '__class__ and __dict__ in a repr',
+      'class A:\n    def __repr__(self):\n        return f"{self.__class__.__name__}({self.__dict__})"\n',
+    ],
     ['a function named system', 'def system():\n    return 1\n\nsystem()\n'],
     ['a variable named eval_score', 'eval_score = 3\nprint(eval_score)\n'],
     ['"import os" in a string', 's = "import os"\nprint(s)\n'],
