@@ -58,6 +58,14 @@ program
   });
 
 program
+  .command('worker')
+  .description('a queue worker alone, against the Redis of a `warden serve` (REDIS_URL)')
+  .action(async () => {
+    const { workerCommand } = await import('./worker.js');
+    process.exitCode = await workerCommand({ config: program.opts().config });
+  });
+
+program
   .command('bench')
   .description('run the benchmarks and write JSON results under bench/results/')
   .action(async () => {

@@ -5,9 +5,38 @@ import { configSchema, type WardenConfig } from './schema.js';
 
 export class ConfigError extends Error {}
 
-/** Every problem as `path.to.key: message`, so the operator knows which key to fix. */
-function describe(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+/** Every problem as `path.to.key: message`, so the operator knows which key (or variable) to fix. */
+function describe(error: z.ZodError, fromEnv: Map<string, string>): string {
+  return error.issues
+    .map((i) => {
+      const key = i.path.join('.') || '(root)';
+      const variable = fromEnv.get(key);
+      return `${key}${variable ? ` (from ${variable})` : ''}: ${i.message}`;
+    })
+    .join('; ');
+}
+
+/** Environment variable → config key (dotted); numbers are converted only when they look like one. */
+const ENV_OVERRIDES: [string, string, boolean][] = [
+  ['WARDEN_DATA_DIR', 'dataDir', false],
+  ['WARDEN_BACKEND', 'sandbox.backend', false],
+  ['WARDEN_HOST', 'server.host', false],
+  ['WARDEN_PORT', 'server.port', true],
+  ['DATABASE_URL', 'store.databaseUrl', false],
+  ['REDIS_URL', 'queue.redisUrl', false],
+];
+
+/** Sets `a.b.c` without touching sibling keys that came from the file. */
+function setIn(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const keys = dotted.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const child = node[key];
+    const copy = child && typeof child === 'object' && !Array.isArray(child) ? { ...child } : {};
+    node[key] = copy;
+    node = copy as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1] as string] = value;
 }
 
 /**
@@ -28,12 +57,15 @@ export function loadConfig(
       throw new ConfigError(`${path}: not valid YAML: ${(err as Error).message}`);
     }
   }
-  const merged = { ...raw, ...options.overrides };
-  if (env.WARDEN_DATA_DIR) merged.dataDir = env.WARDEN_DATA_DIR;
-  if (env.WARDEN_BACKEND) {
-    merged.sandbox = { ...(merged.sandbox as object | undefined), backend: env.WARDEN_BACKEND };
+  const merged: Record<string, unknown> = { ...raw, ...options.overrides };
+  const fromEnv = new Map<string, string>();
+  for (const [variable, key, asNumber] of ENV_OVERRIDES) {
+    const value = env[variable];
+    if (value === undefined || value === '') continue;
+    fromEnv.set(key, variable);
+    setIn(merged, key, asNumber && /^\d+$/.test(value.trim()) ? Number(value) : value);
   }
   const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) throw new ConfigError(`invalid configuration: ${describe(parsed.error)}`);
+  if (!parsed.success) throw new ConfigError(`invalid configuration: ${describe(parsed.error, fromEnv)}`);
   return parsed.data;
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { BACKEND_NAMES } from '../sandbox/types.js';
 
@@ -57,7 +58,15 @@ export const sandboxConfigSchema = z
     uidBase: z.number().int().min(1000).default(640_000),
     uidCount: z.number().int().min(1).max(65_536).default(1024),
     /** cgroup parent (under each v1 hierarchy, or under the v2 root). */
-    cgroupParent: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('warden'),
+    cgroupParent: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .default('warden'),
+    /**
+     * Whether a request may ask for `network_access: true`. Off by default: such requests are refused
+     * (400) unless the operator turned this on.
+     */
+    allowNetwork: z.boolean().default(false),
     /** Pre-started sandboxes kept per language. 0 disables the pool. */
     pool: z
       .object({
@@ -85,9 +94,87 @@ export const analysisConfigSchema = z
 
 export type AnalysisConfig = z.infer<typeof analysisConfigSchema>;
 
+export const serverConfigSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    /** 0 picks a free port (tests, benchmarks). */
+    port: z.number().int().min(0).max(65_535).default(8080),
+    /** Larger request bodies are refused with 413 before they are parsed. */
+    bodyLimitBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(1 * MiB),
+    /** Executions waiting for a worker; past this, POST /execute answers 429 with Retry-After. */
+    maxQueueDepth: z.number().int().min(0).default(100),
+    /**
+     * How long a synchronous POST /execute waits for its result; past it the answer is 202 with the
+     * request_id to poll at GET /executions/{request_id} (the run goes on).
+     */
+    requestTimeoutMs: z.number().int().positive().default(60_000),
+    /** Retry-After (seconds) sent with 429 and 503. */
+    retryAfterSeconds: z.number().int().positive().default(5),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict();
+
+export type ServerConfig = z.infer<typeof serverConfigSchema>;
+
+export const storeConfigSchema = z
+  .object({
+    /**
+     * `postgres://…` (or `postgresql://…`) for PostgreSQL, `sqlite:<path>` for a SQLite file.
+     * Unset: SQLite at `<dataDir>/warden.sqlite`.
+     */
+    databaseUrl: z
+      .string()
+      .regex(/^(postgres|postgresql|sqlite):/, 'must start with postgres://, postgresql:// or sqlite:')
+      .optional(),
+  })
+  .strict();
+
+export type StoreConfig = z.infer<typeof storeConfigSchema>;
+
+export const queueConfigSchema = z
+  .object({
+    /** `redis://host:port/db`. Unset: `warden serve` starts a local redis-server of its own. */
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+      .optional(),
+    /** The binary `warden serve` starts when redisUrl is unset. */
+    redisServer: z.string().min(1).default('/usr/bin/redis-server'),
+    /** Key prefix in Redis, so several Warden installations can share one server. */
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]+$/)
+      .default('warden'),
+  })
+  .strict();
+
+export type QueueConfig = z.infer<typeof queueConfigSchema>;
+
+export const workersConfigSchema = z
+  .object({
+    /**
+     * Executions one worker process runs at once (a request's test cases run one after the other).
+     * Default: the number of CPU cores, since sandboxed runs are mostly CPU-bound.
+     */
+    concurrency: z.number().int().min(1).max(256).default(availableParallelism()),
+    /** false: `warden serve` only answers HTTP; separate `warden worker` processes run the queue. */
+    inProcess: z.boolean().default(true),
+  })
+  .strict();
+
+export type WorkersConfig = z.infer<typeof workersConfigSchema>;
+
 export const configSchema = z
   .object({
     dataDir: z.string().default('.warden'),
+    server: serverConfigSchema.default(serverConfigSchema.parse({})),
+    store: storeConfigSchema.default(storeConfigSchema.parse({})),
+    queue: queueConfigSchema.default(queueConfigSchema.parse({})),
+    workers: workersConfigSchema.default(workersConfigSchema.parse({})),
     sandbox: sandboxConfigSchema.default(sandboxConfigSchema.parse({})),
     analysis: analysisConfigSchema.default(analysisConfigSchema.parse({})),
   })

@@ -116,7 +116,7 @@ export function languageVersion(lang: Language): string {
 
 /** The sandbox a language's runs start from; the same spec is what the pool keeps pre-started. */
 export function languageSandbox(lang: Language, limits?: Partial<Limits>): SandboxSpec {
-  return { argv: lang.argv, limits };
+  return { argv: lang.argv, limits, label: lang.id };
 }
 
 export class CompileError extends Error {}

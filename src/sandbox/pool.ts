@@ -78,10 +78,13 @@ export class SandboxPool {
     return idle?.sandbox;
   }
 
-  /** Idle sandboxes per registered spec (argv joined), for metrics and /health. */
+  /** Idle sandboxes per registered spec (by label), for metrics and /health. */
   sizes(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const e of this.entries.values()) out[e.spec.argv.join(' ').slice(0, 80)] = e.idle.length;
+    for (const e of this.entries.values()) {
+      const label = e.spec.label ?? e.spec.argv[0] ?? '?';
+      out[label] = (out[label] ?? 0) + e.idle.length;
+    }
     return out;
   }
 

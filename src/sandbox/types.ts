@@ -69,6 +69,8 @@ export interface SandboxSpec {
    * same place inside the sandbox.
    */
   readOnlyPaths?: string[];
+  /** Name the pool reports this spec's idle sandboxes under (e.g. the language). */
+  label?: string;
 }
 
 /** What a started sandbox is given when its run begins. */

@@ -1,0 +1,109 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { configSchema } from '../src/config/schema.js';
+import type { ExecutionResponse } from '../src/runner/execution.js';
+import { startServer } from '../src/server.js';
+import { percentile, round, summary, throughput, timed } from './stats.js';
+
+/**
+ * The whole service path (HTTP → SQLite → Redis queue → worker → analysis → pooled bwrap sandbox →
+ * store → HTTP) against a bare cold `python3 -c 'print(1)'`, measured in the same run, paired and
+ * interleaved. The service runs with its defaults (workers = cores, pool of 2 per language), a local
+ * redis-server and SQLite in a temp data dir.
+ */
+
+const BARE = ['/usr/bin/python3', '-c', 'print(1)'];
+
+function bare(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BARE[0]!, BARE.slice(1), {
+      env: { PATH: '/usr/bin:/bin' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    child.stdout.resume();
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`python3 exited ${code}`))));
+  });
+}
+
+export async function benchApi(
+  options: { sequential?: number; total?: number } = {},
+): Promise<Record<string, unknown>> {
+  const sequential = options.sequential ?? 50;
+  const total = options.total ?? 100;
+  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-api-'));
+  const config = configSchema.parse({
+    dataDir: dir,
+    server: { port: 0, logLevel: 'warn', maxQueueDepth: 10_000 },
+  });
+  const server = await startServer(config);
+  const execute = async (): Promise<ExecutionResponse> => {
+    const res = await fetch(`${server.url}/execute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code: 'print(1)', language: 'python' }),
+    });
+    const body = (await res.json()) as ExecutionResponse;
+    if (res.status !== 200 || body.output !== '1\n')
+      throw new Error(`execute: ${res.status} ${JSON.stringify(body)}`);
+    return body;
+  };
+
+  try {
+    for (let i = 0; i < 10; i++) await Promise.all([execute(), bare()]); // warm caches, pool, connections
+
+    const apiMs: number[] = [];
+    const bareMs: number[] = [];
+    const workerMs: number[] = [];
+    const sandboxMs: number[] = [];
+    for (let i = 0; i < sequential; i++) {
+      bareMs.push((await timed(bare))[0]);
+      const [ms, body] = await timed(execute);
+      apiMs.push(ms);
+      workerMs.push(body.execution_time * 1000);
+      sandboxMs.push(body.resource_usage.wall_time * 1000);
+    }
+    const api = summary(apiMs);
+    const bareCold = summary(bareMs);
+
+    const bareRate = await throughput(total, 8, bare);
+    const apiRate = await throughput(total, 8, execute);
+
+    return {
+      setup: {
+        workers: config.workers.concurrency,
+        pool_per_language: config.sandbox.pool.size,
+        backend: config.sandbox.backend,
+        store: 'sqlite',
+        queue: 'local redis-server',
+      },
+      latency_print1_python: {
+        requests: sequential,
+        api_ms: { ...api, p50: api.median },
+        bare_cold_ms: { ...bareCold, p50: bareCold.median },
+        ratio_p50: round(api.median / bareCold.median),
+        ratio_p95: round(api.p95 / bareCold.p95),
+        // Where an API request's time goes (medians): the worker's share, and the run itself.
+        worker_execution_ms: round(percentile(workerMs, 50)),
+        sandbox_wall_ms: round(percentile(sandboxMs, 50)),
+      },
+      throughput_c8: {
+        requests: total,
+        api_executions_per_s: apiRate,
+        bare_spawns_per_s: bareRate,
+        ratio: round(apiRate / bareRate),
+      },
+    };
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  console.log(JSON.stringify(await benchApi(), null, 2));
+  process.exit(0);
+}

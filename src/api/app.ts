@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { createJsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { AppDeps } from './deps.js';
+import { installErrorHandling } from './errors.js';
+import { executeRoutes } from './routes/execute.js';
+import { languageRoutes } from './routes/languages.js';
+import { serviceRoutes } from './routes/service.js';
+
+export type { AppDeps } from './deps.js';
+
+/**
+ * The HTTP API (SPEC §5) as a Fastify instance, not yet listening: tests use app.inject, the server
+ * calls listen. Every route's input and output is a zod schema; /docs is generated from them.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.config.server.bodyLimitBytes,
+    // Ids are also the executions' request_id: generated here, never taken from the client.
+    genReqId: () => randomUUID(),
+    // Receiving one request may not take longer than this (slow clients hold sockets).
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandling(app, deps.config.server.retryAfterSeconds);
+  // JSON only: a text body would otherwise reach the schemas as a string.
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onSend', async (req, reply) => {
+    void reply.header('x-request-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    deps.metrics.observeHttp(
+      req.method,
+      req.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Warden',
+        description:
+          'Runs untrusted code: static analysis, then a sandboxed run under hard limits. Times are in seconds, memory in bytes (limits.memory_limit in MiB). Errors are `{ error: { code, message, field, request_id } }`.',
+        version: '1',
+      },
+    },
+    transform: createJsonSchemaTransform({ skipList: ['/docs', '/docs/*', '/docs/json', '/docs/yaml'] }),
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  await app.register(serviceRoutes(deps));
+  await app.register(executeRoutes(deps));
+  await app.register(languageRoutes(deps));
+  return app;
+}

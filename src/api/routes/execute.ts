@@ -1,0 +1,206 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { findLanguage, LANGUAGES } from '../../languages/index.js';
+import type { ExecutionRequest } from '../../runner/execution.js';
+import { deleteExecution, getExecution, insertExecution } from '../../store/executions.js';
+import type { AppDeps } from '../deps.js';
+import { ApiError, UnavailableError } from '../errors.js';
+import {
+  accepted,
+  errors,
+  executeQuery,
+  executeRequest,
+  executeResponse,
+  executionRecord,
+  requestIdParams,
+  type ExecuteRequestBody,
+} from '../schemas.js';
+
+const languageList = Object.values(LANGUAGES)
+  .map((l) => l.id)
+  .join(', ');
+
+export const executeRoutes =
+  (deps: AppDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const { config, store, queue } = deps;
+    const retryAfter = config.server.retryAfterSeconds;
+
+    /** Store failures are the service's, not the user's: 503, and the cause in the log. */
+    const stored = async <T>(
+      work: () => Promise<T>,
+      log: { warn(o: object, m: string): void },
+    ): Promise<T> => {
+      try {
+        return await work();
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'store unavailable');
+        throw new UnavailableError('store', retryAfter);
+      }
+    };
+
+    async function checkBackend(backend: ExecuteRequestBody['backend']): Promise<void> {
+      if (!backend || backend === config.sandbox.backend) return;
+      if (backend === 'process') {
+        throw new ApiError(
+          400,
+          'backend_not_allowed',
+          'the process backend does not isolate code; it is not served here',
+          'backend',
+        );
+      }
+      if (!deps.worker) return; // separate workers: they report an unavailable backend as an `error` verdict
+      const probe = (await deps.worker.probe()).find((p) => p.backend === backend);
+      if (!probe?.available) {
+        throw new ApiError(
+          400,
+          'backend_unavailable',
+          `backend ${backend} is not available on this server`,
+          'backend',
+        );
+      }
+    }
+
+    app.post(
+      '/execute',
+      {
+        schema: {
+          summary: 'Check code, then run it in a sandbox (once, or once per test case)',
+          description:
+            'Static analysis first: rejected code never reaches a sandbox (status `security_violation`). Then one sandboxed run, or one per test case with its input_data as stdin. Waits for the result (up to server.requestTimeoutMs, then 202) unless `wait=false`.',
+          body: executeRequest(config),
+          querystring: executeQuery,
+          response: {
+            200: executeResponse,
+            202: accepted.describe('Not finished yet (wait=false, or the wait timed out): poll `poll`.'),
+            ...errors(400, 413, 415, 429, 500, 503),
+          },
+        },
+      },
+      async (req, reply) => {
+        const body = req.body;
+        const language = findLanguage(body.language);
+        if (!language) {
+          throw new ApiError(
+            400,
+            'unknown_language',
+            `unknown language ${JSON.stringify(body.language)}; supported: ${languageList}`,
+            'language',
+          );
+        }
+        if (body.limits?.network_access && !config.sandbox.allowNetwork) {
+          throw new ApiError(
+            400,
+            'network_not_allowed',
+            'network access is disabled on this server (sandbox.allowNetwork)',
+            'limits.network_access',
+          );
+        }
+        if (body.stdin && body.test_cases?.length) {
+          throw new ApiError(
+            400,
+            'invalid_request',
+            'give stdin or test_cases (each has its input_data), not both',
+            'stdin',
+          );
+        }
+        await checkBackend(body.backend);
+        if (deps.shutdown?.aborted)
+          throw new UnavailableError('service', retryAfter, 'the service is shutting down');
+
+        const depth = await queue.depth();
+        if (depth >= config.server.maxQueueDepth) {
+          throw new ApiError(
+            429,
+            'queue_full',
+            `${depth} executions are waiting for a worker; retry later`,
+            null,
+            retryAfter,
+          );
+        }
+
+        const requestId = req.id;
+        const request: ExecutionRequest = {
+          code: body.code,
+          language: language.id,
+          stdin: body.stdin,
+          test_cases: body.test_cases,
+          limits: body.limits,
+          backend: body.backend,
+        };
+        await stored(
+          () =>
+            insertExecution(store.db, {
+              requestId,
+              language: language.id,
+              backend: body.backend ?? config.sandbox.backend,
+              request,
+            }),
+          req.log,
+        );
+        try {
+          await queue.enqueue({ requestId, request });
+        } catch (err) {
+          // Refused with 503: the execution never existed.
+          await deleteExecution(store.db, requestId).catch(() => {});
+          throw err;
+        }
+
+        const poll = `/executions/${requestId}`;
+        if (req.query.wait === 'false') {
+          return reply
+            .code(202)
+            .header('location', poll)
+            .send({ request_id: requestId, status: 'pending', poll });
+        }
+        const outcome = await queue.waitForResult(requestId, config.server.requestTimeoutMs, deps.shutdown);
+        if (outcome.kind === 'failed') {
+          req.log.error({ reason: outcome.reason }, 'execution job failed');
+          throw new Error(`execution job failed: ${outcome.reason}`);
+        }
+        // Done or not, the store has the truth (the job only says that it ended).
+        const record = await stored(() => getExecution(store.db, requestId), req.log);
+        if (record?.status === 'done' && record.response) {
+          return reply.code(200).send(executeResponse.parse(record.response));
+        }
+        return reply
+          .code(202)
+          .header('location', poll)
+          .send({
+            request_id: requestId,
+            status: record?.status === 'running' ? 'running' : 'pending',
+            poll,
+          });
+      },
+    );
+
+    app.get(
+      '/executions/:request_id',
+      {
+        schema: {
+          summary: 'State of an execution, with its response once done',
+          params: requestIdParams,
+          response: { 200: executionRecord, ...errors(400, 404, 503) },
+        },
+      },
+      async (req) => {
+        const record = await stored(() => getExecution(store.db, req.params.request_id), req.log);
+        if (!record) {
+          throw new ApiError(
+            404,
+            'not_found',
+            `no execution ${JSON.stringify(req.params.request_id)}`,
+            'request_id',
+          );
+        }
+        return {
+          request_id: record.requestId,
+          status: record.status,
+          language: record.language,
+          created_at: record.createdAt,
+          started_at: record.startedAt,
+          finished_at: record.finishedAt,
+          response: record.response === null ? null : executeResponse.parse(record.response),
+        };
+      },
+    );
+  };

@@ -1,0 +1,145 @@
+import { readFileSync } from 'node:fs';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { LANGUAGES } from '../../languages/index.js';
+import type { AppDeps } from '../deps.js';
+import { healthResponse, serviceInfo } from '../schemas.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+  description: string;
+};
+
+/** A dependency check that cannot hang /health: a slow answer counts as a failed one. */
+async function timed<T>(
+  work: () => Promise<T>,
+  ms = 2000,
+): Promise<{ value?: T; error?: string; latency: number }> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const value = await Promise.race([
+      work(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+    return { value, latency: Math.round((performance.now() - started) * 100) / 100 };
+  } catch (err) {
+    return { error: (err as Error).message, latency: performance.now() - started };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export const serviceRoutes =
+  (deps: AppDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const { config } = deps;
+
+    app.get(
+      '/',
+      { schema: { summary: 'Service information', response: { 200: serviceInfo } } },
+      async () => ({
+        name: 'warden',
+        version: pkg.version,
+        description: pkg.description,
+        documentation: '/docs',
+        openapi: '/docs/json',
+        default_backend: config.sandbox.backend,
+        languages: Object.keys(LANGUAGES),
+        endpoints: [
+          'POST /execute',
+          'GET /executions/{request_id}',
+          'POST /validate',
+          'GET /languages',
+          'GET /languages/{language}/validate',
+          'GET /health',
+          'GET /metrics',
+          'GET /docs',
+        ],
+      }),
+    );
+
+    app.get(
+      '/health',
+      {
+        schema: {
+          summary: 'Backend, queue, store and worker checks',
+          description:
+            '200 when every check passes, 503 (with Retry-After) otherwise; the body says which failed.',
+          response: { 200: healthResponse, 503: healthResponse },
+        },
+      },
+      async (_req, reply) => {
+        const [probes, queue, store, workers] = await Promise.all([
+          deps.worker ? timed(() => deps.worker!.probe(), 5000) : undefined,
+          timed(() => deps.queue.counts()),
+          timed(() => deps.store.ping()),
+          timed(() => deps.queue.liveWorkers()),
+        ]);
+        const backends = (probes?.value ?? []).map((p) => ({
+          backend: p.backend,
+          available: p.available,
+          isolation: p.isolation,
+          detail: p.detail,
+        }));
+        const defaultProbe = backends.find((b) => b.backend === config.sandbox.backend);
+        const backendOk = deps.worker ? (defaultProbe?.available ?? false) : true;
+        const live = workers.value ?? null;
+        const checks = {
+          backend: {
+            ok: backendOk,
+            detail: !deps.worker
+              ? 'checked by the worker processes (none in this process)'
+              : (probes?.error ?? defaultProbe?.detail ?? 'not probed'),
+            default: config.sandbox.backend,
+            backends,
+          },
+          queue: {
+            ok: !queue.error,
+            detail: queue.error ?? 'redis answers',
+            latency_ms: queue.error ? null : queue.latency,
+            waiting: queue.value?.waiting ?? null,
+            active: queue.value?.active ?? null,
+          },
+          store: {
+            ok: !store.error,
+            detail: store.error ? `unreachable: ${store.error}` : `${deps.store.dialect} answers`,
+            dialect: deps.store.dialect,
+            latency_ms: store.error ? null : store.latency,
+          },
+          workers: {
+            ok: (live ?? 0) > 0,
+            detail:
+              live === null ? 'unknown: the queue is unreachable' : `${live} worker process(es) connected`,
+            live,
+            in_process: deps.worker !== undefined,
+          },
+        };
+        const ok = Object.values(checks).every((c) => c.ok);
+        if (!ok) void reply.code(503).header('retry-after', String(config.server.retryAfterSeconds));
+        return {
+          status: ok ? ('ok' as const) : ('degraded' as const),
+          checks,
+          pool: deps.worker?.poolSizes() ?? {},
+          active_sandboxes: deps.worker?.engine.activeRuns() ?? 0,
+        };
+      },
+    );
+
+    app.get(
+      '/metrics',
+      {
+        schema: {
+          summary: 'Prometheus metrics (text exposition format)',
+          description:
+            'warden_runs_total{verdict,backend,language}, warden_run_duration_seconds, warden_executions_total{status,language}, warden_security_violations_total{source,rule,language}, warden_queue_jobs{state}, warden_active_sandboxes, warden_pool_idle_sandboxes{pool}, warden_http_request_duration_seconds, and Node.js process metrics (warden_process_*, warden_nodejs_*).',
+          // No response schema: the body is Prometheus text, sent as is.
+        },
+      },
+      async (_req, reply) => {
+        const text = await deps.metrics.registry.metrics();
+        return reply.type(deps.metrics.registry.contentType).send(text);
+      },
+    );
+  };

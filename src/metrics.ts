@@ -1,0 +1,124 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AnalysisReport } from './analysis/index.js';
+import type { RunResult } from './sandbox/types.js';
+
+/**
+ * Prometheus metrics of one Warden process (API and in-process workers share them). A registry of
+ * its own per process object, so tests can start several servers in one process.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  /** A sandboxed run ended. */
+  observeRun(language: string, result: RunResult): void;
+  /** Static analysis of an execution finished (rejections count as violations). */
+  observeAnalysis(language: string, report: AnalysisReport): void;
+  /** An execution (all its runs) finished with this overall status. */
+  observeExecution(language: string, status: string): void;
+  observeHttp(method: string, route: string, statusCode: number, seconds: number): void;
+  /** Sources read at scrape time; set by whoever owns the queue and the engine. */
+  setQueueDepth(read: () => Promise<Record<string, number>>): void;
+  /** `poolSizes` keyed by something short and stable (the language). */
+  setEngine(read: { activeRuns(): number; poolSizes(): Record<string, number> }): void;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'warden_' });
+
+  const runs = new Counter({
+    name: 'warden_runs_total',
+    help: 'Sandboxed runs by verdict, backend and language (one per test case).',
+    labelNames: ['verdict', 'backend', 'language'] as const,
+    registers: [registry],
+  });
+  const runDuration = new Histogram({
+    name: 'warden_run_duration_seconds',
+    help: 'Wall-clock time of sandboxed runs, from the start of the run to its end.',
+    labelNames: ['backend', 'language'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const executions = new Counter({
+    name: 'warden_executions_total',
+    help: 'Finished executions (POST /execute) by overall status and language.',
+    labelNames: ['status', 'language'] as const,
+    registers: [registry],
+  });
+  const violations = new Counter({
+    name: 'warden_security_violations_total',
+    help: 'Security violations: static findings that rejected code, and forbidden actions caught at run time.',
+    labelNames: ['source', 'rule', 'language'] as const,
+    registers: [registry],
+  });
+  const http = new Histogram({
+    name: 'warden_http_request_duration_seconds',
+    help: 'HTTP requests by method, route and status code.',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+
+  let readQueue: (() => Promise<Record<string, number>>) | undefined;
+  let engine: { activeRuns(): number; poolSizes(): Record<string, number> } | undefined;
+  new Gauge({
+    name: 'warden_queue_jobs',
+    help: 'Executions in the queue by state (waiting = not yet taken by a worker).',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      if (!readQueue) return;
+      try {
+        for (const [state, n] of Object.entries(await readQueue())) this.set({ state }, n);
+      } catch {
+        // Queue unreachable: no sample rather than a failed scrape; /health says why.
+      }
+    },
+  });
+  new Gauge({
+    name: 'warden_active_sandboxes',
+    help: 'Sandboxed runs in progress in this process.',
+    registers: [registry],
+    collect() {
+      this.set(engine?.activeRuns() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'warden_pool_idle_sandboxes',
+    help: 'Pre-started sandboxes waiting for a run, per pool.',
+    labelNames: ['pool'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [key, n] of Object.entries(engine?.poolSizes() ?? {})) {
+        this.set({ pool: key }, n);
+      }
+    },
+  });
+
+  return {
+    registry,
+    observeRun(language, result) {
+      runs.inc({ verdict: result.status, backend: result.backend, language });
+      if (result.status !== 'error')
+        runDuration.observe({ backend: result.backend, language }, result.usage.wallMs / 1000);
+      for (const v of result.violations) violations.inc({ source: 'runtime', rule: v.rule, language });
+    },
+    observeAnalysis(language, report) {
+      if (report.safe) return;
+      for (const f of report.rejected) violations.inc({ source: 'static', rule: f.rule, language });
+    },
+    observeExecution(language, status) {
+      executions.inc({ status, language });
+    },
+    observeHttp(method, route, statusCode, seconds) {
+      http.observe({ method, route, status_code: String(statusCode) }, seconds);
+    },
+    setQueueDepth(read) {
+      readQueue = read;
+    },
+    setEngine(read) {
+      engine = read;
+    },
+  };
+}

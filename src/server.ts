@@ -1,0 +1,157 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp } from './api/app.js';
+import type { WardenConfig } from './config/schema.js';
+import { LANGUAGES, languageVersion } from './languages/index.js';
+import { createLogger, throttled } from './logging.js';
+import { createMetrics } from './metrics.js';
+import { openExecutionQueue, redactUrl, type ExecutionQueue } from './queue/executions.js';
+import { startLocalRedis, type LocalRedis } from './queue/redis-server.js';
+import type { ExecutionResponse } from './runner/execution.js';
+import { openStore, type Store } from './store/db.js';
+import { finishExecution } from './store/executions.js';
+import { startExecutionWorker, type ExecutionWorker } from './worker/execution-worker.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  /** e.g. http://127.0.0.1:8080 */
+  url: string;
+  /** The local redis-server started because no REDIS_URL was given, if any. */
+  localRedis?: LocalRedis;
+  /** Graceful: stop accepting, let running executions finish, then release everything. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * `warden serve`: store, queue (and a local redis-server when queue.redisUrl is unset), in-process
+ * workers owning the sandbox engine, and the HTTP API, in that order; close() undoes it in reverse.
+ */
+export async function startServer(
+  config: WardenConfig,
+  options: { logger?: Logger } = {},
+): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(config.server.logLevel);
+  mkdirSync(config.dataDir, { recursive: true });
+  const undo: (() => Promise<void>)[] = [];
+  const unwind = async () => {
+    for (const step of undo.reverse().splice(0))
+      await step().catch((err) => logger.error({ err }, 'shutdown step failed'));
+  };
+
+  try {
+    let redisUrl = config.queue.redisUrl;
+    let localRedis: LocalRedis | undefined;
+    if (!redisUrl) {
+      localRedis = await startLocalRedis({
+        binary: config.queue.redisServer,
+        dir: join(config.dataDir, 'redis'),
+      });
+      undo.push(() => localRedis!.stop());
+      redisUrl = localRedis.url;
+      logger.info({ url: redisUrl, pid: localRedis.pid }, 'started a local redis-server (no queue.redisUrl)');
+    }
+
+    const store: Store = await openStore(config);
+    undo.push(() => store.close());
+    logger.info({ dialect: store.dialect, location: store.location }, 'store ready');
+
+    const metrics = createMetrics();
+    const logQueueError = throttled(30_000, (err: Error) =>
+      logger.error({ err: err.message }, 'queue connection error'),
+    );
+    const queue: ExecutionQueue = await openExecutionQueue({
+      redisUrl,
+      prefix: config.queue.prefix,
+      onError: logQueueError,
+    });
+    undo.push(() => queue.close());
+    metrics.setQueueDepth(() => queue.counts());
+    logger.info({ url: redactUrl(redisUrl) }, 'queue ready');
+
+    const effective: WardenConfig = { ...config, queue: { ...config.queue, redisUrl } };
+    let worker: ExecutionWorker | undefined;
+    if (config.workers.inProcess) {
+      worker = await startExecutionWorker(effective, { store, metrics, logger });
+      undo.push(() => worker!.close());
+    }
+    // Runtime versions are asked once; do it now rather than on the first GET /languages.
+    for (const lang of Object.values(LANGUAGES)) languageVersion(lang);
+
+    const shutdown = new AbortController();
+    const app = await buildApp({
+      config: effective,
+      store,
+      queue,
+      metrics,
+      logger,
+      worker,
+      shutdown: shutdown.signal,
+    });
+    let appClosing: Promise<void> | undefined;
+    const closeApp = () => (appClosing ??= app.close());
+    undo.push(closeApp);
+    await app.listen({ host: config.server.host, port: config.server.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.server.port;
+    const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+    const url = `http://${host}:${port}`;
+    logger.info(
+      { url, backend: config.sandbox.backend, workers: config.workers.concurrency },
+      'warden is listening',
+    );
+
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= (async () => {
+        logger.info('shutting down');
+        // Stop accepting first; requests already in flight are still answered.
+        const appClosed = closeApp();
+        if (worker) await worker.close();
+        // Requests still waiting for a result answer 202 with their request_id.
+        shutdown.abort();
+        if (localRedis) await failUnstarted(queue, store, logger);
+        // Keep-alive connections that were busy when closing began are idle now; without this they
+        // would hold app.close() for the whole keep-alive timeout.
+        const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+        app.server.closeIdleConnections();
+        await appClosed.finally(() => clearInterval(sweep));
+        await unwind(); // the rest, in reverse order of start (closing twice is harmless)
+        logger.info('stopped');
+      })();
+      return closing;
+    };
+    return { app, url, localRedis, close };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}
+
+/**
+ * A local redis-server dies with the service and its queue with it: executions that never reached a
+ * worker are closed in the store as `error`, so that polling them gives an answer.
+ */
+async function failUnstarted(queue: ExecutionQueue, store: Store, logger: Logger): Promise<void> {
+  try {
+    for (const requestId of await queue.waitingIds()) {
+      const response: ExecutionResponse = {
+        request_id: requestId,
+        success: false,
+        status: 'error',
+        output: '',
+        errors: ['the service stopped before this execution started; submit it again'],
+        test_results: [],
+        resource_usage: { cpu_time: 0, peak_memory: 0, wall_time: 0 },
+        security_violations: [],
+        execution_time: 0,
+        all_tests_passed: false,
+        has_security_violations: false,
+      };
+      await finishExecution(store.db, requestId, 'error', response);
+    }
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, 'could not close the executions left in the queue');
+  }
+}

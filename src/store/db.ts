@@ -1,0 +1,88 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { WardenConfig } from '../config/schema.js';
+import { migrationProvider, type Dialect } from './migrations.js';
+import type { Database } from './schema.js';
+
+export interface Store {
+  readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
+  /** Where the data lives, without credentials (for logs and /health). */
+  readonly location: string;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class StoreError extends Error {}
+
+/** `sqlite:<path>` or postgres://…; unset means SQLite under the data dir. */
+export function storeTarget(config: Pick<WardenConfig, 'dataDir' | 'store'>): {
+  dialect: Dialect;
+  target: string;
+} {
+  const url = config.store.databaseUrl;
+  if (!url) return { dialect: 'sqlite', target: resolve(join(config.dataDir, 'warden.sqlite')) };
+  if (url.startsWith('sqlite:')) return { dialect: 'sqlite', target: resolve(url.slice('sqlite:'.length)) };
+  return { dialect: 'postgres', target: url };
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparsable url)';
+  }
+}
+
+/** Opens the database and brings its schema up to date (idempotent; safe with several processes). */
+export async function openStore(config: Pick<WardenConfig, 'dataDir' | 'store'>): Promise<Store> {
+  const { dialect, target } = storeTarget(config);
+  let db: Kysely<Database>;
+  if (dialect === 'sqlite') {
+    mkdirSync(dirname(target), { recursive: true });
+    const file = new SqliteDatabase(target);
+    // WAL + busy timeout: `warden serve` and standalone `warden worker` processes share the file.
+    file.pragma('journal_mode = WAL');
+    file.pragma('busy_timeout = 5000');
+    file.pragma('synchronous = NORMAL');
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: file }) });
+  } else {
+    const pool = new pg.Pool({ connectionString: target, max: 10, connectionTimeoutMillis: 5000 });
+    // An idle client losing its server must not crash the process; the next query reports it.
+    pool.on('error', () => {});
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  }
+  const migrator = new Migrator({
+    db,
+    provider: migrationProvider(dialect),
+    migrationTableName: 'warden_migrations',
+    migrationLockTableName: 'warden_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    await db.destroy();
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new StoreError(
+      `cannot prepare the ${dialect} store${failed ? ` (migration ${failed})` : ''}: ${(error as Error).message}`,
+    );
+  }
+  let closed = false;
+  return {
+    db,
+    dialect,
+    location: dialect === 'sqlite' ? target : redact(target),
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy();
+    },
+  };
+}

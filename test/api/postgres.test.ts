@@ -1,0 +1,57 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ExecutionResponse } from '../../src/runner/execution.js';
+import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { call, startTestServer, type TestServer } from '../helpers/server.js';
+
+/** The whole service on PostgreSQL (DATABASE_URL), and what a client sees when the database goes away. */
+describe.skipIf(!postgresAvailable())('service on PostgreSQL', () => {
+  let pg: TestPostgres;
+  let t: TestServer;
+
+  beforeAll(async () => {
+    pg = await startPostgres();
+    t = await startTestServer({ store: { databaseUrl: pg.url }, server: { retryAfterSeconds: 3 } });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await pg?.stop();
+  });
+
+  it('executes and persists through PostgreSQL', async () => {
+    const res = await call<ExecutionResponse>(t.url, 'POST', '/execute', {
+      code: 'print("pg")',
+      language: 'python',
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.output).toBe('pg\n');
+    const record = await call<{ status: string; response: ExecutionResponse }>(
+      t.url,
+      'GET',
+      `/executions/${res.body.request_id}`,
+    );
+    expect(record.body.status).toBe('done');
+    expect(record.body.response).toEqual(res.body);
+    const health = await call<{ checks: { store: { ok: boolean; dialect: string } } }>(
+      t.url,
+      'GET',
+      '/health',
+    );
+    expect(health.body.checks.store).toMatchObject({ ok: true, dialect: 'postgres' });
+  });
+
+  it('503 with Retry-After when the database is down', async () => {
+    await pg.stop();
+    const res = await call<{ error: { code: string } }>(t.url, 'POST', '/execute', {
+      code: 'print(1)',
+      language: 'python',
+    });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('3');
+    expect(res.body.error.code).toBe('store_unavailable');
+    const poll = await call<{ error: { code: string } }>(t.url, 'GET', '/executions/anything');
+    expect(poll.status).toBe(503);
+    const health = await call<{ checks: { store: { ok: boolean } } }>(t.url, 'GET', '/health');
+    expect(health.status).toBe(503);
+    expect(health.body.checks.store.ok).toBe(false);
+  });
+});

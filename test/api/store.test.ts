@@ -1,0 +1,142 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, storeTarget, type Store } from '../../src/store/db.js';
+import {
+  deleteExecution,
+  finishExecution,
+  getExecution,
+  insertExecution,
+  markExecutionRunning,
+} from '../../src/store/executions.js';
+import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+
+/** The same store code on SQLite (always) and PostgreSQL (when its binaries are installed). */
+const dialects = postgresAvailable() ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
+
+describe.each(dialects)('store on %s', (dialect) => {
+  let dir: string;
+  let pgServer: TestPostgres | undefined;
+  let store: Store;
+  let databaseUrl: string | undefined;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'warden-store-'));
+    if (dialect === 'postgres') {
+      pgServer = await startPostgres();
+      databaseUrl = pgServer.url;
+    }
+    store = await openStore({ dataDir: dir, store: { databaseUrl } });
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await pgServer?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('opens with the expected dialect and answers a ping', async () => {
+    expect(store.dialect).toBe(dialect);
+    await expect(store.ping()).resolves.toBeUndefined();
+    if (dialect === 'sqlite') expect(store.location).toBe(join(dir, 'warden.sqlite'));
+    else expect(store.location).toMatch(/^postgres:\/\/warden@127\.0\.0\.1:\d+\/postgres$/);
+  });
+
+  it('migrates once: opening again applies nothing and keeps the data', async () => {
+    await insertExecution(store.db, {
+      requestId: 'keep-me',
+      language: 'python',
+      backend: 'bwrap',
+      request: { a: 1 },
+    });
+    const again = await openStore({ dataDir: dir, store: { databaseUrl } });
+    try {
+      expect((await getExecution(again.db, 'keep-me'))?.request).toEqual({ a: 1 });
+      const applied = await sql<{ name: string }>`select name from warden_migrations order by name`.execute(
+        again.db,
+      );
+      expect(applied.rows.map((r) => r.name)).toEqual(['0001_executions']);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('records an execution from pending to running to done, JSON and timestamps intact', async () => {
+    const request = {
+      code: 'print("é")',
+      language: 'python',
+      test_cases: [{ name: 't', input_data: '', expected_output: 'é' }],
+    };
+    await insertExecution(store.db, { requestId: 'r1', language: 'python', backend: 'bwrap', request });
+    const pending = await getExecution(store.db, 'r1');
+    expect(pending).toMatchObject({
+      requestId: 'r1',
+      status: 'pending',
+      verdict: null,
+      response: null,
+      tenant: null,
+    });
+    expect(pending?.request).toEqual(request);
+    expect(new Date(pending!.createdAt).toISOString()).toBe(pending!.createdAt);
+
+    await markExecutionRunning(store.db, 'r1');
+    const running = await getExecution(store.db, 'r1');
+    expect(running?.status).toBe('running');
+    expect(running?.startedAt).not.toBeNull();
+
+    const response = {
+      request_id: 'r1',
+      status: 'success',
+      nested: { list: [1, 2, 3] },
+      text: 'line\nbreak "quoted"',
+    };
+    await finishExecution(store.db, 'r1', 'success', response);
+    const done = await getExecution(store.db, 'r1');
+    expect(done).toMatchObject({ status: 'done', verdict: 'success' });
+    expect(done?.response).toEqual(response);
+    expect(Date.parse(done!.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(done!.startedAt!));
+  });
+
+  it('never moves a finished execution back to running (redelivered job)', async () => {
+    await insertExecution(store.db, { requestId: 'r2', language: 'javascript', backend: null, request: {} });
+    await finishExecution(store.db, 'r2', 'failed', { x: 1 });
+    await markExecutionRunning(store.db, 'r2');
+    expect((await getExecution(store.db, 'r2'))?.status).toBe('done');
+  });
+
+  it('refuses a duplicate request id and forgets deleted executions', async () => {
+    await insertExecution(store.db, { requestId: 'r3', language: 'python', backend: 'bwrap', request: {} });
+    await expect(
+      insertExecution(store.db, { requestId: 'r3', language: 'python', backend: 'bwrap', request: {} }),
+    ).rejects.toThrow();
+    await deleteExecution(store.db, 'r3');
+    expect(await getExecution(store.db, 'r3')).toBeUndefined();
+    expect(await getExecution(store.db, 'never-existed')).toBeUndefined();
+  });
+});
+
+describe('store target', () => {
+  it('defaults to SQLite under the data dir and understands sqlite: and postgres URLs', () => {
+    expect(storeTarget({ dataDir: '/srv/w', store: {} })).toEqual({
+      dialect: 'sqlite',
+      target: '/srv/w/warden.sqlite',
+    });
+    expect(storeTarget({ dataDir: '/srv/w', store: { databaseUrl: 'sqlite:/tmp/x.db' } })).toEqual({
+      dialect: 'sqlite',
+      target: '/tmp/x.db',
+    });
+    expect(storeTarget({ dataDir: '/srv/w', store: { databaseUrl: 'postgresql://u:p@h/db' } }).dialect).toBe(
+      'postgres',
+    );
+  });
+
+  it('reports an unreachable PostgreSQL as an error, without hanging', async () => {
+    const started = Date.now();
+    await expect(
+      openStore({ dataDir: '/tmp', store: { databaseUrl: 'postgres://warden@127.0.0.1:1/none' } }),
+    ).rejects.toThrow(/postgres/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
