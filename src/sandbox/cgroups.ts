@@ -178,8 +178,16 @@ export function createRunCgroup(support: CgroupSupport, name: string): RunCgroup
       procsFiles: dirs.map((d) => join(d, 'cgroup.procs')),
       setLimits(limits) {
         const mem = String(limits.memoryBytes);
-        writeFileSync(join(dir('memory'), 'memory.limit_in_bytes'), mem);
-        tryWrite(join(dir('memory'), 'memory.memsw.limit_in_bytes'), mem);
+        const limit = join(dir('memory'), 'memory.limit_in_bytes');
+        const memsw = join(dir('memory'), 'memory.memsw.limit_in_bytes');
+        // The kernel keeps limit <= memsw at every step: raise memsw first, lower it last.
+        try {
+          writeFileSync(limit, mem);
+          tryWrite(memsw, mem);
+        } catch {
+          tryWrite(memsw, mem);
+          writeFileSync(limit, mem);
+        }
         tryWrite(join(dir('memory'), 'memory.swappiness'), '0');
         writeFileSync(join(dir('pids'), 'pids.max'), String(limits.maxProcesses));
         writeFileSync(join(dir('cpu'), 'cpu.cfs_period_us'), '100000');

@@ -89,6 +89,21 @@ describe('pool', () => {
       expect(r.pooled).toBe(true);
       expect(r.status).toBe('timeout');
       expect(r.usage.wallMs).toBeLessThan(2000);
+      // Raising and lowering the memory limit of a pre-started sandbox (cgroup v1 orders its writes).
+      await engine.poolReady(10_000);
+      const big = await engine.run(
+        await buildRun(LANGUAGES.python, 'x = bytearray(400 * 1024 * 1024)\nprint(len(x))', {
+          limits: { memoryBytes: 600 * 1024 * 1024 },
+        }),
+      );
+      expect(big).toMatchObject({ pooled: true, status: 'success', stdout: '419430400\n' });
+      await engine.poolReady(10_000);
+      const small = await engine.run(
+        await buildRun(LANGUAGES.python, 'x = bytearray(100 * 1024 * 1024)\nprint(len(x))', {
+          limits: { memoryBytes: 64 * 1024 * 1024 },
+        }),
+      );
+      expect(small).toMatchObject({ pooled: true, status: 'memory_limit_exceeded' });
     } finally {
       await engine.shutdown();
     }

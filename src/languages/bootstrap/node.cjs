@@ -1,9 +1,14 @@
 // Warden's Node bootstrap: started ahead of time inside the sandbox, it blocks on fd 3 until a run
-// hands it the program, writes the files into the working dir and imports the entry file
-// (CommonJS or ES module, detected by Node).
+// hands it the program, writes the files into the working dir and runs the entry file exactly as
+// `node main.js` would (CommonJS or ES module, detected by Node; require.main is the entry).
 const fs = require('fs');
 const path = require('path');
-const { pathToFileURL } = require('url');
+const Module = require('module');
+
+// The lazy stdio getters cost ~5 ms on first use: pay for them while waiting in the pool.
+void process.stdout;
+void process.stderr;
+
 const chunks = [];
 const buf = Buffer.alloc(1 << 20);
 for (let n; (n = fs.readSync(3, buf)) > 0;) chunks.push(Buffer.from(buf.subarray(0, n)));
@@ -20,9 +25,4 @@ for (let i = 1; i < parts.length; i += 2) {
 }
 const main = path.resolve(parts[0]);
 process.argv = [process.argv[0], main];
-import(pathToFileURL(main).href).catch((err) => {
-  // Rethrown outside the promise so Node reports it as it would for `node main.js`.
-  process.nextTick(() => {
-    throw err;
-  });
-});
+Module.runMain(main);
