@@ -1,13 +1,6 @@
-import {
-  existsSync,
-  readFileSync,
-  readdirSync,
-  writeFileSync,
-  mkdirSync,
-  rmdirSync,
-  accessSync,
-} from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync, accessSync } from 'node:fs';
 import { constants } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Limits } from './types.js';
 
@@ -154,10 +147,12 @@ async function killAndRemove(dirs: string[], killDir: string, v2: boolean): Prom
       }
     }
     let remaining = 0;
+    // Asynchronous: removing a memory cgroup that held pages takes the kernel milliseconds, which
+    // must not stall the event loop (other runs' output, HTTP answers).
     for (const dir of dirs) {
       if (!existsSync(dir)) continue;
       try {
-        rmdirSync(dir);
+        await rmdir(dir);
       } catch {
         remaining++;
       }
