@@ -15,6 +15,7 @@ import { sampleTree } from '../proc-sample.js';
 export const BWRAP = '/usr/bin/bwrap';
 /** Inside the sandbox the program is this uid/gid; outside, a leased unprivileged host uid. */
 const SANDBOX_ID = 65534;
+const DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom'];
 
 /**
  * The launcher, run by bash as the service's user: it closes every descriptor past the ones bwrap
@@ -91,6 +92,13 @@ function rootLinks(): string[] {
   return args;
 }
 
+const filters = new Map<boolean, Buffer>();
+function seccompFilter(allowNetwork: boolean): Buffer {
+  let filter = filters.get(allowNetwork);
+  if (!filter) filters.set(allowNetwork, (filter = buildSeccompFilter({ allowNetwork })));
+  return filter;
+}
+
 export function createBwrapBackend(options: BwrapOptions): Backend {
   const etcDir = prepareEtc(options.runtimeDir);
   const links = rootLinks();
@@ -138,8 +146,19 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
       '/etc',
       '--proc',
       '/proc',
-      '--dev',
+      // A hand-made /dev: the devices programs need and nothing else. No devpts (no terminals to open),
+      // and ~1 ms cheaper than bwrap's --dev.
+      '--tmpfs',
       '/dev',
+      ...DEVICES.flatMap((d) => ['--dev-bind', d, d]),
+      ...['stdin', 'stdout', 'stderr'].flatMap((n, fd) => ['--symlink', `/proc/self/fd/${fd}`, `/dev/${n}`]),
+      '--symlink',
+      '/proc/self/fd',
+      '/dev/fd',
+      '--size',
+      String(limits.diskBytes),
+      '--tmpfs',
+      '/dev/shm',
       '--size',
       String(limits.diskBytes),
       '--tmpfs',
@@ -220,7 +239,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
     const stdio = child.stdio as unknown as (Writable | NodeJS.ReadableStream | null)[];
     const seccompPipe = stdio[4] as Writable;
     seccompPipe.on('error', () => {});
-    seccompPipe.end(buildSeccompFilter({ allowNetwork: spec.network?.enabled ?? false }));
+    seccompPipe.end(seccompFilter(spec.network?.enabled ?? false));
     files.forEach((f, i) => {
       const pipe = stdio[6 + i] as Writable;
       pipe.on('error', () => {});
