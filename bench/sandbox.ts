@@ -71,7 +71,7 @@ export async function benchSandbox(rounds = 30): Promise<Record<string, unknown>
     });
     const bareLoop: number[] = [];
     const boxLoop: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       bareLoop.push((await timed(() => bare(['/usr/bin/python3', '-c', loop])))[0]);
       boxLoop.push((await timed(() => cold.run(loopSpec)))[0]);
     }
