@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { benchSandbox } from './sandbox.js';
 import { benchAnalysis } from './analysis.js';
 import { benchApi } from './api.js';
+import { benchTasks } from './tasks.js';
 
 /**
  * `npm run bench`: every benchmark in one process, one after the other, results in
@@ -13,6 +14,7 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   sandbox: () => benchSandbox(),
   analysis: () => benchAnalysis(),
   api: () => benchApi(),
+  tasks: () => benchTasks(),
 };
 
 const only = process.argv.slice(2);

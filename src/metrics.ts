@@ -15,6 +15,10 @@ export interface Metrics {
   /** An execution (all its runs) finished with this overall status. */
   observeExecution(language: string, status: string): void;
   observeHttp(method: string, route: string, statusCode: number, seconds: number): void;
+  /** A task-file validation ended (VALIDATED or REJECTED). */
+  observeValidation(language: string, status: string, seconds: number): void;
+  /** A task ended (succeeded, failed, error). */
+  observeTask(status: string): void;
   /** Sources read at scrape time; set by whoever owns the queue and the engine. */
   setQueueDepth(read: () => Promise<Record<string, number>>): void;
   /** `poolSizes` keyed by something short and stable (the language). */
@@ -55,6 +59,25 @@ export function createMetrics(): Metrics {
     help: 'HTTP requests by method, route and status code.',
     labelNames: ['method', 'route', 'status_code'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+
+  const validations = new Counter({
+    name: 'warden_task_validations_total',
+    help: 'Finished task-file validations by status (VALIDATED, REJECTED) and language.',
+    labelNames: ['status', 'language'] as const,
+    registers: [registry],
+  });
+  const validationDuration = new Histogram({
+    name: 'warden_task_validation_duration_seconds',
+    help: 'Time a worker spent validating one task file (analysis and the sandboxed probe run).',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const tasks = new Counter({
+    name: 'warden_tasks_total',
+    help: 'Finished tasks by status (succeeded, failed, error).',
+    labelNames: ['status'] as const,
     registers: [registry],
   });
 
@@ -113,6 +136,13 @@ export function createMetrics(): Metrics {
     },
     observeHttp(method, route, statusCode, seconds) {
       http.observe({ method, route, status_code: String(statusCode) }, seconds);
+    },
+    observeValidation(language, status, seconds) {
+      validations.inc({ status, language });
+      validationDuration.observe(seconds);
+    },
+    observeTask(status) {
+      tasks.inc({ status });
     },
     setQueueDepth(read) {
       readQueue = read;

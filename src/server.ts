@@ -8,11 +8,14 @@ import { LANGUAGES, languageVersion } from './languages/index.js';
 import { createLogger, throttled } from './logging.js';
 import { createMetrics } from './metrics.js';
 import { openExecutionQueue, redactUrl, type ExecutionQueue } from './queue/executions.js';
+import { openHeartbeats } from './queue/heartbeats.js';
 import { startLocalRedis, type LocalRedis } from './queue/redis-server.js';
+import { openTaskQueue } from './queue/tasks.js';
+import { openValidationQueue } from './queue/validations.js';
 import type { ExecutionResponse } from './runner/execution.js';
 import { openStore, type Store } from './store/db.js';
 import { finishExecution } from './store/executions.js';
-import { startExecutionWorker, type ExecutionWorker } from './worker/execution-worker.js';
+import { startWorker, type WardenWorker } from './worker/worker.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -70,10 +73,21 @@ export async function startServer(
     metrics.setQueueDepth(() => queue.counts());
     logger.info({ url: redactUrl(redisUrl) }, 'queue ready');
 
-    const effective: WardenConfig = { ...config, queue: { ...config.queue, redisUrl } };
-    let worker: ExecutionWorker | undefined;
+    const effective = { ...config, queue: { ...config.queue, redisUrl } };
+    const validations = await openValidationQueue(effective, logQueueError);
+    undo.push(() => validations.close());
+    const tasks = await openTaskQueue(effective, logQueueError);
+    undo.push(() => tasks.close());
+    const heartbeats = await openHeartbeats({
+      redisUrl,
+      prefix: config.queue.prefix,
+      onError: logQueueError,
+    });
+    undo.push(() => heartbeats.close());
+
+    let worker: WardenWorker | undefined;
     if (config.workers.inProcess) {
-      worker = await startExecutionWorker(effective, { store, metrics, logger });
+      worker = await startWorker(effective, { store, metrics, logger });
       undo.push(() => worker!.close());
     }
     // Runtime versions are asked once; do it now rather than on the first GET /languages.
@@ -84,6 +98,9 @@ export async function startServer(
       config: effective,
       store,
       queue,
+      validations,
+      tasks,
+      heartbeats,
       metrics,
       logger,
       worker,

@@ -8,6 +8,7 @@ import { installErrorHandling } from './errors.js';
 import { executeRoutes } from './routes/execute.js';
 import { languageRoutes } from './routes/languages.js';
 import { serviceRoutes } from './routes/service.js';
+import { taskRoutes } from './routes/tasks.js';
 
 export type { AppDeps } from './deps.js';
 
@@ -61,5 +62,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(serviceRoutes(deps));
   await app.register(executeRoutes(deps));
   await app.register(languageRoutes(deps));
+  await app.register(taskRoutes(deps));
   return app;
 }

@@ -2,6 +2,9 @@ import type { Logger } from 'pino';
 import type { WardenConfig } from '../config/schema.js';
 import type { Metrics } from '../metrics.js';
 import type { ExecutionQueue } from '../queue/executions.js';
+import type { Heartbeats } from '../queue/heartbeats.js';
+import type { TaskQueue } from '../queue/tasks.js';
+import type { ValidationQueue } from '../queue/validations.js';
 import type { BackendProbe } from '../sandbox/types.js';
 import type { Store } from '../store/db.js';
 
@@ -10,6 +13,12 @@ export interface AppDeps {
   config: WardenConfig;
   store: Store;
   queue: ExecutionQueue;
+  /** Uploaded task files waiting for a validation worker. */
+  validations: ValidationQueue;
+  /** Tasks waiting for a task worker. */
+  tasks: TaskQueue;
+  /** Which worker processes are alive, by role (/health). */
+  heartbeats: Pick<Heartbeats, 'live'>;
   metrics: Metrics;
   logger: Logger;
   /** The in-process worker, when there is one: pool sizes, active runs and backend probes for /health. */

@@ -11,6 +11,8 @@ export class ApiError extends Error {
     message: string,
     readonly field: string | null = null,
     readonly retryAfterSeconds?: number,
+    /** Top-level fields beside `error` (e.g. the status a 412 is about); the route's schema lists them. */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
   }
@@ -80,7 +82,9 @@ export function installErrorHandling(app: FastifyInstance, retryAfterSeconds: nu
       if (err.retryAfterSeconds !== undefined)
         void reply.header('retry-after', String(err.retryAfterSeconds));
       if (err.statusCode >= 500) req.log.warn({ code: err.code }, err.message);
-      return reply.code(err.statusCode).send(body(req, err.code, err.message, err.field));
+      return reply
+        .code(err.statusCode)
+        .send({ ...err.details, ...body(req, err.code, err.message, err.field) });
     }
     if (err instanceof QueueUnavailableError) {
       req.log.warn({ err: err.message }, 'queue unavailable');

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { WardenConfig } from '../config/schema.js';
+import { MAX_TASK_NAME_CHARS, type ValidationReport } from '../pipeline/index.js';
 import type { ExecutionResponse } from '../runner/execution.js';
 import { BACKEND_NAMES, VERDICTS } from '../sandbox/types.js';
 
@@ -33,7 +34,7 @@ export type ErrorBody = z.infer<typeof errorBody>;
 
 /** Error answers a route can give, for the OpenAPI document. */
 export function errors(
-  ...codes: (400 | 404 | 413 | 415 | 429 | 500 | 503)[]
+  ...codes: (400 | 404 | 409 | 413 | 415 | 429 | 500 | 503)[]
 ): Record<number, typeof errorBody> {
   return Object.fromEntries(codes.map((c) => [c, errorBody]));
 }
@@ -300,11 +301,37 @@ export const healthResponse = z.object({
     }),
     queue: check.extend({
       latency_ms: z.number().nullable(),
-      waiting: z.number().int().nullable(),
+      waiting: z.number().int().nullable().describe('Executions waiting for a worker.'),
       active: z.number().int().nullable(),
+      queues: z
+        .record(
+          z.string(),
+          z.object({ waiting: z.number().int(), active: z.number().int(), delayed: z.number().int() }),
+        )
+        .describe('Jobs per queue: executions, validation (task-file uploads), tasks.'),
     }),
     store: check.extend({ dialect: z.string(), latency_ms: z.number().nullable() }),
-    workers: check.extend({ live: z.number().int().nullable(), in_process: z.boolean() }),
+    workers: check
+      .extend({
+        live: z.number().int().nullable().describe('Worker processes with a live heartbeat.'),
+        in_process: z.boolean(),
+        roles: z
+          .record(z.string(), z.number().int())
+          .describe('Live worker processes per role (executions, validation, tasks).'),
+        processes: z.array(
+          z.object({
+            id: z.string(),
+            host: z.string(),
+            pid: z.number().int(),
+            roles: z.array(z.string()),
+            backend: z.string(),
+            concurrency: z.number().int(),
+            started_at: z.string(),
+            seen_at: z.string().describe('Last heartbeat (ISO 8601); refreshed every few seconds.'),
+          }),
+        ),
+      })
+      .describe('ok when every role has at least one live worker process.'),
   }),
   pool: z
     .record(z.string(), z.number().int())
@@ -321,4 +348,116 @@ export const serviceInfo = z.object({
   default_backend: z.string(),
   languages: z.array(z.string()),
   endpoints: z.array(z.string()),
+});
+
+// --- Task files (SPEC §6) ---
+
+export const validationState = z
+  .enum(['PENDING', 'VALIDATING', 'VALIDATED', 'REJECTED'])
+  .describe(
+    'PENDING: waiting for a validation worker; VALIDATING: being checked; VALIDATED: in the tasks dir, runnable with POST /tasks; REJECTED: quarantined, see reasons.',
+  );
+
+export const uploadAccepted = z.object({
+  validation_id: z.string(),
+  status: z.literal('PENDING'),
+  title: z.string().describe('What POST /tasks names this file by: its name without the extension.'),
+  file_name: z.string(),
+  language: z.string(),
+  poll: z.string().describe('GET this URL for the verdict.'),
+});
+
+export const validationIdParams = z.strictObject({ validation_id: z.string().min(1).max(64) });
+
+export const resourceUsage = z.object({
+  cpu_time: z.number().describe('Seconds of CPU time.'),
+  peak_memory: z.number().int().describe('Bytes.'),
+  wall_time: z.number().describe('Seconds of wall-clock time in the sandbox.'),
+});
+
+export const validationReport = z.object({
+  warnings: z
+    .array(z.string())
+    .describe('Worth knowing, not worth rejecting for (e.g. the handler raised on a default probe).'),
+  findings: z.array(finding).describe('Every static-analysis finding, including those below the policy.'),
+  probes: z
+    .array(
+      z.object({
+        source: z
+          .enum(['sample', 'probe'])
+          .describe('sample: from sample_payloads; probe: Warden’s defaults.'),
+        number: z.number().int().describe('1-based within its source.'),
+        ok: z.boolean(),
+        preview: z.string().optional().describe('The result’s JSON, cut at 200 characters.'),
+        error: z.string().optional(),
+      }),
+    )
+    .describe('One per payload the handler was called with.'),
+  usage: resourceUsage.nullable().describe('Null when the file never reached a sandbox.'),
+  violations: z.array(z.object({ rule: z.string(), message: z.string() })),
+  logs: z.string().describe('The end of what the task printed while being validated.'),
+  validation_time: z.number().describe('Seconds.'),
+});
+
+const reportShapesAgree: Same<z.infer<typeof validationReport>, ValidationReport> = true;
+void reportShapesAgree;
+
+export const validationStatus = z.object({
+  validation_id: z.string(),
+  status: validationState,
+  reasons: z.array(z.string()).describe('Why it was rejected; empty unless REJECTED.'),
+  checked_at: z.string().nullable().describe('When the verdict was reached (ISO 8601); null before.'),
+  title: z.string(),
+  file_name: z.string(),
+  original_filename: z.string(),
+  language: z.string(),
+  created_at: z.string(),
+  report: validationReport.nullable().describe('Details of the validation run, once there is a verdict.'),
+});
+
+export const taskTitle = z
+  .string()
+  .min(1)
+  .max(MAX_TASK_NAME_CHARS)
+  .describe('The title of a validated task file (its upload name without the extension).');
+
+export const taskCreateRequest = z.strictObject({
+  title: taskTitle,
+  payload: z.unknown().default({}).describe('JSON given to the handler as its one argument (default `{}`).'),
+});
+
+export const taskState = z
+  .enum(['queued', 'running', 'succeeded', 'failed', 'error'])
+  .describe(
+    'succeeded: the handler returned `result`; failed: the handler raised or broke a limit (`error` says how); error: Warden could not run it (not the handler’s fault).',
+  );
+
+export const taskCreated = z.object({
+  task_id: z.string(),
+  status: z.literal('queued'),
+  title: z.string(),
+  poll: z.string().describe('GET this URL for the result.'),
+});
+
+export const notValidatedBody = errorBody.extend({
+  title: z.string(),
+  status: validationState.describe('The status of the latest upload under this title.'),
+  validation_id: z.string(),
+});
+
+export const taskIdParams = z.strictObject({ task_id: z.string().min(1).max(64) });
+
+export const taskRecord = z.object({
+  task_id: z.string(),
+  title: z.string(),
+  status: taskState,
+  result: z.unknown().describe('What the handler returned (JSON); null unless succeeded.'),
+  error: z.string().nullable(),
+  usage: resourceUsage.nullable(),
+  logs: z.string().nullable().describe('The end of what the handler printed.'),
+  validation_id: z.string().nullable().describe('The validated upload whose handler ran.'),
+  attempts: z.number().int(),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
 });

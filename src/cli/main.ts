@@ -60,9 +60,13 @@ program
 program
   .command('worker')
   .description('a queue worker alone, against the Redis of a `warden serve` (REDIS_URL)')
-  .action(async () => {
+  .option('--executions', 'run executions (POST /execute)')
+  .option('--validation', 'validate uploaded task files')
+  .option('--tasks', 'run tasks (POST /tasks)')
+  .addHelpText('after', '\nWith no role flag the worker takes every role.')
+  .action(async (opts: { executions?: boolean; validation?: boolean; tasks?: boolean }) => {
     const { workerCommand } = await import('./worker.js');
-    process.exitCode = await workerCommand({ config: program.opts().config });
+    process.exitCode = await workerCommand({ ...opts, config: program.opts().config });
   });
 
 program

@@ -1,17 +1,34 @@
-import { startExecutionWorker, WorkerConfigError } from '../worker/execution-worker.js';
+import type { WorkerRole } from '../queue/heartbeats.js';
+import { startWorker, WorkerConfigError } from '../worker/worker.js';
 import { UsageError, readConfig } from './common.js';
 
-/** `warden worker`: a queue worker alone (needs REDIS_URL), until SIGINT/SIGTERM. */
-export async function workerCommand(opts: { config?: string }): Promise<number> {
+export interface WorkerOptions {
+  config?: string;
+  executions?: boolean;
+  validation?: boolean;
+  tasks?: boolean;
+}
+
+/**
+ * `warden worker`: a queue worker alone (needs REDIS_URL), until SIGINT/SIGTERM. Role flags pick what
+ * it takes from the queues; with none it takes everything.
+ */
+export async function workerCommand(opts: WorkerOptions): Promise<number> {
   const config = readConfig(opts.config);
+  const roles: WorkerRole[] = [];
+  if (opts.executions) roles.push('executions');
+  if (opts.validation) roles.push('validation');
+  if (opts.tasks) roles.push('tasks');
   let worker;
   try {
-    worker = await startExecutionWorker(config);
+    worker = await startWorker(config, { roles });
   } catch (err) {
     if (err instanceof WorkerConfigError) throw new UsageError(err.message);
     throw err;
   }
-  process.stderr.write(`warden: worker ready (backend ${worker.engine.defaultBackend})\n`);
+  process.stderr.write(
+    `warden: worker ready (${worker.roles.join(', ')}; backend ${worker.engine.defaultBackend})\n`,
+  );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -24,6 +24,11 @@ const ENV_OVERRIDES: [string, string, boolean][] = [
   ['WARDEN_PORT', 'server.port', true],
   ['DATABASE_URL', 'store.databaseUrl', false],
   ['REDIS_URL', 'queue.redisUrl', false],
+  ['UPLOAD_STAGING_DIR', 'tasks.stagingDir', false],
+  ['TASKS_DIR', 'tasks.dir', false],
+  ['QUARANTINE_DIR', 'tasks.quarantineDir', false],
+  ['TASK_VALIDATION_QUEUE_NAME', 'tasks.validationQueue', false],
+  ['TASK_QUEUE_NAME', 'tasks.taskQueue', false],
 ];
 
 /** Sets `a.b.c` without touching sibling keys that came from the file. */

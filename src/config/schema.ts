@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { BACKEND_NAMES } from '../sandbox/types.js';
 
@@ -163,12 +164,63 @@ export const workersConfigSchema = z
     concurrency: z.number().int().min(1).max(256).default(availableParallelism()),
     /** false: `warden serve` only answers HTTP; separate `warden worker` processes run the queue. */
     inProcess: z.boolean().default(true),
+    /** How often a worker process refreshes its heartbeat in Redis; it counts as gone after 3 missed beats. */
+    heartbeatIntervalMs: z.number().int().min(100).default(5_000),
   })
   .strict();
 
 export type WorkersConfig = z.infer<typeof workersConfigSchema>;
 
-export const configSchema = z
+/** Task files (SPEC §6): where uploads wait, where they end up, and the queues between. */
+export const tasksConfigSchema = z
+  .object({
+    /**
+     * Uploads wait here for their validation (UPLOAD_STAGING_DIR). Default `<dataDir>/uploads`.
+     * Staging, tasks and quarantine dirs should share a filesystem: moves between them are then renames.
+     */
+    stagingDir: z.string().min(1).optional(),
+    /** Validated task files, the only ones tasks run (TASKS_DIR). Default `<dataDir>/tasks`. */
+    dir: z.string().min(1).optional(),
+    /** Rejected uploads with their reasons (QUARANTINE_DIR). Default `<dataDir>/quarantine`. */
+    quarantineDir: z.string().min(1).optional(),
+    /** BullMQ queue of uploads waiting for validation (TASK_VALIDATION_QUEUE_NAME). */
+    validationQueue: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .default('warden-task-validation'),
+    /** BullMQ queue of tasks waiting for a task worker (TASK_QUEUE_NAME). */
+    taskQueue: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .default('warden-tasks'),
+    /** Larger uploads are refused with 413 before they reach the disk. */
+    maxUploadBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(16 * MiB)
+      .default(256 * 1024),
+    /**
+     * How many times a validation or a task is tried when Warden itself fails (a sandbox error, a
+     * worker killed mid-run) before it is closed with the reason.
+     */
+    maxAttempts: z.number().int().min(1).max(20).default(3),
+    /**
+     * A job whose worker stops renewing its lock for this long (the worker died) is handed to another
+     * worker. Lower recovers faster; too low hands a busy worker's job to a second one.
+     */
+    jobLockMs: z.number().int().min(500).default(15_000),
+    /**
+     * How often each worker looks for validations and tasks without a live job (Redis lost them, e.g. a
+     * local redis-server that died with the service) and queues them again.
+     */
+    recoveryIntervalMs: z.number().int().min(100).default(30_000),
+  })
+  .strict();
+
+export type TasksConfig = z.infer<typeof tasksConfigSchema>;
+
+const configObject = z
   .object({
     dataDir: z.string().default('.warden'),
     server: serverConfigSchema.default(serverConfigSchema.parse({})),
@@ -177,7 +229,19 @@ export const configSchema = z
     workers: workersConfigSchema.default(workersConfigSchema.parse({})),
     sandbox: sandboxConfigSchema.default(sandboxConfigSchema.parse({})),
     analysis: analysisConfigSchema.default(analysisConfigSchema.parse({})),
+    tasks: tasksConfigSchema.default(tasksConfigSchema.parse({})),
   })
   .strict();
 
-export type WardenConfig = z.infer<typeof configSchema>;
+/** The task-file dirs default to places under the data dir, so every dir is known after parsing. */
+export const configSchema = configObject.transform((config) => ({
+  ...config,
+  tasks: {
+    ...config.tasks,
+    stagingDir: config.tasks.stagingDir ?? join(config.dataDir, 'uploads'),
+    dir: config.tasks.dir ?? join(config.dataDir, 'tasks'),
+    quarantineDir: config.tasks.quarantineDir ?? join(config.dataDir, 'quarantine'),
+  },
+}));
+
+export type WardenConfig = z.output<typeof configSchema>;

@@ -31,3 +31,4 @@ export {
   type ValidationOutcome,
   type ValidationStatus,
 } from './validate.js';
+export { resourceUsage, validationReport, type ResourceUsage, type ValidationReport } from './report.js';

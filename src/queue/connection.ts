@@ -43,3 +43,24 @@ export async function withDeadline(work: Promise<unknown>, ms: number): Promise<
     clearTimeout(timer);
   }
 }
+
+/** Redis could not be reached or did not answer: the API answers 503. */
+export class QueueUnavailableError extends Error {}
+
+export async function guard<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw new QueueUnavailableError(`queue unavailable: ${(err as Error).message}`);
+  }
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable url)';
+  }
+}

@@ -1,8 +1,9 @@
-import { hostname } from 'node:os';
 import { Job, Queue, QueueEvents } from 'bullmq';
 import type { ExecutionRequest } from '../runner/execution.js';
 import type { Verdict } from '../sandbox/types.js';
-import { redisConnections, withDeadline } from './connection.js';
+import { guard, QueueUnavailableError, redactUrl, redisConnections, withDeadline } from './connection.js';
+
+export { QueueUnavailableError, redactUrl };
 
 /** The queue between the API and the workers (SPEC §9: api → queue → worker). */
 export const EXECUTION_QUEUE = 'warden-executions';
@@ -23,9 +24,6 @@ export interface ExecutionJobResult {
 export type WaitOutcome =
   { kind: 'done' } | { kind: 'failed'; reason: string } | { kind: 'timeout' } | { kind: 'aborted' };
 
-/** Redis could not be reached or did not answer: the API answers 503. */
-export class QueueUnavailableError extends Error {}
-
 export interface ExecutionQueue {
   /** Executions waiting for a worker (not counting those running). */
   depth(): Promise<number>;
@@ -35,8 +33,6 @@ export interface ExecutionQueue {
   waitForResult(requestId: string, timeoutMs: number, signal?: AbortSignal): Promise<WaitOutcome>;
   /** Round trip to Redis in ms. */
   ping(): Promise<number>;
-  /** Worker processes connected to the queue now (BullMQ names its worker connections). */
-  liveWorkers(): Promise<number>;
   /** Ids of executions still waiting for a worker. */
   waitingIds(): Promise<string[]>;
   close(): Promise<void>;
@@ -46,24 +42,6 @@ export interface QueueOptions {
   redisUrl: string;
   prefix: string;
   onError?: (err: Error, component: string) => void;
-}
-
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable url)';
-  }
-}
-
-async function guard<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    throw new QueueUnavailableError(`queue unavailable: ${(err as Error).message}`);
-  }
 }
 
 export async function openExecutionQueue(options: QueueOptions): Promise<ExecutionQueue> {
@@ -147,9 +125,6 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
       await counts();
       return performance.now() - started;
     },
-    async liveWorkers() {
-      return guard(() => queue.getWorkersCount());
-    },
     async waitingIds() {
       const jobs = await guard(() => queue.getJobs(['wait', 'prioritized', 'delayed']));
       return jobs.flatMap((j) => (j?.id ? [j.id] : []));
@@ -160,9 +135,4 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
       await withDeadline(queue.close(), 5000);
     },
   };
-}
-
-/** Names worker connections so `liveWorkers()` and Redis' CLIENT LIST show who is attached. */
-export function workerName(): string {
-  return `${hostname()}:${process.pid}`;
 }

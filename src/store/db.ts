@@ -39,9 +39,52 @@ function redact(url: string): string {
   }
 }
 
-/** Opens the database and brings its schema up to date (idempotent; safe with several processes). */
+/**
+ * SQLite handles by file, shared within the process. better-sqlite3 waits for a lock synchronously:
+ * a second connection in the same process waiting on the first one's transaction would block the
+ * very event loop that transaction needs to finish. One Kysely per file serialises them instead.
+ */
+const sqliteHandles = new Map<string, { opened: Promise<Store>; users: number }>();
+
+/**
+ * Opens the database and brings its schema up to date (idempotent; safe with several processes).
+ * Opening a SQLite file this process already has open shares its connection; each handle is closed
+ * on its own and the connection with the last one.
+ */
 export async function openStore(config: Pick<WardenConfig, 'dataDir' | 'store'>): Promise<Store> {
   const { dialect, target } = storeTarget(config);
+  if (dialect === 'postgres') return connect(dialect, target);
+  let entry = sqliteHandles.get(target);
+  if (!entry) {
+    const opened = connect(dialect, target);
+    entry = { opened, users: 0 };
+    sqliteHandles.set(target, entry);
+    opened.catch(() => sqliteHandles.delete(target));
+  }
+  entry.users++;
+  const shared = entry;
+  let store: Store;
+  try {
+    store = await shared.opened;
+  } catch (err) {
+    shared.users--;
+    throw err;
+  }
+  let closed = false;
+  return {
+    ...store,
+    ping: () => store.ping(),
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (--shared.users > 0) return;
+      sqliteHandles.delete(target);
+      await store.close();
+    },
+  };
+}
+
+async function connect(dialect: Dialect, target: string): Promise<Store> {
   let db: Kysely<Database>;
   if (dialect === 'sqlite') {
     mkdirSync(dirname(target), { recursive: true });

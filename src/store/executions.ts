@@ -1,4 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
+import { iso, json, now } from './codec.js';
 import type { Database, ExecutionState, ExecutionsTable } from './schema.js';
 
 /** One POST /execute as stored: the request as accepted and, once done, the response as answered. */
@@ -14,17 +15,6 @@ export interface ExecutionRecord {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
-}
-
-const now = () => new Date().toISOString();
-
-function json(value: unknown): unknown {
-  return typeof value === 'string' ? JSON.parse(value) : value;
-}
-
-function iso(value: Date | string | null): string | null {
-  if (value === null) return null;
-  return value instanceof Date ? value.toISOString() : value;
 }
 
 function toRecord(row: Selectable<ExecutionsTable>): ExecutionRecord {

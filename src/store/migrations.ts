@@ -48,6 +48,91 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.dropTable('executions').execute();
       },
     },
+    '0002_task_files': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('task_files')
+          .addColumn('validation_id', 'varchar(64)', (c) => c.primaryKey())
+          .addColumn('title', 'varchar(128)', (c) => c.notNull())
+          .addColumn('file_name', 'varchar(128)', (c) => c.notNull())
+          .addColumn('original_name', 'varchar(255)', (c) => c.notNull())
+          .addColumn('language', 'varchar(32)', (c) => c.notNull())
+          .addColumn('owner', 'varchar(128)', (c) => c.notNull())
+          .addColumn('sha256', 'varchar(64)', (c) => c.notNull())
+          .addColumn('size_bytes', 'integer', (c) => c.notNull())
+          .addColumn('sample_payloads', t.json)
+          .addColumn('status', 'varchar(16)', (c) => c.notNull())
+          .addColumn('verdict', 'varchar(16)')
+          .addColumn('reasons', t.json, (c) => c.notNull())
+          .addColumn('report', t.json)
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('claim', 'varchar(64)')
+          .addColumn('created_at', t.timestamp, (c) => c.notNull())
+          .addColumn('updated_at', t.timestamp, (c) => c.notNull())
+          .addColumn('started_at', t.timestamp)
+          .addColumn('checked_at', t.timestamp)
+          .execute();
+        await db.schema
+          .createIndex('task_files_title_created')
+          .on('task_files')
+          .columns(['title', 'created_at'])
+          .execute();
+        await db.schema
+          .createIndex('task_files_status_updated')
+          .on('task_files')
+          .columns(['status', 'updated_at'])
+          .execute();
+        await db.schema
+          .createTable('task_titles')
+          .addColumn('title', 'varchar(128)', (c) => c.primaryKey())
+          .addColumn('owner', 'varchar(128)', (c) => c.notNull())
+          .addColumn('validation_id', 'varchar(64)')
+          .addColumn('file_name', 'varchar(128)')
+          .addColumn('language', 'varchar(32)')
+          .addColumn('sha256', 'varchar(64)')
+          .addColumn('updated_at', t.timestamp, (c) => c.notNull())
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('task_titles').execute();
+        await db.schema.dropTable('task_files').execute();
+      },
+    },
+    '0003_tasks': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('tasks')
+          .addColumn('task_id', 'varchar(64)', (c) => c.primaryKey())
+          .addColumn('title', 'varchar(128)', (c) => c.notNull())
+          .addColumn('owner', 'varchar(128)', (c) => c.notNull())
+          .addColumn('validation_id', 'varchar(64)')
+          .addColumn('status', 'varchar(16)', (c) => c.notNull())
+          .addColumn('payload', t.json, (c) => c.notNull())
+          .addColumn('result', t.json)
+          .addColumn('error', 'text')
+          .addColumn('usage', t.json)
+          .addColumn('logs', 'text')
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', t.timestamp, (c) => c.notNull())
+          .addColumn('updated_at', t.timestamp, (c) => c.notNull())
+          .addColumn('started_at', t.timestamp)
+          .addColumn('finished_at', t.timestamp)
+          .execute();
+        await db.schema
+          .createIndex('tasks_status_updated')
+          .on('tasks')
+          .columns(['status', 'updated_at'])
+          .execute();
+        await db.schema
+          .createIndex('tasks_owner_created')
+          .on('tasks')
+          .columns(['owner', 'created_at'])
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('tasks').execute();
+      },
+    },
   };
 }
 

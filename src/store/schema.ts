@@ -26,6 +26,84 @@ export interface ExecutionsTable {
   finished_at: ColumnType<Date | string | null, string | null, string | null>;
 }
 
+type NullableJson = ColumnType<unknown, string | null, string | null>;
+type NullableTimestamp = ColumnType<Date | string | null, string | null, string | null>;
+
+export type ValidationState = 'PENDING' | 'VALIDATING' | 'VALIDATED' | 'REJECTED';
+
+/** One upload of a task file and its validation (SPEC §6); the validation id is the row's id. */
+export interface TaskFilesTable {
+  validation_id: string;
+  title: string;
+  /** Its name in the tasks dir once validated (`<title>.<ext>`). */
+  file_name: string;
+  /** As uploaded. */
+  original_name: string;
+  language: string;
+  /** Who uploaded it (the `X-Warden-User` header until API keys exist). */
+  owner: string;
+  sha256: string;
+  size_bytes: number;
+  sample_payloads: NullableJson;
+  status: ValidationState;
+  /**
+   * The decision, recorded before the file is moved: a worker that dies between the two leaves the
+   * row VALIDATING with its verdict, and the next one only finishes the move.
+   */
+  verdict: 'VALIDATED' | 'REJECTED' | null;
+  reasons: JsonColumn;
+  /** Warnings, findings, probes, usage, violations, logs of the validation run. */
+  report: NullableJson;
+  /** Times a worker took this validation (retries and crashes included). */
+  attempts: number;
+  /** Token of the worker holding it now; writes of any other worker are refused (a stale one). */
+  claim: string | null;
+  created_at: TimestampColumn;
+  updated_at: TimestampColumn;
+  started_at: NullableTimestamp;
+  checked_at: NullableTimestamp;
+}
+
+/**
+ * A title and who owns it, across languages (`foo.py` and `foo.js` are both `foo`), with the version
+ * tasks run. Its primary key is what makes titles unique; locking its row serialises promotions.
+ */
+export interface TaskTitlesTable {
+  title: string;
+  owner: string;
+  /** The validated upload tasks run; null until one is validated. */
+  validation_id: string | null;
+  file_name: string | null;
+  language: string | null;
+  sha256: string | null;
+  updated_at: TimestampColumn;
+}
+
+export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'error';
+
+/** One POST /tasks: a handler call with a payload, and what came of it. */
+export interface TasksTable {
+  task_id: string;
+  title: string;
+  owner: string;
+  /** The validated upload that ran (set when it starts). */
+  validation_id: string | null;
+  status: TaskState;
+  payload: JsonColumn;
+  result: NullableJson;
+  error: string | null;
+  usage: NullableJson;
+  logs: string | null;
+  attempts: number;
+  created_at: TimestampColumn;
+  updated_at: TimestampColumn;
+  started_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
+}
+
 export interface Database {
   executions: ExecutionsTable;
+  task_files: TaskFilesTable;
+  task_titles: TaskTitlesTable;
+  tasks: TasksTable;
 }

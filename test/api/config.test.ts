@@ -27,7 +27,11 @@ describe('service configuration', () => {
     });
     expect(config.store).toEqual({});
     expect(config.queue).toEqual({ redisServer: '/usr/bin/redis-server', prefix: 'warden' });
-    expect(config.workers).toEqual({ concurrency: availableParallelism(), inProcess: true });
+    expect(config.workers).toEqual({
+      concurrency: availableParallelism(),
+      inProcess: true,
+      heartbeatIntervalMs: 5000,
+    });
     expect(config.sandbox.allowNetwork).toBe(false);
   });
 

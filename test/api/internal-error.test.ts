@@ -7,7 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
 import { createMetrics } from '../../src/metrics.js';
 import { openExecutionQueue, type ExecutionQueue } from '../../src/queue/executions.js';
+import { openHeartbeats, type Heartbeats } from '../../src/queue/heartbeats.js';
 import { startLocalRedis, type LocalRedis } from '../../src/queue/redis-server.js';
+import { openTaskQueue, type TaskQueue } from '../../src/queue/tasks.js';
+import { openValidationQueue, type ValidationQueue } from '../../src/queue/validations.js';
 import { openStore, type Store } from '../../src/store/db.js';
 import { testConfig } from '../helpers/server.js';
 
@@ -17,6 +20,9 @@ describe('unexpected errors', () => {
   let redis: LocalRedis;
   let store: Store;
   let queue: ExecutionQueue;
+  let validations: ValidationQueue;
+  let tasks: TaskQueue;
+  let heartbeats: Heartbeats;
   let app: FastifyInstance;
   const logged: string[] = [];
 
@@ -26,8 +32,21 @@ describe('unexpected errors', () => {
     const config = testConfig(dir, { queue: { redisUrl: redis.url } });
     store = await openStore(config);
     queue = await openExecutionQueue({ redisUrl: redis.url, prefix: config.queue.prefix });
+    const queues = { ...config, queue: { ...config.queue, redisUrl: redis.url } };
+    validations = await openValidationQueue(queues);
+    tasks = await openTaskQueue(queues);
+    heartbeats = await openHeartbeats({ redisUrl: redis.url, prefix: config.queue.prefix });
     const logger = pino({ level: 'error' }, { write: (line: string) => void logged.push(line) });
-    app = await buildApp({ config, store, queue, metrics: createMetrics(), logger });
+    app = await buildApp({
+      config,
+      store,
+      queue,
+      validations,
+      tasks,
+      heartbeats,
+      metrics: createMetrics(),
+      logger,
+    });
     app.get('/boom', async () => {
       throw new Error('secret detail: /etc/warden/key');
     });
@@ -37,6 +56,9 @@ describe('unexpected errors', () => {
   afterAll(async () => {
     await app?.close();
     await queue?.close();
+    await validations?.close();
+    await tasks?.close();
+    await heartbeats?.close();
     await store?.close();
     await redis?.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalRedis, type LocalRedis } from '../../src/queue/redis-server.js';
 import type { ExecutionResponse } from '../../src/runner/execution.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { startExecutionWorker, type ExecutionWorker } from '../../src/worker/execution-worker.js';
+import { startWorker, type WardenWorker } from '../../src/worker/worker.js';
 import { call, testConfig } from '../helpers/server.js';
 
 type ErrorAnswer = { error: { code: string; field: string | null } };
@@ -30,7 +30,7 @@ describe('overload and outages', () => {
   let dir: string;
   let redis: LocalRedis;
   let server: RunningServer;
-  let worker: ExecutionWorker | undefined;
+  let worker: WardenWorker | undefined;
   const queued: string[] = [];
 
   beforeAll(async () => {
@@ -95,7 +95,7 @@ describe('overload and outages', () => {
   });
 
   it('a standalone worker drains the queue; results are polled from the store', async () => {
-    worker = await startExecutionWorker(testConfig(dir, { queue: { redisUrl: redis.url } }));
+    worker = await startWorker(testConfig(dir, { queue: { redisUrl: redis.url } }));
     const outputs = await Promise.all(
       queued.map((id) =>
         until(async () => {

@@ -57,7 +57,7 @@ describe.each(dialects)('store on %s', (dialect) => {
       const applied = await sql<{ name: string }>`select name from warden_migrations order by name`.execute(
         again.db,
       );
-      expect(applied.rows.map((r) => r.name)).toEqual(['0001_executions']);
+      expect(applied.rows.map((r) => r.name)).toEqual(['0001_executions', '0002_task_files', '0003_tasks']);
     } finally {
       await again.close();
     }

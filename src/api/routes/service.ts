@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { LANGUAGES } from '../../languages/index.js';
+import { WORKER_ROLES } from '../../queue/heartbeats.js';
 import type { AppDeps } from '../deps.js';
 import { healthResponse, serviceInfo } from '../schemas.js';
 
@@ -51,6 +52,10 @@ export const serviceRoutes =
           'POST /execute',
           'GET /executions/{request_id}',
           'POST /validate',
+          'POST /tasks/upload_file',
+          'GET /tasks/validation_status/{validation_id}',
+          'POST /tasks',
+          'GET /tasks/{task_id}',
           'GET /languages',
           'GET /languages/{language}/validate',
           'GET /health',
@@ -71,11 +76,13 @@ export const serviceRoutes =
         },
       },
       async (_req, reply) => {
-        const [probes, queue, store, workers] = await Promise.all([
+        const [probes, queue, validation, tasks, store, workers] = await Promise.all([
           deps.worker ? timed(() => deps.worker!.probe(), 5000) : undefined,
           timed(() => deps.queue.counts()),
+          timed(() => deps.validations.counts()),
+          timed(() => deps.tasks.counts()),
           timed(() => deps.store.ping()),
-          timed(() => deps.queue.liveWorkers()),
+          timed(() => deps.heartbeats.live()),
         ]);
         const backends = (probes?.value ?? []).map((p) => ({
           backend: p.backend,
@@ -85,7 +92,21 @@ export const serviceRoutes =
         }));
         const defaultProbe = backends.find((b) => b.backend === config.sandbox.backend);
         const backendOk = deps.worker ? (defaultProbe?.available ?? false) : true;
-        const live = workers.value ?? null;
+        const beats = workers.value ?? [];
+        const roles = Object.fromEntries(
+          WORKER_ROLES.map((role) => [role, beats.filter((b) => b.roles.includes(role)).length]),
+        );
+        const missing = WORKER_ROLES.filter((role) => roles[role] === 0);
+        const queueError = queue.error ?? validation.error ?? tasks.error;
+        const queues = Object.fromEntries(
+          (
+            [
+              ['executions', queue.value],
+              ['validation', validation.value],
+              ['tasks', tasks.value],
+            ] as const
+          ).flatMap(([name, counts]) => (counts ? [[name, counts]] : [])),
+        );
         const checks = {
           backend: {
             ok: backendOk,
@@ -96,11 +117,12 @@ export const serviceRoutes =
             backends,
           },
           queue: {
-            ok: !queue.error,
-            detail: queue.error ?? 'redis answers',
+            ok: !queueError,
+            detail: queueError ?? 'redis answers',
             latency_ms: queue.error ? null : queue.latency,
             waiting: queue.value?.waiting ?? null,
             active: queue.value?.active ?? null,
+            queues,
           },
           store: {
             ok: !store.error,
@@ -109,11 +131,16 @@ export const serviceRoutes =
             latency_ms: store.error ? null : store.latency,
           },
           workers: {
-            ok: (live ?? 0) > 0,
-            detail:
-              live === null ? 'unknown: the queue is unreachable' : `${live} worker process(es) connected`,
-            live,
+            ok: !workers.error && missing.length === 0,
+            detail: workers.error
+              ? `unknown: ${workers.error}`
+              : missing.length > 0
+                ? `no live worker for: ${missing.join(', ')} (${beats.length} worker process(es) alive)`
+                : `${beats.length} worker process(es) alive: ${WORKER_ROLES.map((r) => `${r} ${roles[r]}`).join(', ')}`,
+            live: workers.error ? null : beats.length,
             in_process: deps.worker !== undefined,
+            roles,
+            processes: beats,
           },
         };
         const ok = Object.values(checks).every((c) => c.ok);

@@ -1,0 +1,89 @@
+import { Job, Queue } from 'bullmq';
+import { guard, QueueUnavailableError, redactUrl, redisConnections, withDeadline } from './connection.js';
+
+/**
+ * A BullMQ queue of messages keyed by the id of the row they are about (a validation, a task). The
+ * row in the store is the truth; the job only says "work on this id", so adding it twice is harmless
+ * (BullMQ keeps one job per id) and a job Redis lost can be added again from the row.
+ */
+export interface JobQueue<T> {
+  readonly name: string;
+  enqueue(id: string, data: T): Promise<void>;
+  /**
+   * Adds the job again unless one is alive (waiting, delayed or active). True when it was added: the
+   * job had finished, failed for good, or was lost with Redis' memory.
+   */
+  ensure(id: string, data: T): Promise<boolean>;
+  /** Jobs not yet taken by a worker. */
+  depth(): Promise<number>;
+  counts(): Promise<Record<'waiting' | 'active' | 'delayed', number>>;
+  close(): Promise<void>;
+}
+
+export interface JobQueueOptions {
+  name: string;
+  redisUrl: string;
+  prefix: string;
+  /** Tries per job when the processor throws (Warden's own failures). */
+  attempts: number;
+  onError?: (err: Error, component: string) => void;
+}
+
+const ALIVE = new Set(['waiting', 'prioritized', 'delayed', 'active', 'waiting-children']);
+
+export async function openJobQueue<T>(options: JobQueueOptions): Promise<JobQueue<T>> {
+  const connections = redisConnections(options.redisUrl);
+  const queue = new Queue(options.name, {
+    connection: connections.producer,
+    prefix: options.prefix,
+    defaultJobOptions: {
+      attempts: options.attempts,
+      backoff: { type: 'exponential', delay: 500 },
+      removeOnComplete: { age: 3600, count: 1000 },
+      removeOnFail: { age: 24 * 3600, count: 1000 },
+    },
+  });
+  queue.on('error', (err) => options.onError?.(err, `queue ${options.name}`));
+  if (!(await withDeadline(queue.waitUntilReady(), 10_000))) {
+    connections.stop();
+    await withDeadline(queue.close(), 1000);
+    throw new QueueUnavailableError(`cannot reach Redis at ${redactUrl(options.redisUrl)}`);
+  }
+
+  const jobName = options.name;
+  async function counts() {
+    const c = await guard(() => queue.getJobCounts('wait', 'prioritized', 'delayed', 'active'));
+    return { waiting: (c.wait ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0 };
+  }
+
+  return {
+    name: options.name,
+    async enqueue(id, data) {
+      await guard(() => queue.add(jobName, data, { jobId: id }));
+    },
+    async ensure(id, data) {
+      return guard(async () => {
+        const job = await Job.fromId(queue, id);
+        if (job) {
+          if (ALIVE.has(await job.getState())) return false;
+          try {
+            await job.remove();
+          } catch {
+            return false; // it came alive meanwhile (another worker retried it)
+          }
+        }
+        await queue.add(jobName, data, { jobId: id });
+        return true;
+      });
+    },
+    async depth() {
+      const c = await counts();
+      return c.waiting + c.delayed;
+    },
+    counts,
+    async close() {
+      connections.stop();
+      await withDeadline(queue.close(), 5000);
+    },
+  };
+}

@@ -1,0 +1,33 @@
+import type { Job } from 'bullmq';
+import type { Logger } from 'pino';
+import type { WardenConfig } from '../config/schema.js';
+import type { Metrics } from '../metrics.js';
+import type { WorkerRole } from '../queue/heartbeats.js';
+import type { Engine } from '../sandbox/engine.js';
+import type { Store } from '../store/db.js';
+
+/** What every role of a worker process shares: one engine (and its pool), one store, one logger. */
+export interface WorkerContext {
+  config: WardenConfig & { queue: { redisUrl: string } };
+  engine: Engine;
+  store: Store;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/** One kind of work a worker process takes from one queue. */
+export interface Role {
+  name: WorkerRole;
+  queue: string;
+  process(job: Job<unknown>): Promise<unknown>;
+  /**
+   * A job whose worker stops renewing its lock for this long goes to another worker. Unset: BullMQ's
+   * default, for executions, whose requests a client waits on and which are never run twice.
+   */
+  lockMs?: number;
+  maxStalledCount?: number;
+  /** How long close() lets running jobs finish. */
+  graceMs: number;
+  /** Finds work that lost its job (run at start, then every recoveryIntervalMs). */
+  recover?(): Promise<void>;
+}

@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Job } from 'bullmq';
+import { languageForFile } from '../languages/index.js';
+import { resourceUsage, runTask } from '../pipeline/index.js';
+import type { TaskMessage, TaskQueue } from '../queue/tasks.js';
+import { getTitle, validatedVersion } from '../store/task-files.js';
+import { finishTask, staleTasks, startTask, type TaskRecord } from '../store/tasks.js';
+import type { Role, WorkerContext } from './role.js';
+
+/**
+ * The task worker (SPEC §6): calls a validated file's handler with a task's payload, in a sandbox
+ * (never in this process), and stores the result. A task whose worker dies is run again by the next
+ * one (at least once); after `maxAttempts` takes it ends as `error`, Warden's fault.
+ */
+
+/** The tasks dir does not hold a validated version under the title right now (a promotion is under way). */
+class FileNotReadyError extends Error {}
+
+export function taskRole(ctx: WorkerContext, queue: TaskQueue): Role {
+  const { config, engine, store, metrics, logger } = ctx;
+  const db = store.db;
+  const maxAttempts = config.tasks.maxAttempts;
+
+  async function finish(task: TaskRecord, end: Parameters<typeof finishTask>[2]): Promise<void> {
+    if (await finishTask(db, task.taskId, end)) metrics.observeTask(end.status);
+  }
+
+  async function run(task: TaskRecord): Promise<void> {
+    const title = await getTitle(db, task.title);
+    if (!title?.active || title.owner !== task.owner) {
+      return finish(task, { status: 'failed', error: `the task file ${task.title} is no longer validated` });
+    }
+    const { fileName } = title.active;
+    const language = languageForFile(fileName);
+    if (!language) throw new Error(`no language for ${fileName}`);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(join(config.tasks.dir, fileName));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      throw new FileNotReadyError(`the task file ${fileName} is missing from the tasks dir`);
+    }
+    // Only bytes that passed validation run, whatever a concurrent promotion is doing to the file.
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    const version = await validatedVersion(db, task.title, fileName, digest);
+    if (!version) throw new FileNotReadyError(`the task file ${fileName} is being replaced`);
+
+    const outcome = await runTask(
+      { engine },
+      { code: bytes.toString('utf8'), language, payload: task.payload },
+    );
+    await finish(task, {
+      status: outcome.status,
+      validationId: version,
+      result: outcome.status === 'succeeded' ? (outcome.result ?? null) : undefined,
+      error: outcome.error ?? null,
+      usage: resourceUsage(outcome.usage),
+      logs: outcome.logs,
+    });
+    logger.info(
+      { taskId: task.taskId, title: task.title, status: outcome.status, ms: outcome.durationMs },
+      'task finished',
+    );
+  }
+
+  return {
+    name: 'tasks',
+    queue: queue.name,
+    lockMs: config.tasks.jobLockMs,
+    maxStalledCount: maxAttempts,
+    graceMs: config.sandbox.maxLimits.wallTimeMs + 30_000,
+    async process(job: Job<TaskMessage>): Promise<void> {
+      const task = await startTask(db, job.data.task_id);
+      if (!task) return; // finished already, or withdrawn
+      if (task.attempts > maxAttempts) {
+        return finish(task, {
+          status: 'error',
+          error: `Warden could not run the task: it was interrupted ${maxAttempts} times; submit it again`,
+        });
+      }
+      try {
+        await run(task);
+      } catch (err) {
+        const attempts = job.opts.attempts ?? 1;
+        if (job.attemptsMade + 1 < attempts && task.attempts < maxAttempts) throw err;
+        logger.error({ taskId: task.taskId, err }, 'task failed on its last attempt');
+        await finish(task, {
+          status: 'error',
+          error: `Warden could not run the task: ${(err as Error).message}`,
+        });
+      }
+    },
+    async recover() {
+      const before = new Date(Date.now() - Math.min(config.tasks.recoveryIntervalMs, 30_000)).toISOString();
+      for (const task of await staleTasks(db, before)) {
+        const message: TaskMessage = { task_id: task.taskId, title: task.title, user: task.owner };
+        if (await queue.ensure(task.taskId, message)) {
+          logger.warn({ taskId: task.taskId, status: task.status }, 'queued again a task whose job was lost');
+        }
+      }
+    },
+  };
+}

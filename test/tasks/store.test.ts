@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../../src/store/db.js';
+import {
+  activateVersion,
+  claimValidation,
+  finishValidation,
+  getTaskFile,
+  getTitle,
+  insertUpload,
+  latestUpload,
+  lockTitle,
+  recordVerdict,
+  staleValidations,
+  TitleTakenError,
+  validatedVersion,
+  type NewUpload,
+} from '../../src/store/task-files.js';
+import { finishTask, getTask, insertTask, staleTasks, startTask } from '../../src/store/tasks.js';
+import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+
+/** Task files, titles and tasks on SQLite (always) and PostgreSQL (when installed). */
+const dialects = postgresAvailable() ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
+
+describe.each(dialects)('task store on %s', (dialect) => {
+  let dir: string;
+  let pgServer: TestPostgres | undefined;
+  let store: Store;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'warden-task-store-'));
+    if (dialect === 'postgres') pgServer = await startPostgres();
+    store = await openStore({ dataDir: dir, store: { databaseUrl: pgServer?.url } });
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await pgServer?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const upload = (title: string, owner: string, extension = 'py', sha256 = 'a'.repeat(64)): NewUpload => ({
+    validationId: randomUUID(),
+    title,
+    fileName: `${title}.${extension}`,
+    originalName: `${title}.${extension}`,
+    language: extension === 'py' ? 'python' : 'javascript',
+    owner,
+    sha256,
+    sizeBytes: 42,
+    samplePayloads: [{ a: 1 }],
+  });
+
+  /** Takes the upload through validation to `verdict`, as a worker does. */
+  async function decide(id: string, verdict: 'VALIDATED' | 'REJECTED'): Promise<void> {
+    const token = randomUUID();
+    expect(await claimValidation(store.db, id, token)).toBeDefined();
+    expect(
+      await recordVerdict(store.db, id, token, { verdict, reasons: verdict === 'REJECTED' ? ['bad'] : [] }),
+    ).toBe(true);
+    const record = (await getTaskFile(store.db, id))!;
+    await store.db.transaction().execute(async (trx) => {
+      await lockTitle(trx, record.title, record.owner);
+      if (verdict === 'VALIDATED') await activateVersion(trx, record);
+      expect(await finishValidation(trx, id, token, verdict)).toBe(true);
+    });
+  }
+
+  it('records an upload as PENDING with its title claimed, JSON intact', async () => {
+    const u = upload('alpha', 'alice');
+    await insertUpload(store.db, u);
+    expect(await getTaskFile(store.db, u.validationId)).toMatchObject({
+      status: 'PENDING',
+      verdict: null,
+      reasons: [],
+      samplePayloads: [{ a: 1 }],
+      attempts: 0,
+      sizeBytes: 42,
+      owner: 'alice',
+    });
+    expect(await getTitle(store.db, 'alpha')).toEqual({ title: 'alpha', owner: 'alice', active: null });
+  });
+
+  it('titles are unique across languages: another owner is refused while the title is in use', async () => {
+    const first = upload('beta', 'alice');
+    await insertUpload(store.db, first);
+    await expect(insertUpload(store.db, upload('beta', 'bob', 'js'))).rejects.toThrow(TitleTakenError);
+    // The owner may upload again, in another language too.
+    await insertUpload(store.db, upload('beta', 'alice', 'js'));
+    await decide(first.validationId, 'VALIDATED');
+    await expect(insertUpload(store.db, upload('beta', 'bob'))).rejects.toThrow(TitleTakenError);
+    expect((await getTitle(store.db, 'beta'))?.active).toMatchObject({
+      validationId: first.validationId,
+      fileName: 'beta.py',
+    });
+  });
+
+  it('a title whose uploads were all rejected is free for another owner', async () => {
+    const rejected = upload('gamma', 'carol');
+    await insertUpload(store.db, rejected);
+    await decide(rejected.validationId, 'REJECTED');
+    const taken = upload('gamma', 'dave', 'js');
+    await insertUpload(store.db, taken);
+    expect((await getTitle(store.db, 'gamma'))?.owner).toBe('dave');
+    expect((await latestUpload(store.db, 'gamma', 'dave'))?.validationId).toBe(taken.validationId);
+    expect((await latestUpload(store.db, 'gamma', 'carol'))?.status).toBe('REJECTED');
+  });
+
+  it('two owners racing for a free title: exactly one gets it', async () => {
+    const results = await Promise.allSettled(
+      ['erin', 'frank', 'grace', 'heidi'].map((owner) => insertUpload(store.db, upload('delta', owner))),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results.filter((r) => r.status === 'rejected'))
+      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(TitleTakenError);
+  });
+
+  it('fences a stale claim: only the latest claimer writes, and only the decided status finishes', async () => {
+    const u = upload('epsilon', 'ivan');
+    await insertUpload(store.db, u);
+    const [stale, current] = [randomUUID(), randomUUID()];
+    expect((await claimValidation(store.db, u.validationId, stale))?.attempts).toBe(1);
+    expect((await claimValidation(store.db, u.validationId, current))?.attempts).toBe(2);
+    expect(await recordVerdict(store.db, u.validationId, stale, { verdict: 'VALIDATED', reasons: [] })).toBe(
+      false,
+    );
+    expect(await finishValidation(store.db, u.validationId, current, 'REJECTED')).toBe(false); // nothing decided
+    expect(
+      await recordVerdict(store.db, u.validationId, current, {
+        verdict: 'REJECTED',
+        reasons: ['r'],
+        report: { x: 1 },
+      }),
+    ).toBe(true);
+    expect(await finishValidation(store.db, u.validationId, current, 'VALIDATED')).toBe(false); // not what was decided
+    expect(await finishValidation(store.db, u.validationId, current, 'REJECTED')).toBe(true);
+    expect(await claimValidation(store.db, u.validationId, randomUUID())).toBeUndefined(); // finished for good
+    expect(await getTaskFile(store.db, u.validationId)).toMatchObject({
+      status: 'REJECTED',
+      reasons: ['r'],
+      report: { x: 1 },
+      claim: null,
+    });
+  });
+
+  it('finds validated bytes by digest, and unfinished validations by age', async () => {
+    const u = upload('zeta', 'judy', 'py', 'b'.repeat(64));
+    await insertUpload(store.db, u);
+    const cutoff = new Date(Date.now() + 1000).toISOString();
+    expect((await staleValidations(store.db, cutoff)).map((r) => r.validationId)).toContain(u.validationId);
+    expect(await validatedVersion(store.db, 'zeta', 'zeta.py', 'b'.repeat(64))).toBeUndefined();
+    await decide(u.validationId, 'VALIDATED');
+    expect(await validatedVersion(store.db, 'zeta', 'zeta.py', 'b'.repeat(64))).toBe(u.validationId);
+    expect(await validatedVersion(store.db, 'zeta', 'zeta.js', 'b'.repeat(64))).toBeUndefined();
+    expect((await staleValidations(store.db, cutoff)).map((r) => r.validationId)).not.toContain(
+      u.validationId,
+    );
+  });
+
+  it('records a task from queued to its result, once', async () => {
+    const taskId = randomUUID();
+    await insertTask(store.db, { taskId, title: 'zeta', owner: 'judy', payload: { n: [1, 'é'] } });
+    expect(await getTask(store.db, taskId)).toMatchObject({
+      status: 'queued',
+      payload: { n: [1, 'é'] },
+      attempts: 0,
+    });
+    expect((await startTask(store.db, taskId))?.attempts).toBe(1);
+    const cutoff = new Date(Date.now() + 1000).toISOString();
+    expect((await staleTasks(store.db, cutoff)).map((t) => t.taskId)).toContain(taskId);
+    const usage = { cpu_time: 0.01, peak_memory: 1, wall_time: 0.02 };
+    expect(
+      await finishTask(store.db, taskId, {
+        status: 'succeeded',
+        result: { ok: true },
+        usage,
+        validationId: 'v',
+      }),
+    ).toBe(true);
+    expect(await finishTask(store.db, taskId, { status: 'error', error: 'late' })).toBe(false);
+    expect(await startTask(store.db, taskId)).toBeUndefined();
+    expect(await getTask(store.db, taskId)).toMatchObject({
+      status: 'succeeded',
+      result: { ok: true },
+      usage,
+      error: null,
+      validationId: 'v',
+    });
+  });
+});
