@@ -1,11 +1,7 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { configSchema } from '../src/config/schema.js';
 import type { ExecutionResponse } from '../src/runner/execution.js';
-import { startServer } from '../src/server.js';
+import { runBare } from './bare.js';
+import { setupFacts, withBenchServer } from './server.js';
 import { percentile, round, summary, throughput, timed } from './stats.js';
 
 /**
@@ -17,42 +13,26 @@ import { percentile, round, summary, throughput, timed } from './stats.js';
 
 const BARE = ['/usr/bin/python3', '-c', 'print(1)'];
 
-function bare(): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BARE[0]!, BARE.slice(1), {
-      env: { PATH: '/usr/bin:/bin' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    child.stdout.resume();
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`python3 exited ${code}`))));
-  });
-}
+const bare = () => runBare(BARE);
 
 export async function benchApi(
   options: { sequential?: number; total?: number } = {},
 ): Promise<Record<string, unknown>> {
   const sequential = options.sequential ?? 50;
   const total = options.total ?? 100;
-  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-api-'));
-  const config = configSchema.parse({
-    dataDir: dir,
-    server: { port: 0, logLevel: 'warn', maxQueueDepth: 10_000 },
-  });
-  const server = await startServer(config);
-  const execute = async (): Promise<ExecutionResponse> => {
-    const res = await fetch(`${server.url}/execute`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ code: 'print(1)', language: 'python' }),
-    });
-    const body = (await res.json()) as ExecutionResponse;
-    if (res.status !== 200 || body.output !== '1\n')
-      throw new Error(`execute: ${res.status} ${JSON.stringify(body)}`);
-    return body;
-  };
+  return withBenchServer('api', async (server, config) => {
+    const execute = async (): Promise<ExecutionResponse> => {
+      const res = await fetch(`${server.url}/execute`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ code: 'print(1)', language: 'python' }),
+      });
+      const body = (await res.json()) as ExecutionResponse;
+      if (res.status !== 200 || body.output !== '1\n')
+        throw new Error(`execute: ${res.status} ${JSON.stringify(body)}`);
+      return body;
+    };
 
-  try {
     for (let i = 0; i < 10; i++) await Promise.all([execute(), bare()]); // warm caches, pool, connections
 
     const apiMs: number[] = [];
@@ -74,11 +54,7 @@ export async function benchApi(
 
     return {
       setup: {
-        workers: config.workers.concurrency,
-        pool_per_language: config.sandbox.pool.size,
-        backend: config.sandbox.backend,
-        store: 'sqlite',
-        queue: 'local redis-server',
+        ...setupFacts(config),
       },
       latency_print1_python: {
         requests: sequential,
@@ -97,10 +73,7 @@ export async function benchApi(
         ratio: round(apiRate / bareRate),
       },
     };
-  } finally {
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

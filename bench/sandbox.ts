@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { sandboxConfigSchema } from '../src/config/schema.js';
 import { createEngine } from '../src/sandbox/engine.js';
 import { LANGUAGES, buildRun, languageSandbox, type LanguageId } from '../src/languages/index.js';
+import { runBare } from './bare.js';
 import { round, summary, throughput, timed } from './stats.js';
 
 /**
@@ -15,18 +15,6 @@ const PRINT: Record<'python' | 'javascript', { code: string; bare: string[] }> =
   python: { code: 'print(1)', bare: ['/usr/bin/python3', '-c', 'print(1)'] },
   javascript: { code: 'console.log(1)', bare: ['/usr/bin/node', '-e', 'console.log(1)'] },
 };
-
-function bare(argv: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), {
-      env: { PATH: '/usr/bin:/bin' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    child.stdout.resume();
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${argv[0]} exited ${code}`))));
-  });
-}
 
 export async function benchSandbox(rounds = 30): Promise<Record<string, unknown>> {
   const cold = createEngine(sandboxConfigSchema.parse({ pool: { size: 0 } }));
@@ -41,9 +29,9 @@ export async function benchSandbox(rounds = 30): Promise<Record<string, unknown>
       const bareMs: number[] = [];
       const coldMs: number[] = [];
       const pooledMs: number[] = [];
-      for (let i = 0; i < 3; i++) await Promise.all([bare(PRINT[language].bare), cold.run(spec)]); // warm caches
+      for (let i = 0; i < 3; i++) await Promise.all([runBare(PRINT[language].bare), cold.run(spec)]); // warm caches
       for (let i = 0; i < rounds; i++) {
-        bareMs.push((await timed(() => bare(PRINT[language].bare)))[0]);
+        bareMs.push((await timed(() => runBare(PRINT[language].bare)))[0]);
         const [c, rc] = await timed(() => cold.run(spec));
         if (rc.status !== 'success') throw new Error(`cold run: ${rc.status} ${rc.error ?? rc.stderr}`);
         coldMs.push(c);
@@ -72,7 +60,7 @@ export async function benchSandbox(rounds = 30): Promise<Record<string, unknown>
     const bareLoop: number[] = [];
     const boxLoop: number[] = [];
     for (let i = 0; i < 5; i++) {
-      bareLoop.push((await timed(() => bare(['/usr/bin/python3', '-c', loop])))[0]);
+      bareLoop.push((await timed(() => runBare(['/usr/bin/python3', '-c', loop])))[0]);
       boxLoop.push((await timed(() => cold.run(loopSpec)))[0]);
     }
     out.cpu_loop = {
@@ -87,7 +75,7 @@ export async function benchSandbox(rounds = 30): Promise<Record<string, unknown>
     await pooled.poolReady();
     const total = 80;
     for (const concurrency of [2, 8]) {
-      const bareRate = await throughput(total, concurrency, () => bare(PRINT.python.bare));
+      const bareRate = await throughput(total, concurrency, () => runBare(PRINT.python.bare));
       const coldRate = await throughput(total, concurrency, () => cold.run(spec));
       const pooledRate = await throughput(total, concurrency, () => pooled.run(spec));
       out[`throughput_c${concurrency}`] = {

@@ -1,9 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { configSchema } from '../src/config/schema.js';
-import { startServer } from '../src/server.js';
+import { setupFacts, withBenchServer } from './server.js';
 import { percentile, round, summary, throughput, timed } from './stats.js';
 
 /**
@@ -27,52 +23,46 @@ export async function benchTasks(
 ): Promise<Record<string, unknown>> {
   const sequential = options.sequential ?? 50;
   const total = options.total ?? 60;
-  const dir = mkdtempSync(join(tmpdir(), 'warden-bench-tasks-'));
-  const config = configSchema.parse({
-    dataDir: dir,
-    server: { port: 0, logLevel: 'warn', maxQueueDepth: 10_000 },
-  });
-  const server = await startServer(config);
-  let n = 0;
+  return withBenchServer('tasks', async (server, config) => {
+    let n = 0;
 
-  const poll = async <T>(path: string, done: (body: T) => boolean): Promise<T> => {
-    for (;;) {
-      const body = (await (await fetch(`${server.url}${path}`)).json()) as T;
-      if (done(body)) return body;
-      await new Promise((r) => setTimeout(r, POLL_MS));
-    }
-  };
+    const poll = async <T>(path: string, done: (body: T) => boolean): Promise<T> => {
+      for (;;) {
+        const body = (await (await fetch(`${server.url}${path}`)).json()) as T;
+        if (done(body)) return body;
+        await new Promise((r) => setTimeout(r, POLL_MS));
+      }
+    };
 
-  const uploadToVerdict = async (): Promise<Verdict> => {
-    const form = new FormData();
-    form.append('file', new Blob([HANDLER]), `bench_${n++}.py`);
-    const res = await fetch(`${server.url}/tasks/upload_file`, { method: 'POST', body: form });
-    const accepted = (await res.json()) as { poll: string };
-    if (res.status !== 202) throw new Error(`upload: ${res.status} ${JSON.stringify(accepted)}`);
-    const verdict = await poll<Verdict>(
-      accepted.poll,
-      (b) => b.status === 'VALIDATED' || b.status === 'REJECTED',
-    );
-    if (verdict.status !== 'VALIDATED') throw new Error(`rejected: ${verdict.reasons.join('; ')}`);
-    return verdict;
-  };
+    const uploadToVerdict = async (): Promise<Verdict> => {
+      const form = new FormData();
+      form.append('file', new Blob([HANDLER]), `bench_${n++}.py`);
+      const res = await fetch(`${server.url}/tasks/upload_file`, { method: 'POST', body: form });
+      const accepted = (await res.json()) as { poll: string };
+      if (res.status !== 202) throw new Error(`upload: ${res.status} ${JSON.stringify(accepted)}`);
+      const verdict = await poll<Verdict>(
+        accepted.poll,
+        (b) => b.status === 'VALIDATED' || b.status === 'REJECTED',
+      );
+      if (verdict.status !== 'VALIDATED') throw new Error(`rejected: ${verdict.reasons.join('; ')}`);
+      return verdict;
+    };
 
-  const taskToResult = async (): Promise<void> => {
-    const res = await fetch(`${server.url}/tasks`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ title: 'bench_0', payload: { n: 7 } }),
-    });
-    const created = (await res.json()) as { poll: string };
-    if (res.status !== 201) throw new Error(`POST /tasks: ${res.status} ${JSON.stringify(created)}`);
-    const task = await poll<{ status: string; result: unknown }>(
-      created.poll,
-      (b) => b.status !== 'queued' && b.status !== 'running',
-    );
-    if (task.status !== 'succeeded') throw new Error(`task: ${JSON.stringify(task)}`);
-  };
+    const taskToResult = async (): Promise<void> => {
+      const res = await fetch(`${server.url}/tasks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ title: 'bench_0', payload: { n: 7 } }),
+      });
+      const created = (await res.json()) as { poll: string };
+      if (res.status !== 201) throw new Error(`POST /tasks: ${res.status} ${JSON.stringify(created)}`);
+      const task = await poll<{ status: string; result: unknown }>(
+        created.poll,
+        (b) => b.status !== 'queued' && b.status !== 'running',
+      );
+      if (task.status !== 'succeeded') throw new Error(`task: ${JSON.stringify(task)}`);
+    };
 
-  try {
     for (let i = 0; i < 5; i++) await uploadToVerdict(); // warm caches, pool, connections
 
     const latency: number[] = [];
@@ -90,11 +80,7 @@ export async function benchTasks(
     const task = summary(taskMs);
     return {
       setup: {
-        workers: config.workers.concurrency,
-        pool_per_language: config.sandbox.pool.size,
-        backend: config.sandbox.backend,
-        store: 'sqlite',
-        queue: 'local redis-server',
+        ...setupFacts(config),
         poll_interval_ms: POLL_MS,
         handler: 'python, trivial (returns a dict)',
       },
@@ -110,10 +96,7 @@ export async function benchTasks(
       task_to_result_ms: { tasks: sequential, ...task, p50: task.median },
       throughput_c8: { uploads: total, validations_per_s: rate },
     };
-  } finally {
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

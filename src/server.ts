@@ -12,7 +12,7 @@ import { openHeartbeats } from './queue/heartbeats.js';
 import { startLocalRedis, type LocalRedis } from './queue/redis-server.js';
 import { openTaskQueue } from './queue/tasks.js';
 import { openValidationQueue } from './queue/validations.js';
-import type { ExecutionResponse } from './runner/execution.js';
+import { emptyResponse } from './runner/execution.js';
 import { openStore, type Store } from './store/db.js';
 import { finishExecution } from './store/executions.js';
 import { startWorker, type WardenWorker } from './worker/worker.js';
@@ -153,19 +153,9 @@ export async function startServer(
 async function failUnstarted(queue: ExecutionQueue, store: Store, logger: Logger): Promise<void> {
   try {
     for (const requestId of await queue.waitingIds()) {
-      const response: ExecutionResponse = {
-        request_id: requestId,
-        success: false,
-        status: 'error',
-        output: '',
-        errors: ['the service stopped before this execution started; submit it again'],
-        test_results: [],
-        resource_usage: { cpu_time: 0, peak_memory: 0, wall_time: 0 },
-        security_violations: [],
-        execution_time: 0,
-        all_tests_passed: false,
-        has_security_violations: false,
-      };
+      const response = emptyResponse(requestId, 'error', [
+        'the service stopped before this execution started; submit it again',
+      ]);
       await finishExecution(store.db, requestId, 'error', response);
     }
   } catch (err) {

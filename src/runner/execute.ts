@@ -1,6 +1,6 @@
 import { analyze, type AnalysisPolicy, type AnalysisReport } from '../analysis/index.js';
 import { buildRun, CompileError, type Language } from '../languages/index.js';
-import type { Engine } from '../sandbox/engine.js';
+import { resultWithoutRun, type Engine } from '../sandbox/engine.js';
 import type { BackendName, Limits, RunResult } from '../sandbox/types.js';
 
 /**
@@ -32,29 +32,6 @@ export interface RunnerDeps {
   policy: Partial<AnalysisPolicy>;
 }
 
-/** A verdict reached without any sandbox (rejected by analysis, or a compile error). */
-export function resultWithoutRun(
-  engine: Engine,
-  status: RunResult['status'],
-  stderr: string,
-  backend?: BackendName,
-): RunResult {
-  return {
-    status,
-    exitCode: null,
-    signal: null,
-    stdout: '',
-    stderr,
-    truncated: { stdout: false, stderr: false },
-    usage: { wallMs: 0, cpuMs: 0, peakMemoryBytes: 0 },
-    violations: [],
-    backend: backend ?? engine.defaultBackend,
-    isolation: 'none',
-    pooled: false,
-    warnings: [],
-  };
-}
-
 /** Throws CodeTooLargeError (from analysis) for oversized code: a user error to report as such. */
 export async function executeCode(deps: RunnerDeps, req: ExecuteRequest): Promise<ExecuteOutcome> {
   const report = req.analysis === false ? null : await analyze(req.code, req.language.analysis, deps.policy);
@@ -62,12 +39,9 @@ export async function executeCode(deps: RunnerDeps, req: ExecuteRequest): Promis
     const summary = report.rejected.map((f) => `line ${f.line}: ${f.message}`).join('\n');
     return {
       analysis: report,
-      result: resultWithoutRun(
-        deps.engine,
-        'security_violation',
-        `rejected by static analysis:\n${summary}\n`,
-        req.backend,
-      ),
+      result: resultWithoutRun(req.backend ?? deps.engine.defaultBackend, 'security_violation', {
+        stderr: `rejected by static analysis:\n${summary}\n`,
+      }),
     };
   }
   let spec;
@@ -82,7 +56,9 @@ export async function executeCode(deps: RunnerDeps, req: ExecuteRequest): Promis
     if (err instanceof CompileError) {
       return {
         analysis: report,
-        result: resultWithoutRun(deps.engine, 'failed', `${err.message}\n`, req.backend),
+        result: resultWithoutRun(req.backend ?? deps.engine.defaultBackend, 'failed', {
+          stderr: `${err.message}\n`,
+        }),
       };
     }
     throw err;

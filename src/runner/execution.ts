@@ -149,7 +149,8 @@ export interface ExecutionHooks {
   onInternalError?: (err: unknown, detail: string) => void;
 }
 
-function emptyResponse(requestId: string, status: Verdict, errors: string[]): ExecutionResponse {
+/** A response for an execution that produced no run (rejected, or abandoned by the service). */
+export function emptyResponse(requestId: string, status: Verdict, errors: string[]): ExecutionResponse {
   return {
     request_id: requestId,
     success: false,

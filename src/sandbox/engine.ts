@@ -44,21 +44,26 @@ export interface EngineOptions {
   onError?: (err: unknown) => void;
 }
 
-function errorResult(backend: BackendName, error: string): RunResult {
+/** A RunResult for a verdict reached without any run (Warden's own failure, static rejection…). */
+export function resultWithoutRun(
+  backend: BackendName,
+  status: RunResult['status'],
+  details: { error?: string; stderr?: string } = {},
+): RunResult {
   return {
-    status: 'error',
+    status,
     exitCode: null,
     signal: null,
     stdout: '',
-    stderr: '',
+    stderr: details.stderr ?? '',
     truncated: { stdout: false, stderr: false },
     usage: { wallMs: 0, cpuMs: 0, peakMemoryBytes: 0 },
     violations: [],
     backend,
-    isolation: backend === 'process' ? 'none' : 'namespaces',
+    isolation: status === 'error' && backend !== 'process' ? 'namespaces' : 'none',
     pooled: false,
     warnings: [],
-    error,
+    ...(details.error !== undefined ? { error: details.error } : {}),
   };
 }
 
@@ -96,7 +101,8 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
   async function run(spec: RunSpec, opts: { backend?: BackendName } = {}): Promise<RunResult> {
     const name = opts.backend ?? defaultBackend;
     const backend = backends.get(name);
-    if (!backend) return errorResult(name, `backend ${name} is not available on this host`);
+    if (!backend)
+      return resultWithoutRun(name, 'error', { error: `backend ${name} is not available on this host` });
     const limits = resolveLimits(spec.limits, config.limits, config.maxLimits);
     const sandboxSpec: SandboxSpec = { ...spec, limits };
     active++;
@@ -114,7 +120,7 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
       return await sandbox.execute({ stdin: spec.stdin, payload: spec.payload });
     } catch (err) {
       options.onError?.(err);
-      return errorResult(name, (err as Error).message);
+      return resultWithoutRun(name, 'error', { error: (err as Error).message });
     } finally {
       active--;
     }

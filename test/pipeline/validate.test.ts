@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { LANGUAGES, type LanguageId } from '../../src/languages/index.js';
-import type { Engine } from '../../src/sandbox/engine.js';
+import { resultWithoutRun, type Engine } from '../../src/sandbox/engine.js';
 import type { RunResult, RunSpec } from '../../src/sandbox/types.js';
 import { SandboxFailureError } from '../../src/pipeline/reasons.js';
 import { runTask } from '../../src/pipeline/run-task.js';
@@ -545,21 +545,8 @@ describe('runTask', () => {
 describe('a sandbox failure', () => {
   const failing: Engine = {
     ...engine,
-    run: async (): Promise<RunResult> => ({
-      status: 'error',
-      exitCode: null,
-      signal: null,
-      stdout: '',
-      stderr: '',
-      truncated: { stdout: false, stderr: false },
-      usage: { wallMs: 0, cpuMs: 0, peakMemoryBytes: 0 },
-      violations: [],
-      backend: 'bwrap',
-      isolation: 'namespaces',
-      pooled: false,
-      warnings: [],
-      error: 'bwrap could not start',
-    }),
+    run: async (): Promise<RunResult> =>
+      resultWithoutRun('bwrap', 'error', { error: 'bwrap could not start' }),
   };
 
   it('throws instead of rejecting the user file (Warden retries its own faults)', async () => {
