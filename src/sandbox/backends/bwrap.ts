@@ -291,7 +291,12 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
       backend: 'bwrap',
       isolation: 'namespaces',
       pooled: false,
-      warnings,
+      warnings: spec.network?.enabled
+        ? [
+            ...warnings,
+            "network enabled: the run shared the host's network namespace, loopback services included",
+          ]
+        : warnings,
       cpuMs: () => (cgroup ? cgroup.cpuMs() : sampled().cpuMs),
       peakMemoryBytes: () => cgroup?.peakMemoryBytes() ?? sampledPeak,
       oomKilled: () => cgroup?.oomKilled() ?? false,
