@@ -25,6 +25,15 @@ export class Collector {
   }
 }
 
+/** Inverts `{ value: [keys…] }` into a key → value map (rule tables are written grouped by rule). */
+export function table<T extends string>(entries: Partial<Record<T, string[]>>): Map<string, T> {
+  const map = new Map<string, T>();
+  for (const [value, keys] of Object.entries(entries) as [T, string[]][]) {
+    for (const key of keys) map.set(key, value);
+  }
+  return map;
+}
+
 export function textOf(src: string, node: Node): string {
   return src.slice(node.startIndex, node.endIndex);
 }
@@ -57,13 +66,21 @@ function isOctalDigit(ch: string | undefined): boolean {
   return ch !== undefined && ch >= '0' && ch <= '7';
 }
 
+/** What one escape sequence stands for, and how many characters after the backslash it spans. */
+interface Escape {
+  text: string;
+  length: number;
+}
+
+const escapeTo = (text: string, length = 1): Escape => ({ text, length });
+
 /**
- * Decodes the escape sequences of a JavaScript string body (`\x41`, `\u0041`, `\u{41}`, octal, …).
- * Attackers spell module names with escapes (`require("child\x5fprocess")`), so literal values are
- * always compared after decoding.
+ * Copies a string body, replacing each backslash escape by what `decodeOne(body, i)` makes of it
+ * (i: the index after the backslash). Null when `decodeOne` cannot decode an escape.
  */
-export function decodeJsEscapes(body: string): string {
-  if (!body.includes('\\')) return body;
+function decodeEscapes(body: string, decodeOne: (body: string, i: number) => Escape): string;
+function decodeEscapes(body: string, decodeOne: (body: string, i: number) => Escape | null): string | null;
+function decodeEscapes(body: string, decodeOne: (body: string, i: number) => Escape | null): string | null {
   let out = '';
   for (let i = 0; i < body.length; i++) {
     const ch = body[i] as string;
@@ -71,74 +88,96 @@ export function decodeJsEscapes(body: string): string {
       out += ch;
       continue;
     }
-    const c = body[++i];
-    switch (c) {
-      case undefined:
-        break;
-      case 'n':
-        out += '\n';
-        break;
-      case 't':
-        out += '\t';
-        break;
-      case 'r':
-        out += '\r';
-        break;
-      case 'b':
-        out += '\b';
-        break;
-      case 'f':
-        out += '\f';
-        break;
-      case 'v':
-        out += '\v';
-        break;
-      case '\r':
-        if (body[i + 1] === '\n') i++;
-        break;
-      case '\n':
-      case '\u2028':
-      case '\u2029':
-        break;
-      case 'x': {
-        const v = hexValue(body.slice(i + 1, i + 3));
-        if (v === null) out += 'x';
-        else {
-          out += String.fromCharCode(v);
-          i += 2;
-        }
-        break;
-      }
-      case 'u': {
-        if (body[i + 1] === '{') {
-          const end = body.indexOf('}', i + 2);
-          const v = end > 0 ? hexValue(body.slice(i + 2, end)) : null;
-          if (v === null || v > 0x10ffff) out += 'u';
-          else {
-            out += String.fromCodePoint(v);
-            i = end;
-          }
-        } else {
-          const v = hexValue(body.slice(i + 1, i + 5));
-          if (v === null) out += 'u';
-          else {
-            out += String.fromCharCode(v);
-            i += 4;
-          }
-        }
-        break;
-      }
-      default:
-        if (isOctalDigit(c)) {
-          let digits = c;
-          while (digits.length < 3 && isOctalDigit(body[i + 1])) digits += body[++i];
-          out += String.fromCharCode(parseInt(digits, 8));
-        } else {
-          out += c;
-        }
-    }
+    const decoded = decodeOne(body, i + 1);
+    if (!decoded) return null;
+    out += decoded.text;
+    i += decoded.length;
   }
   return out;
+}
+
+const SINGLE_CHAR_ESCAPES = new Map<string, Escape>([
+  ['b', escapeTo('\b')],
+  ['f', escapeTo('\f')],
+  ['n', escapeTo('\n')],
+  ['r', escapeTo('\r')],
+  ['t', escapeTo('\t')],
+  ['v', escapeTo('\v')],
+  // An escaped line break continues the string.
+  ['\n', escapeTo('')],
+]);
+
+/** The escapes that JavaScript and Python read alike: \n and friends, line continuations, octal. */
+function commonEscape(body: string, i: number): Escape | undefined {
+  const c = body[i];
+  if (c === undefined) return undefined;
+  if (c === '\r') return escapeTo('', body[i + 1] === '\n' ? 2 : 1);
+  if (isOctalDigit(c)) {
+    let end = i + 1;
+    while (end - i < 3 && isOctalDigit(body[end])) end++;
+    return escapeTo(String.fromCharCode(parseInt(body.slice(i, end), 8)), end - i);
+  }
+  return SINGLE_CHAR_ESCAPES.get(c);
+}
+
+/** `\xHH`, `\uHHHH`, `\UHHHHHHHH`: `digits` hex digits after the letter at i; null if they are not. */
+function hexEscape(body: string, i: number, digits: number): Escape | null {
+  const v = hexValue(body.slice(i + 1, i + 1 + digits));
+  return v === null || v > 0x10ffff ? null : escapeTo(String.fromCodePoint(v), 1 + digits);
+}
+
+function jsEscape(body: string, i: number): Escape {
+  const c = body[i];
+  switch (c) {
+    case 'x':
+      return hexEscape(body, i, 2) ?? escapeTo('x');
+    case 'u': {
+      if (body[i + 1] !== '{') return hexEscape(body, i, 4) ?? escapeTo('u');
+      const end = body.indexOf('}', i + 2);
+      const v = end > 0 ? hexValue(body.slice(i + 2, end)) : null;
+      return v === null || v > 0x10ffff ? escapeTo('u') : escapeTo(String.fromCodePoint(v), end - i + 1);
+    }
+    case '\u2028':
+    case '\u2029':
+      return escapeTo('');
+    default:
+      // Any other escaped character stands for itself; a trailing backslash for nothing.
+      return commonEscape(body, i) ?? escapeTo(c ?? '');
+  }
+}
+
+function pyEscape(body: string, i: number, bytes: boolean): Escape | null {
+  const c = body[i];
+  switch (c) {
+    case undefined:
+      return escapeTo('\\');
+    case '\\':
+    case "'":
+    case '"':
+      return escapeTo(c);
+    case 'a':
+      return escapeTo('\x07');
+    case 'x':
+      return hexEscape(body, i, 2);
+    case 'u':
+    case 'U':
+      if (bytes) return escapeTo(`\\${c}`);
+      return hexEscape(body, i, c === 'u' ? 4 : 8);
+    case 'N':
+      return bytes ? escapeTo('\\N') : null;
+    default:
+      // Python keeps unknown escapes verbatim.
+      return commonEscape(body, i) ?? escapeTo(`\\${c}`);
+  }
+}
+
+/**
+ * Decodes the escape sequences of a JavaScript string body (`\x41`, `\u0041`, `\u{41}`, octal, …).
+ * Attackers spell module names with escapes (`require("child\x5fprocess")`), so literal values are
+ * always compared after decoding.
+ */
+export function decodeJsEscapes(body: string): string {
+  return body.includes('\\') ? decodeEscapes(body, jsEscape) : body;
 }
 
 /**
@@ -147,87 +186,7 @@ export function decodeJsEscapes(body: string): string {
  */
 export function decodePyEscapes(body: string, raw: boolean, bytes: boolean): string | null {
   if (raw || !body.includes('\\')) return body;
-  let out = '';
-  for (let i = 0; i < body.length; i++) {
-    const ch = body[i] as string;
-    if (ch !== '\\') {
-      out += ch;
-      continue;
-    }
-    const c = body[++i];
-    switch (c) {
-      case undefined:
-        out += '\\';
-        break;
-      case '\n':
-        break;
-      case '\r':
-        if (body[i + 1] === '\n') i++;
-        break;
-      case '\\':
-      case "'":
-      case '"':
-        out += c;
-        break;
-      case 'a':
-        out += '\x07';
-        break;
-      case 'b':
-        out += '\b';
-        break;
-      case 'f':
-        out += '\f';
-        break;
-      case 'n':
-        out += '\n';
-        break;
-      case 'r':
-        out += '\r';
-        break;
-      case 't':
-        out += '\t';
-        break;
-      case 'v':
-        out += '\v';
-        break;
-      case 'x': {
-        const v = hexValue(body.slice(i + 1, i + 3));
-        if (v === null) return null;
-        out += String.fromCharCode(v);
-        i += 2;
-        break;
-      }
-      case 'u':
-      case 'U': {
-        if (bytes) {
-          out += `\\${c}`;
-          break;
-        }
-        const len = c === 'u' ? 4 : 8;
-        const v = hexValue(body.slice(i + 1, i + 1 + len));
-        if (v === null || v > 0x10ffff) return null;
-        out += String.fromCodePoint(v);
-        i += len;
-        break;
-      }
-      case 'N':
-        if (bytes) {
-          out += '\\N';
-          break;
-        }
-        return null;
-      default:
-        if (isOctalDigit(c)) {
-          let digits = c;
-          while (digits.length < 3 && isOctalDigit(body[i + 1])) digits += body[++i];
-          out += String.fromCharCode(parseInt(digits, 8));
-        } else {
-          // Python keeps unknown escapes verbatim.
-          out += `\\${c}`;
-        }
-    }
-  }
-  return out;
+  return decodeEscapes(body, (b, i) => pyEscape(b, i, bytes));
 }
 
 /** Decodes `\uXXXX` / `\u{X}` escapes, which JavaScript allows inside identifiers (`\u0065val`). */

@@ -1,4 +1,5 @@
 import type { Node } from 'web-tree-sitter';
+import { Analyzer, MAX_BODY_NESTING, MAX_NESTING, type Ident } from './analyzer.js';
 import {
   applyArithmetic,
   classifyPath,
@@ -11,13 +12,13 @@ import {
   referenceMessage,
   showPath,
   snippet,
+  table,
   textOf,
   UNKNOWN_PART,
   type AnalysisInput,
   type FoldedString,
   type ImportRule,
 } from './common.js';
-import { Bindings, Constants, Resolver } from './resolve.js';
 import type { RuleId } from './rules.js';
 
 // JavaScript and TypeScript share this analyser: the TypeScript grammar extends the JavaScript one
@@ -40,14 +41,6 @@ const TYPES = [
   'with_statement',
   'import',
 ];
-
-function table<T extends string>(entries: Partial<Record<T, string[]>>): Map<string, T> {
-  const map = new Map<string, T>();
-  for (const [value, keys] of Object.entries(entries) as [T, string[]][]) {
-    for (const key of keys) map.set(key, value);
-  }
-  return map;
-}
 
 const MODULES = table<ImportRule>({
   import_process: ['child_process', 'cluster'],
@@ -221,9 +214,6 @@ const FUNCTION_TYPES = new Set([
   'abstract_class_declaration',
 ]);
 const LOOP_TYPES = new Set(['while_statement', 'do_statement', 'for_statement', 'for_in_statement']);
-/** Bound on recursion through nested expressions, so that crafted input cannot overflow the stack. */
-const MAX_NESTING = 64;
-const MAX_BODY_NESTING = 400;
 const WRAPPERS = new Set(['as_expression', 'satisfies_expression', 'non_null_expression']);
 
 function normalize(chain: string[]): string {
@@ -245,31 +235,18 @@ function anyWithin(sorted: number[], start: number, end: number): boolean {
 
 type Role = 'member' | 'reference' | 'binding' | 'declaration' | 'instanceof' | 'other';
 
-interface Ident {
-  node: Node;
-  name: string;
+interface JsIdent extends Ident {
   type: string;
 }
 
-class JavaScriptAnalyzer {
-  private readonly bindings = new Bindings();
-  private readonly constants = new Constants();
-  private readonly resolver: Resolver;
-  private readonly ids: Ident[] = [];
-  private readonly nameAt = new Map<number, string>();
-  private readonly pendingAssigns: { name: string; value: Node; suffix: string[] }[] = [];
+class JavaScriptAnalyzer extends Analyzer<JsIdent> {
   /** Start offsets of `import(...)` calls, so that `const m = await import('fs')` counts as an alias. */
   private readonly dynamicImports: number[] = [];
   private readonly declared = new Set<string>();
   private readonly subscriptStarts: number[] = [];
 
-  constructor(private readonly input: AnalysisInput) {
-    this.resolver = new Resolver(
-      this.bindings,
-      (node, depth) => this.chainOf(node, depth),
-      normalize,
-      BUILTIN_REFS,
-    );
+  constructor(input: AnalysisInput) {
+    super(input, normalize, BUILTIN_REFS);
   }
 
   run(root: Node): void {
@@ -280,9 +257,7 @@ class JavaScriptAnalyzer {
         case 'identifier':
         case 'shorthand_property_identifier':
         case 'property_identifier': {
-          const name = decodeJsIdentifier(textOf(this.input.src, node));
-          this.ids.push({ node, name, type });
-          this.nameAt.set(node.startIndex, name);
+          this.ids.push({ node, name: this.readName(node), type });
           break;
         }
         case 'import_statement':
@@ -316,7 +291,7 @@ class JavaScriptAnalyzer {
           others.push({ node, type });
       }
     }
-    this.acceptAliases();
+    this.findAliases();
     this.identifiers();
     for (const { node, type } of others) {
       switch (type) {
@@ -354,15 +329,11 @@ class JavaScriptAnalyzer {
     }
   }
 
-  private add(rule: RuleId, node: Node, message: string): void {
-    this.input.out.add(rule, node, message);
+  protected decodeName(text: string): string {
+    return decodeJsIdentifier(text);
   }
 
-  private nameOf(node: Node): string {
-    return this.nameAt.get(node.startIndex) ?? decodeJsIdentifier(textOf(this.input.src, node));
-  }
-
-  private checkRef(q: string, node: Node): void {
+  protected checkRef(q: string, node: Node): void {
     const rule = REFS.get(q);
     if (!rule) return;
     if (rule === 'network_access' && this.declared.has(q)) return;
@@ -443,9 +414,7 @@ class JavaScriptAnalyzer {
     const value = node.childForFieldName('value');
     if (!name) return;
     if (name.type === 'identifier') {
-      const n = this.nameOf(name);
-      this.constants.assign(n, value);
-      if (value) this.pendingAssigns.push({ name: n, value, suffix: [] });
+      this.assign(this.nameOf(name), value);
       return;
     }
     if (name.type !== 'object_pattern' || !value) return;
@@ -453,12 +422,12 @@ class JavaScriptAnalyzer {
     for (const part of name.namedChildren) {
       if (part.type === 'shorthand_property_identifier_pattern') {
         const n = this.nameOf(part);
-        this.pendingAssigns.push({ name: n, value, suffix: [n] });
+        this.mayAlias(n, value, [n]);
       } else if (part.type === 'object_assignment_pattern') {
         const left = part.childForFieldName('left');
         if (left?.type === 'shorthand_property_identifier_pattern') {
           const n = this.nameOf(left);
-          this.pendingAssigns.push({ name: n, value, suffix: [n] });
+          this.mayAlias(n, value, [n]);
         }
       } else if (part.type === 'pair_pattern') {
         const key = part.childForFieldName('key');
@@ -466,46 +435,14 @@ class JavaScriptAnalyzer {
         if (target?.type === 'assignment_pattern') target = target.childForFieldName('left');
         if (!key || target?.type !== 'identifier') continue;
         const keyName = key.type === 'property_identifier' ? this.nameOf(key) : this.foldString(key)?.value;
-        if (keyName !== undefined)
-          this.pendingAssigns.push({ name: this.nameOf(target), value, suffix: [keyName] });
+        if (keyName !== undefined) this.mayAlias(this.nameOf(target), value, [keyName]);
       }
     }
   }
 
-  private assignment(node: Node): void {
-    const left = node.childForFieldName('left');
-    const right = node.childForFieldName('right');
-    if (left?.type !== 'identifier') return;
-    const name = this.nameOf(left);
-    this.constants.assign(name, right);
-    if (right) this.pendingAssigns.push({ name, value: right, suffix: [] });
-  }
-
-  /** Index of the first identifier starting at or after `start` (identifiers are in document order). */
-  private firstIdAt(start: number): number {
-    let lo = 0;
-    let hi = this.ids.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((this.ids[mid] as Ident).node.startIndex < start) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  /** Whether any identifier inside [start, end) satisfies `test`. */
-  private someIdWithin(start: number, end: number, test: (id: Ident) => boolean): boolean {
-    for (let i = this.firstIdAt(start); i < this.ids.length; i++) {
-      const id = this.ids[i] as Ident;
-      if (id.node.startIndex >= end) return false;
-      if (test(id)) return true;
-    }
-    return false;
-  }
-
-  /** Keeps only the assignments that can carry something dangerous (see the Python analyser). */
-  private acceptAliases(): void {
-    const interesting = (id: Ident): boolean => {
+  /** Keeps only the assignments that can carry something dangerous (see Analyzer.acceptAliases). */
+  private findAliases(): void {
+    const interesting = (id: JsIdent): boolean => {
       const n = id.name;
       return (
         BUILTIN_REFS.has(n) ||
@@ -522,25 +459,10 @@ class JavaScriptAnalyzer {
         this.bindings.isAlias(n)
       );
     };
-    let pending = this.pendingAssigns.map((a) => ({
-      ...a,
-      start: a.value.startIndex,
-      end: a.value.endIndex,
-    }));
-    for (let changed = true; changed && pending.length > 0;) {
-      changed = false;
-      pending = pending.filter((a) => {
-        if (
-          !anyWithin(this.dynamicImports, a.start, a.end) &&
-          !this.someIdWithin(a.start, a.end, interesting)
-        ) {
-          return true;
-        }
-        this.bindings.addAssign(a.name, a.value, a.suffix);
-        changed = true;
-        return false;
-      });
-    }
+    this.acceptAliases(
+      (start, end) =>
+        anyWithin(this.dynamicImports, start, end) || this.someIdWithin(start, end, interesting),
+    );
   }
 
   // ---- identifiers -----------------------------------------------------------------------
@@ -620,10 +542,7 @@ class JavaScriptAnalyzer {
           const object = parent.childForFieldName('object');
           if (object && this.isConstructorAccess(object)) this.constructorEscape(node);
         }
-        if (MEMBER_NAMES.has(name)) {
-          const chain = this.chainOf(parent, 0);
-          if (chain) for (const q of this.resolver.resolve(chain)) this.checkRef(q, node);
-        }
+        if (MEMBER_NAMES.has(name)) this.checkChain(parent, node);
       } else if (role === 'reference') {
         if (name === 'require' && !this.isPlainRequire(node, parent)) {
           this.add(
@@ -701,7 +620,7 @@ class JavaScriptAnalyzer {
 
   // ---- expressions -----------------------------------------------------------------------
 
-  private chainOf(node: Node, depth: number): string[] | null {
+  protected chainOf(node: Node, depth: number): string[] | null {
     if (depth > MAX_NESTING) return null;
     const target = this.unwrap(node);
     switch (target.type) {
@@ -1077,10 +996,7 @@ class JavaScriptAnalyzer {
     const key = this.foldString(index);
     if (key?.exact) {
       if (key.value === 'constructor' && this.isConstructorAccess(object)) this.constructorEscape(index);
-      if (MEMBER_NAMES.has(key.value)) {
-        const chain = this.chainOf(node, 0);
-        if (chain) for (const q of this.resolver.resolve(chain)) this.checkRef(q, index);
-      }
+      if (MEMBER_NAMES.has(key.value)) this.checkChain(node, index);
       // A key assembled from pieces ('ev' + 'al') is obfuscation even when we can fold it.
       if (indexType === 'string' || indexType === 'template_string') return;
     }

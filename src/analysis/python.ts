@@ -1,4 +1,5 @@
 import type { Node } from 'web-tree-sitter';
+import { Analyzer, MAX_BODY_NESTING, MAX_NESTING, type Ident } from './analyzer.js';
 import {
   applyArithmetic,
   classifyPath,
@@ -10,13 +11,13 @@ import {
   parseNumberLiteral,
   referenceMessage,
   showPath,
+  table,
   textOf,
   UNKNOWN_PART,
   type AnalysisInput,
   type FoldedString,
   type ImportRule,
 } from './common.js';
-import { Bindings, Constants, Resolver } from './resolve.js';
 import type { RuleId } from './rules.js';
 
 // Node types handed to the analyser by the single tree walk (descendantsOfType runs it in wasm,
@@ -35,14 +36,6 @@ const TYPES = [
   'print_statement',
   'exec_statement',
 ];
-
-function table<T extends string>(entries: Partial<Record<T, string[]>>): Map<string, T> {
-  const map = new Map<string, T>();
-  for (const [value, keys] of Object.entries(entries) as [T, string[]][]) {
-    for (const key of keys) map.set(key, value);
-  }
-  return map;
-}
 
 const MODULES = table<ImportRule>({
   import_process: ['subprocess', 'pty', '_posixsubprocess', 'commands', 'pexpect'],
@@ -355,10 +348,6 @@ const CALL_NAMES = new Set<string>(
 /** Calls whose result we can name: modules from import functions, attributes from getattr/vars. */
 const RESULT_CALLS = new Set(['__import__', 'import_module', 'getattr', 'vars']);
 
-/** Bound on recursion through nested expressions, so that crafted input cannot overflow the stack. */
-const MAX_NESTING = 64;
-const MAX_BODY_NESTING = 400;
-
 const SEQUENCE_LITERALS = new Set(['string', 'concatenated_string', 'list', 'tuple']);
 
 /** Looks through parentheses, iteratively: `((((os)))).system` is os.system however deep. */
@@ -420,35 +409,18 @@ const BINDING_PARENTS = new Set([
   'delete_statement',
 ]);
 
-interface Ident {
-  node: Node;
-  name: string;
-}
-
 interface Args {
   positional: Node[];
   keyword: Map<string, Node>;
 }
 
-class PythonAnalyzer {
-  private readonly bindings = new Bindings();
-  private readonly constants = new Constants();
-  private readonly resolver: Resolver;
-  private readonly ids: Ident[] = [];
-  /** Identifier names by start offset: reading them back costs no calls into wasm. */
-  private readonly nameAt = new Map<number, string>();
-  private readonly pendingAssigns: { name: string; value: Node }[] = [];
+class PythonAnalyzer extends Analyzer<Ident> {
   /** Bodies of functions with a parameter named like a dangerous builtin, by name. */
   private readonly parameterScopes = new Map<string, [number, number][]>();
   private readonly globalNames = new Set<string>();
 
-  constructor(private readonly input: AnalysisInput) {
-    this.resolver = new Resolver(
-      this.bindings,
-      (node, depth) => this.chainOf(node, depth),
-      normalize,
-      BUILTIN_REFS,
-    );
+  constructor(input: AnalysisInput) {
+    super(input, normalize, BUILTIN_REFS);
   }
 
   run(root: Node): void {
@@ -456,12 +428,9 @@ class PythonAnalyzer {
     for (const node of root.descendantsOfType(TYPES)) {
       const type = node.type;
       switch (type) {
-        case 'identifier': {
-          const name = normalizePyIdentifier(textOf(this.input.src, node));
-          this.ids.push({ node, name });
-          this.nameAt.set(node.startIndex, name);
+        case 'identifier':
+          this.ids.push({ node, name: this.readName(node) });
           break;
-        }
         case 'import_statement':
           this.importStatement(node);
           break;
@@ -475,7 +444,7 @@ class PythonAnalyzer {
           others.push({ node, type });
       }
     }
-    this.acceptAliases();
+    this.findAliases();
     this.identifiers();
     for (const { node, type } of others) {
       switch (type) {
@@ -506,15 +475,11 @@ class PythonAnalyzer {
     }
   }
 
-  private add(rule: RuleId, node: Node, message: string): void {
-    this.input.out.add(rule, node, message);
+  protected decodeName(text: string): string {
+    return normalizePyIdentifier(text);
   }
 
-  private nameOf(node: Node): string {
-    return this.nameAt.get(node.startIndex) ?? normalizePyIdentifier(textOf(this.input.src, node));
-  }
-
-  private checkRef(q: string, node: Node): void {
+  protected checkRef(q: string, node: Node): void {
     const rule = REFS.get(q);
     if (rule) this.add(rule, node, referenceMessage(rule, q));
   }
@@ -578,45 +543,9 @@ class PythonAnalyzer {
     }
   }
 
-  private assignment(node: Node): void {
-    const left = node.childForFieldName('left');
-    const right = node.childForFieldName('right');
-    if (!left || left.type !== 'identifier') return;
-    const name = this.nameOf(left);
-    this.constants.assign(name, right);
-    if (right) this.pendingAssigns.push({ name, value: right });
-  }
-
-  /** Index of the first identifier starting at or after `start` (identifiers are in document order). */
-  private firstIdAt(start: number): number {
-    let lo = 0;
-    let hi = this.ids.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((this.ids[mid] as Ident).node.startIndex < start) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  /** Whether any identifier inside `node` has a name satisfying `test`, without calling into wasm per name. */
-  private someNameWithin(node: Node, test: (name: string) => boolean): boolean {
-    const end = node.endIndex;
-    for (let i = this.firstIdAt(node.startIndex); i < this.ids.length; i++) {
-      const id = this.ids[i] as Ident;
-      if (id.node.startIndex >= end) return false;
-      if (test(id.name)) return true;
-    }
-    return false;
-  }
-
-  /**
-   * Keeps only assignments that can carry something dangerous (`x = __import__`, `s = os.system`,
-   * `o = x` where x already is such an alias). Tracking every assignment would make every later
-   * use of an ordinary variable cost a parent lookup.
-   */
-  private acceptAliases(): void {
-    const interesting = (n: string): boolean =>
+  /** Keeps only the assignments that can carry something dangerous (see Analyzer.acceptAliases). */
+  private findAliases(): void {
+    const interesting = ({ name: n }: Ident): boolean =>
       BUILTIN_REFS.has(n) ||
       MEMBER_NAMES.has(n) ||
       CALL_NAMES.has(n) ||
@@ -626,16 +555,7 @@ class PythonAnalyzer {
       n === 'types' ||
       n === 'itertools' ||
       this.bindings.isAlias(n);
-    let pending = this.pendingAssigns;
-    for (let changed = true; changed && pending.length > 0;) {
-      changed = false;
-      pending = pending.filter((a) => {
-        if (!this.someNameWithin(a.value, interesting)) return true;
-        this.bindings.addAssign(a.name, a.value);
-        changed = true;
-        return false;
-      });
-    }
+    this.acceptAliases((start, end) => this.someIdWithin(start, end, interesting));
   }
 
   // ---- identifiers -----------------------------------------------------------------------
@@ -725,10 +645,7 @@ class PythonAnalyzer {
         if (FRAME_ATTRS.has(name)) {
           this.add('introspection_escape', node, `Uses the frame attribute ${name}, ${ESCAPE_PURPOSE}`);
         }
-        if (MEMBER_NAMES.has(name)) {
-          const chain = this.chainOf(parent, 0);
-          if (chain) for (const q of this.resolver.resolve(chain)) this.checkRef(q, node);
-        }
+        if (MEMBER_NAMES.has(name)) this.checkChain(parent, node);
       } else if (role === 'reference') {
         if (BUILTIN_REFS.has(name) && this.isParameter(name, node)) continue;
         if (BUILTIN_REFS.has(name) || this.bindings.isAlias(name) || (star && MEMBER_NAMES.has(name))) {
@@ -741,7 +658,7 @@ class PythonAnalyzer {
   // ---- expressions -----------------------------------------------------------------------
 
   /** The dotted path an expression denotes syntactically (`os.path.join` → ['os','path','join']). */
-  private chainOf(expression: Node, depth: number): string[] | null {
+  protected chainOf(expression: Node, depth: number): string[] | null {
     if (depth > MAX_NESTING) return null;
     const node = unwrap(expression);
     switch (node.type) {
@@ -1094,10 +1011,7 @@ class PythonAnalyzer {
       this.add('introspection_escape', index, `Looks up "${key.value}", ${ESCAPE_PURPOSE}`);
     }
     // A dictionary view of a module or of builtins: vars(os)['system'], __builtins__['eval'].
-    if (MEMBER_NAMES.has(key.value)) {
-      const chain = this.chainOf(node, 0);
-      if (chain) for (const q of this.resolver.resolve(chain)) this.checkRef(q, index);
-    }
+    if (MEMBER_NAMES.has(key.value)) this.checkChain(node, index);
   }
 
   private binaryOperator(node: Node): void {
