@@ -143,7 +143,7 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
           return {
             backend: name,
             available: false,
-            isolation: 'none',
+            isolation: name === 'gvisor' ? 'gvisor' : name === 'docker' ? 'container' : 'none',
             detail: 'not built yet',
             warnings: [],
           };
