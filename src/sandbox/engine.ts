@@ -113,11 +113,18 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
           stdin: spec.stdin,
           payload: spec.payload,
           limits: pick(limits, ADJUSTABLE_LIMITS),
+          signal: spec.signal,
+          onOutput: spec.onOutput,
         });
         return { ...result, pooled: true };
       }
       const sandbox = await backend.start(sandboxSpec);
-      return await sandbox.execute({ stdin: spec.stdin, payload: spec.payload });
+      return await sandbox.execute({
+        stdin: spec.stdin,
+        payload: spec.payload,
+        signal: spec.signal,
+        onOutput: spec.onOutput,
+      });
     } catch (err) {
       options.onError?.(err);
       return resultWithoutRun(name, 'error', { error: (err as Error).message });

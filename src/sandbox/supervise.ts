@@ -113,16 +113,19 @@ export async function superviseRun(s: Supervised, input: RunInput, limits: Limit
     } else child.once('exit', (code, signal) => resolve({ code, signal }));
   });
   const drained = Promise.all(
-    [
-      [child.stdout, stdout],
-      [child.stderr, stderr],
-    ].map(
-      ([stream, buffer]) =>
+    (
+      [
+        ['stdout', child.stdout, stdout],
+        ['stderr', child.stderr, stderr],
+      ] as const
+    ).map(
+      ([name, stream, buffer]) =>
         new Promise<void>((resolve) => {
           const readable = stream as Readable | null;
           const capped = buffer as CappedBuffer;
           if (!readable) return resolve();
           readable.on('data', (chunk: Buffer) => {
+            input.onOutput?.(name, chunk);
             if (!capped.push(chunk) && !outputExceeded) {
               outputExceeded = true;
               kill();
@@ -149,6 +152,10 @@ export async function superviseRun(s: Supervised, input: RunInput, limits: Limit
     }
   }, CPU_POLL_MS);
 
+  const abort = () => kill();
+  if (input.signal?.aborted) kill();
+  else input.signal?.addEventListener('abort', abort, { once: true });
+
   const stdio = child.stdio as unknown as (Writable | Readable | null)[];
   writeAndClose(stdio[3] as Writable | null, input.payload);
   writeAndClose(child.stdin, input.stdin);
@@ -157,6 +164,7 @@ export async function superviseRun(s: Supervised, input: RunInput, limits: Limit
   const wallMs = performance.now() - started;
   clearTimeout(wallTimer);
   clearInterval(cpuTimer);
+  input.signal?.removeEventListener('abort', abort);
   // Whatever the program left behind (daemons holding the pipes) goes now.
   kill();
   let drainTimer: NodeJS.Timeout | undefined;

@@ -83,6 +83,10 @@ export interface RunInput {
   payload?: string | Uint8Array;
   /** Limits a pre-started sandbox can still take when its run begins (see ADJUSTABLE_LIMITS). */
   limits?: Partial<Limits>;
+  /** Aborting it kills the run at once (a cancelled job); the result is what the run had by then. */
+  signal?: AbortSignal;
+  /** Each chunk of output as it arrives (live logs); the result still carries the capped whole. */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 }
 
 export type RunSpec = SandboxSpec & Omit<RunInput, 'limits'>;
