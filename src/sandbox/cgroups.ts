@@ -2,6 +2,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync, access
 import { constants } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isAlive } from './pids.js';
 import type { Limits } from './types.js';
 
 /**
@@ -117,11 +118,21 @@ function readPids(dir: string): number[] {
   }
 }
 
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface RunCgroup {
   /** Files a process writes its pid into to join every controller. */
   readonly procsFiles: string[];
+  /** Makes the directories (destroy() removes whatever of them exists, also after a failed create). */
+  create(): void;
   setLimits(limits: Pick<Limits, 'memoryBytes' | 'maxProcesses' | 'cpus'>): void;
   cpuMs(): number;
   peakMemoryBytes(): number;
@@ -138,14 +149,7 @@ function ensureDir(path: string): void {
 async function killAndRemove(dirs: string[], killDir: string, v2: boolean): Promise<void> {
   for (let attempt = 0; attempt < 200; attempt++) {
     if (v2) tryWrite(join(killDir, 'cgroup.kill'), '1');
-    const pids = readPids(killDir);
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
+    for (const pid of readPids(killDir)) killQuietly(pid);
     let remaining = 0;
     // Asynchronous: removing a memory cgroup that held pages takes the kernel milliseconds, which
     // must not stall the event loop (other runs' output, HTTP answers).
@@ -168,9 +172,11 @@ export function createRunCgroup(support: CgroupSupport, name: string): RunCgroup
     const dir = (c: Controller) => join(support.mounts[c], support.parent, name);
     const controllers: Controller[] = ['memory', 'pids', 'cpu', 'cpuacct'];
     const dirs = [...new Set(controllers.map(dir))];
-    for (const d of dirs) ensureDir(d);
+    // v1 refuses (EBUSY) a memory limit under what the processes already use; v2 would OOM-kill.
+    let forcedOom = false;
     return {
       procsFiles: dirs.map((d) => join(d, 'cgroup.procs')),
+      create: () => dirs.forEach(ensureDir),
       setLimits(limits) {
         const mem = String(limits.memoryBytes);
         const limit = join(dir('memory'), 'memory.limit_in_bytes');
@@ -181,7 +187,14 @@ export function createRunCgroup(support: CgroupSupport, name: string): RunCgroup
           tryWrite(memsw, mem);
         } catch {
           tryWrite(memsw, mem);
-          writeFileSync(limit, mem);
+          try {
+            writeFileSync(limit, mem);
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
+            // A pre-started runtime already uses more than the run may: the run is over its limit.
+            forcedOom = true;
+            for (const pid of readPids(dir('memory'))) killQuietly(pid);
+          }
         }
         tryWrite(join(dir('memory'), 'memory.swappiness'), '0');
         writeFileSync(join(dir('pids'), 'pids.max'), String(limits.maxProcesses));
@@ -190,22 +203,25 @@ export function createRunCgroup(support: CgroupSupport, name: string): RunCgroup
       },
       cpuMs: () => readNumber(join(dir('cpuacct'), 'cpuacct.usage')) / 1e6,
       peakMemoryBytes: () => readNumber(join(dir('memory'), 'memory.max_usage_in_bytes')),
-      oomKilled: () => readKeyed(join(dir('memory'), 'memory.oom_control'), 'oom_kill') > 0,
+      oomKilled: () => forcedOom || readKeyed(join(dir('memory'), 'memory.oom_control'), 'oom_kill') > 0,
       destroy: () => killAndRemove(dirs, dir('pids'), false),
     };
   }
   const parentDir = join(support.root, support.parent);
   const dir = join(parentDir, name);
-  ensureDir(parentDir);
-  // Controllers must be enabled on every level above the run's cgroup.
-  tryWrite(join(support.root, 'cgroup.subtree_control'), '+memory +pids +cpu');
-  tryWrite(join(parentDir, 'cgroup.subtree_control'), '+memory +pids +cpu');
-  ensureDir(dir);
   let peak = 0;
   const peakFile = join(dir, 'memory.peak');
-  const hasPeak = existsSync(peakFile);
+  let hasPeak = false;
   return {
     procsFiles: [join(dir, 'cgroup.procs')],
+    create() {
+      ensureDir(parentDir);
+      // Controllers must be enabled on every level above the run's cgroup.
+      tryWrite(join(support.root, 'cgroup.subtree_control'), '+memory +pids +cpu');
+      tryWrite(join(parentDir, 'cgroup.subtree_control'), '+memory +pids +cpu');
+      ensureDir(dir);
+      hasPeak = existsSync(peakFile);
+    },
     setLimits(limits) {
       writeFileSync(join(dir, 'memory.max'), String(limits.memoryBytes));
       tryWrite(join(dir, 'memory.swap.max'), '0');
@@ -223,17 +239,20 @@ export function createRunCgroup(support: CgroupSupport, name: string): RunCgroup
   };
 }
 
+/** The directories run cgroups are made in: one per v1 hierarchy, or one under the v2 root. */
+export function cgroupParents(support: CgroupSupport): string[] {
+  return support.version === 1
+    ? [...new Set(Object.values(support.mounts))].map((m) => join(m, support.parent))
+    : [join(support.root, support.parent)];
+}
+
 /**
  * Removes run cgroups whose owning Warden process is gone (a crashed predecessor), killing what is
  * still inside. Names are `<ownerPid>-<runId>`, so live Warden processes on the same host are spared.
  */
 export async function removeOrphanCgroups(support: CgroupSupport): Promise<string[]> {
-  const parents =
-    support.version === 1
-      ? [...new Set(Object.values(support.mounts))].map((m) => join(m, support.parent))
-      : [join(support.root, support.parent)];
   const removed: string[] = [];
-  for (const parent of parents) {
+  for (const parent of cgroupParents(support)) {
     if (!existsSync(parent)) continue;
     for (const entry of readdirSync(parent, { withFileTypes: true })) {
       if (!entry.isDirectory()) continue;
@@ -245,13 +264,4 @@ export async function removeOrphanCgroups(support: CgroupSupport): Promise<strin
     }
   }
   return removed;
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

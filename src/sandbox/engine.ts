@@ -4,18 +4,20 @@ import type { SandboxConfig } from '../config/schema.js';
 import { createBwrapBackend } from './backends/bwrap.js';
 import { createProcessBackend } from './backends/process.js';
 import { detectCgroups } from './cgroups.js';
-import { ADJUSTABLE_LIMITS, resolveLimits } from './limits.js';
+import { resolveLimits } from './limits.js';
 import { SandboxPool } from './pool.js';
+import { superviseRun } from './supervise.js';
 import { UidLeases } from './uids.js';
-import { settleTeardowns } from './supervise.js';
 import {
   BACKEND_NAMES,
   type Backend,
   type BackendName,
   type BackendProbe,
+  type FaultHook,
   type Limits,
   type RunResult,
   type RunSpec,
+  type Sandbox,
   type SandboxSpec,
 } from './types.js';
 
@@ -42,6 +44,8 @@ export interface EngineOptions {
   /** Private state of this host's sandboxes (uid leases, the sandbox /etc). */
   runtimeDir?: string;
   onError?: (err: unknown) => void;
+  /** Tests only: called at each step of a run's life and of a sandbox's start; a throw fails that step. */
+  fault?: FaultHook;
 }
 
 /** A RunResult for a verdict reached without any run (Warden's own failure, static rejection…). */
@@ -67,18 +71,13 @@ export function resultWithoutRun(
   };
 }
 
-function pick<T extends object, K extends keyof T>(obj: T, keys: readonly K[]): Pick<T, K> {
-  const out = {} as Pick<T, K>;
-  for (const k of keys) out[k] = obj[k];
-  return out;
-}
-
 export function createEngine(config: SandboxConfig, options: EngineOptions = {}): Engine {
   const isRoot = process.getuid?.() === 0;
   const runtimeDir = resolve(options.runtimeDir ?? (isRoot ? '/run/warden' : join('.warden', 'run')));
   mkdirSync(runtimeDir, { recursive: true, mode: 0o755 });
   const defaults: Limits = resolveLimits(undefined, config.limits, config.maxLimits);
   const cg = isRoot ? detectCgroups(config.cgroupParent) : { version: null, reason: 'Warden is not root' };
+  const fault: FaultHook = options.fault ?? (() => {});
 
   const backends = new Map<BackendName, Backend>();
   backends.set(
@@ -89,46 +88,60 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
       cgroups: cg.version === null ? null : cg,
       cgroupsUnavailable: cg.version === null ? cg.reason : undefined,
       runtimeDir,
+      fault,
     }),
   );
-  backends.set('process', createProcessBackend(defaults));
+  backends.set('process', createProcessBackend(fault));
+
+  /** Releases and pool starts in flight: settle() and shutdown() wait for them. */
+  const pending = new Set<Promise<unknown>>();
+  const track = (work: Promise<unknown>) => {
+    const p = work.catch((err: unknown) => options.onError?.(err)).finally(() => pending.delete(p));
+    pending.add(p);
+  };
+  const settle = async () => {
+    while (pending.size > 0) await Promise.all([...pending]);
+  };
 
   const defaultBackend = config.backend;
   const defaultImpl = backends.get(defaultBackend);
-  const pool = defaultImpl ? new SandboxPool(defaultImpl, config.pool.maxIdleMs, options.onError) : null;
+  const pool = defaultImpl
+    ? new SandboxPool(defaultImpl, config.pool.maxIdleMs, track, options.onError)
+    : null;
   let active = 0;
 
+  /**
+   * A run's whole life, top to bottom: acquire a sandbox (pre-started or cold) → its limits in force
+   * → run → collect the result → release everything it held, in the one `finally`, whatever failed.
+   */
   async function run(spec: RunSpec, opts: { backend?: BackendName } = {}): Promise<RunResult> {
     const name = opts.backend ?? defaultBackend;
     const backend = backends.get(name);
     if (!backend)
       return resultWithoutRun(name, 'error', { error: `backend ${name} is not available on this host` });
     const limits = resolveLimits(spec.limits, config.limits, config.maxLimits);
-    const sandboxSpec: SandboxSpec = { ...spec, limits };
+    let sandbox: Sandbox | undefined;
     active++;
     try {
-      const warm = name === defaultBackend ? pool?.take(sandboxSpec) : undefined;
-      if (warm) {
-        const result = await warm.execute({
-          stdin: spec.stdin,
-          payload: spec.payload,
-          limits: pick(limits, ADJUSTABLE_LIMITS),
-          signal: spec.signal,
-          onOutput: spec.onOutput,
-        });
-        return { ...result, pooled: true };
-      }
-      const sandbox = await backend.start(sandboxSpec);
-      return await sandbox.execute({
-        stdin: spec.stdin,
-        payload: spec.payload,
-        signal: spec.signal,
-        onOutput: spec.onOutput,
-      });
+      // Acquire: an idle pre-started sandbox whose fixed limits are this run's, else a cold one.
+      const warm = name === defaultBackend ? pool?.take(spec, limits) : undefined;
+      sandbox = warm ?? (await backend.start(spec, limits));
+      fault('acquired');
+      // Limits: a cold sandbox was started under them; a pre-started one takes the run's now,
+      // before its code arrives (the pool key guarantees the rest already are the run's).
+      if (warm) warm.setLimits(limits);
+      fault('limited');
+      // Run and collect.
+      const result = await superviseRun(sandbox, { stdin: spec.stdin, payload: spec.payload }, limits);
+      fault('ran');
+      return { ...result, pooled: warm !== undefined };
     } catch (err) {
       options.onError?.(err);
       return resultWithoutRun(name, 'error', { error: (err as Error).message });
     } finally {
+      // Release: processes, cgroup, uid lease, temp dir. Not awaited (removing a cgroup waits for
+      // the kernel to reap the last processes: not the caller's time), but tracked for settle().
+      if (sandbox) track(sandbox.release());
       active--;
     }
   }
@@ -137,7 +150,7 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
     defaultBackend,
     run,
     prewarm(spec, size) {
-      pool?.register({ ...spec, limits: resolveLimits(spec.limits, config.limits, config.maxLimits) }, size);
+      pool?.register(spec, resolveLimits(spec.limits, config.limits, config.maxLimits), size);
     },
     poolReady: (timeoutMs) => pool?.ready(timeoutMs) ?? Promise.resolve(true),
     poolSizes: () => pool?.sizes() ?? {},
@@ -161,10 +174,10 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
       const removed = await Promise.all([...backends.values()].map((b) => b.cleanupOrphans()));
       return removed.flat();
     },
-    settle: settleTeardowns,
+    settle,
     async shutdown() {
-      await pool?.shutdown();
-      await settleTeardowns();
+      pool?.shutdown();
+      await settle();
     },
   };
 }

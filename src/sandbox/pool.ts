@@ -1,13 +1,13 @@
-import { ADJUSTABLE_LIMITS } from './limits.js';
-import type { Backend, Limits, SandboxSpec, StartedSandbox } from './types.js';
+import type { Backend, Limits, RunSpec, Sandbox, SandboxSpec } from './types.js';
 
 interface Idle {
-  sandbox: StartedSandbox;
+  sandbox: Sandbox;
   since: number;
 }
 
 interface Entry {
   spec: SandboxSpec;
+  limits: Limits;
   target: number;
   idle: Idle[];
   starting: number;
@@ -17,26 +17,32 @@ interface Entry {
 }
 
 /**
- * What a pre-started sandbox must share with a run to serve it: everything fixed at start-up.
- * Limits that are cgroup knobs or timers can still be set when the run begins.
+ * What a pre-started sandbox must share with a run to serve it: the whole spec (any field, including
+ * ones added later, is compared) except what only the run brings, and every limit the backend cannot
+ * change after start in the mode it runs in here (`adjustable`). Specs with files are never pooled.
  */
-export function poolKey(spec: SandboxSpec): string | undefined {
+export function poolKey(
+  spec: SandboxSpec | RunSpec,
+  limits: Limits,
+  adjustable: readonly (keyof Limits)[],
+): string | undefined {
   if (spec.files && spec.files.length > 0) return undefined;
-  const fixed: Partial<Limits> = { ...spec.limits };
-  for (const k of ADJUSTABLE_LIMITS) delete fixed[k];
-  return JSON.stringify([
-    spec.argv,
-    spec.env ?? {},
-    spec.network?.enabled ?? false,
-    spec.workdir ?? '/box',
-    spec.readOnlyPaths ?? [],
-    Object.entries(fixed).sort(),
-  ]);
+  const shape: Record<string, unknown> = {
+    ...spec,
+    env: spec.env ?? {},
+    network: spec.network?.enabled ?? false,
+    workdir: spec.workdir ?? '/box',
+    readOnlyPaths: spec.readOnlyPaths ?? [],
+  };
+  for (const runOnly of ['limits', 'label', 'stdin', 'payload', 'files']) delete shape[runOnly];
+  const fixed = Object.entries(limits).filter(([k]) => !adjustable.includes(k as keyof Limits));
+  return JSON.stringify([Object.entries(shape).sort(), fixed.sort()]);
 }
 
 /**
  * Keeps N sandboxes per spec started and waiting (runtime up, blocked on fd 3), each used for exactly
- * one run. A run never waits for a refill: with no idle sandbox it starts cold.
+ * one run. A run never waits for a refill: with no idle sandbox it starts cold. A sandbox taken from
+ * here belongs to the run that took it; the pool releases only those that were never taken.
  */
 export class SandboxPool {
   private readonly entries = new Map<string, Entry>();
@@ -46,17 +52,20 @@ export class SandboxPool {
   constructor(
     private readonly backend: Backend,
     private readonly maxIdleMs: number,
+    /** Work the engine's settle() and shutdown() wait for: sandboxes starting and being released. */
+    private readonly track: (work: Promise<unknown>) => void,
     private readonly onError: (err: unknown) => void = () => {},
   ) {
     this.sweeper = setInterval(() => this.sweep(), Math.max(1000, maxIdleMs / 4));
     this.sweeper.unref();
   }
 
-  register(spec: SandboxSpec, size: number): void {
-    const key = poolKey(spec);
+  register(spec: SandboxSpec, limits: Limits, size: number): void {
+    const key = poolKey(spec, limits, this.backend.adjustableLimits);
     if (key === undefined || size <= 0) return;
     const entry = this.entries.get(key) ?? {
       spec,
+      limits,
       target: 0,
       idle: [],
       starting: 0,
@@ -68,8 +77,9 @@ export class SandboxPool {
     this.fill(entry);
   }
 
-  take(spec: SandboxSpec): StartedSandbox | undefined {
-    const key = poolKey(spec);
+  /** A pre-started sandbox that can serve a run of `spec` under `limits`, if one is idle. */
+  take(spec: RunSpec, limits: Limits): Sandbox | undefined {
+    const key = poolKey(spec, limits, this.backend.adjustableLimits);
     const entry = key === undefined ? undefined : this.entries.get(key);
     if (!entry) return undefined;
     const idle = entry.idle.shift();
@@ -98,22 +108,21 @@ export class SandboxPool {
     return false;
   }
 
-  async shutdown(): Promise<void> {
+  shutdown(): void {
     this.closed = true;
     clearInterval(this.sweeper);
-    const all = [...this.entries.values()].flatMap((e) => e.idle.splice(0));
-    await Promise.all(all.map((i) => i.sandbox.destroy().catch(this.onError)));
+    for (const e of this.entries.values()) for (const i of e.idle.splice(0)) this.release(i.sandbox);
   }
 
   private fill(entry: Entry): void {
     if (this.closed || Date.now() < entry.pausedUntil) return;
     while (entry.idle.length + entry.starting < entry.target) {
       entry.starting++;
-      this.backend
-        .start(entry.spec)
+      const starting = this.backend
+        .start(entry.spec, entry.limits)
         .then((sandbox) => {
           entry.starting--;
-          if (this.closed) return void sandbox.destroy();
+          if (this.closed) return this.release(sandbox);
           const idle = { sandbox, since: Date.now() };
           entry.idle.push(idle);
           void sandbox.exited.then(() => this.died(entry, idle));
@@ -123,15 +132,20 @@ export class SandboxPool {
           entry.pausedUntil = Date.now() + 5000;
           this.onError(err);
         });
+      this.track(starting);
     }
   }
 
-  /** A pre-started sandbox ended before use (crash, or destroyed by us): replace it. */
+  private release(sandbox: Sandbox): void {
+    this.track(sandbox.release());
+  }
+
+  /** A pre-started sandbox ended before use (crash): replace it. */
   private died(entry: Entry, idle: Idle): void {
     const at = entry.idle.indexOf(idle);
-    if (at < 0) return; // taken for a run: its end is the run's business
+    if (at < 0) return; // taken for a run, or released by the sweep or shutdown
     entry.idle.splice(at, 1);
-    void idle.sandbox.destroy().catch(this.onError);
+    this.release(idle.sandbox);
     const now = Date.now();
     entry.recentDeaths = [...entry.recentDeaths.filter((t) => now - t < 60_000), now];
     if (entry.recentDeaths.length >= 3) {
@@ -146,7 +160,7 @@ export class SandboxPool {
     for (const entry of this.entries.values()) {
       const stale = entry.idle.filter((i) => now - i.since > this.maxIdleMs);
       entry.idle = entry.idle.filter((i) => !stale.includes(i));
-      for (const i of stale) void i.sandbox.destroy().catch(this.onError);
+      for (const i of stale) this.release(i.sandbox);
       this.fill(entry);
     }
   }

@@ -1,3 +1,5 @@
+import type { ChildProcess } from 'node:child_process';
+
 /**
  * The sandbox engine's contract (SPEC §2). This layer knows nothing of HTTP, queues, stores or
  * languages: it runs a spec and returns a RunResult.
@@ -71,9 +73,15 @@ export interface SandboxSpec {
   readOnlyPaths?: string[];
   /** Name the pool reports this spec's idle sandboxes under (e.g. the language). */
   label?: string;
+  /**
+   * Host directory bound writable at /out, for outputs the caller reads after the run (jobs). The
+   * caller creates it, caps its size (a tmpfs of its own) and reads it without following links; the
+   * backend hands it to the run's host uid. Never pooled.
+   */
+  outputDir?: string;
 }
 
-/** What a started sandbox is given when its run begins. */
+/** What a sandbox is given when its run begins. */
 export interface RunInput {
   stdin?: string | Uint8Array;
   /**
@@ -81,15 +89,13 @@ export interface RunInput {
    * until the run begins, so the code it runs arrives here.
    */
   payload?: string | Uint8Array;
-  /** Limits a pre-started sandbox can still take when its run begins (see ADJUSTABLE_LIMITS). */
-  limits?: Partial<Limits>;
   /** Aborting it kills the run at once (a cancelled job); the result is what the run had by then. */
   signal?: AbortSignal;
   /** Each chunk of output as it arrives (live logs); the result still carries the capped whole. */
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 }
 
-export type RunSpec = SandboxSpec & Omit<RunInput, 'limits'>;
+export type RunSpec = SandboxSpec & RunInput;
 
 export interface Violation {
   /** e.g. `forbidden_syscall`. */
@@ -125,16 +131,41 @@ export interface RunResult {
   error?: string;
 }
 
-/** A sandbox that is up (runtime started, possibly waiting on fd 3) and has not run yet. */
-export interface StartedSandbox {
+export type DecodedExit =
+  | { kind: 'exited'; exitCode: number | null; signal: string | null }
+  | { kind: 'setup_failed'; error: string };
+
+/**
+ * A started sandbox and everything it holds (uid lease, cgroup, temp dir, processes). It serves one
+ * run at most; whoever took it releases it, whatever happened.
+ */
+export interface Sandbox {
   readonly backend: BackendName;
-  /** Begin the run: write stdin and payload, enforce limits, wait for the end, tear down. Once only. */
-  execute(input: RunInput): Promise<RunResult>;
-  /** Tear down without running (pool shrink, shutdown). Safe to call more than once. */
-  destroy(): Promise<void>;
-  /** Resolves when the sandbox died on its own before execute() (e.g. pool entry crashed). */
+  readonly isolation: Isolation;
+  readonly warnings: string[];
+  /** The sandbox's process; stdio is [stdin, stdout, stderr, payload (fd 3)]. */
+  readonly child: ChildProcess;
+  /** Resolves when the process ended (for a pre-started sandbox: it died before use). */
   readonly exited: Promise<void>;
+  /** Sets the run's limits that this backend can still change after start (Backend.adjustableLimits). */
+  setLimits(limits: Limits): void;
+  /** Cumulative CPU ms of the sandbox's processes (cgroup, or sampled from /proc). */
+  cpuMs(): number;
+  peakMemoryBytes(): number;
+  oomKilled(): boolean;
+  /** Kill every process of the run now (timeout, output flood). */
+  killTree(): void;
+  /** Map how the process ended to the user program's exit code / signal, or a setup failure. */
+  decodeExit(code: number | null, signal: NodeJS.Signals | null): DecodedExit;
+  /** Forbidden system calls any process of the run was killed for. */
+  violations(decoded: DecodedExit): Promise<Violation[]>;
+  /** Kill everything and give back all the sandbox holds. Idempotent. */
+  release(): Promise<void>;
 }
+
+/** Steps of a run's life where a test injects a failure (EngineOptions.fault; never set in service). */
+export type FaultStep = 'uid' | 'cgroup' | 'tempdir' | 'spawned' | 'acquired' | 'limited' | 'ran';
+export type FaultHook = (step: FaultStep) => void;
 
 export interface BackendProbe {
   backend: BackendName;
@@ -148,8 +179,17 @@ export interface BackendProbe {
 export interface Backend {
   readonly name: BackendName;
   readonly isolation: Isolation;
+  /**
+   * Limits a started sandbox can still take when its run begins, in the mode this backend runs in
+   * here (with cgroups or rlimits only): a pre-started sandbox serves a run only if all others match.
+   */
+  readonly adjustableLimits: readonly (keyof Limits)[];
   probe(): Promise<BackendProbe>;
-  start(spec: SandboxSpec): Promise<StartedSandbox>;
+  /**
+   * Starts a sandbox with `limits` in force from its first instruction. On failure everything taken
+   * so far is released before the error is thrown.
+   */
+  start(spec: SandboxSpec, limits: Limits): Promise<Sandbox>;
   /** Remove what a crashed predecessor left behind (cgroups, containers, temp dirs). */
   cleanupOrphans(): Promise<string[]>;
 }

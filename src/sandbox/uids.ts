@@ -1,6 +1,6 @@
 import { mkdirSync, openSync, closeSync, writeSync, readFileSync, unlinkSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { isAlive } from './cgroups.js';
+import { isAlive } from './pids.js';
 
 /**
  * Host uids for sandboxes. Each live sandbox gets a uid of its own, so two runs never share an

@@ -1,16 +1,27 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Writable } from 'node:stream';
+import { seccompKills } from '../audit.js';
 import { createRunCgroup, removeOrphanCgroups, type CgroupSupport } from '../cgroups.js';
-import { buildSeccompFilter } from '../seccomp.js';
-import { signalName, superviseRun, type DecodedExit, type Supervised } from '../supervise.js';
-import { readSeccompKill } from '../audit.js';
-import type { UidLeases } from '../uids.js';
-import type { Backend, BackendProbe, Limits, SandboxSpec, StartedSandbox } from '../types.js';
 import { validateFiles } from '../files.js';
+import { createHoldings, releaseAndRethrow } from '../holdings.js';
+import { CGROUP_LIMITS, SUPERVISED_LIMITS } from '../limits.js';
 import { sampleTree } from '../proc-sample.js';
+import { buildSeccompFilter } from '../seccomp.js';
+import { signalName, superviseRun } from '../supervise.js';
+import type { UidLeases } from '../uids.js';
+import type {
+  Backend,
+  BackendProbe,
+  DecodedExit,
+  FaultHook,
+  Limits,
+  Sandbox,
+  SandboxSpec,
+  Violation,
+} from '../types.js';
 
 export const BWRAP = '/usr/bin/bwrap';
 /** Inside the sandbox the program is this uid/gid; outside, a leased unprivileged host uid. */
@@ -50,22 +61,25 @@ function launcher(keepFds: number, limits: Limits, withCgroups: boolean): string
 }
 
 export interface BwrapOptions {
-  /** Limits a spec's partial limits are completed from (already clamped by the engine). */
+  /** Limits of the probe's test run. */
   defaults: Limits;
   /** Set when Warden runs as root: sandboxes then run as leased host uids, under cgroups. */
   uids: UidLeases | null;
   cgroups: CgroupSupport | null;
   /** Why cgroups are not used (for warnings and `doctor`). */
   cgroupsUnavailable?: string;
-  /** Private state: the synthetic /etc given to sandboxes. */
+  /** Private state: where the synthetic /etc given to sandboxes is staged. */
   runtimeDir: string;
+  /** Tests only: fails a step of start-up on purpose. */
+  fault?: FaultHook;
 }
 
 /**
  * The sandbox's /etc: just enough for runtimes (user names, dynamic-linker cache), nothing of the
- * host's own configuration or secrets.
+ * host's own configuration or secrets. Staged once; each sandbox gets copies of the files written
+ * into its own root (bwrap --file), so no mount inside names the staging place.
  */
-function prepareEtc(runtimeDir: string): string {
+function prepareEtc(runtimeDir: string): string[] {
   const etc = join(runtimeDir, 'etc');
   mkdirSync(etc, { recursive: true, mode: 0o755 });
   writeFileSync(
@@ -75,9 +89,35 @@ function prepareEtc(runtimeDir: string): string {
   writeFileSync(join(etc, 'group'), `sandbox:x:${SANDBOX_ID}:\n`);
   writeFileSync(join(etc, 'hosts'), '127.0.0.1 localhost\n');
   writeFileSync(join(etc, 'hostname'), 'warden\n');
-  if (existsSync('/etc/ld.so.cache')) copyFileSync('/etc/ld.so.cache', join(etc, 'ld.so.cache'));
-  return etc;
+  const names = ['passwd', 'group', 'hosts', 'hostname'];
+  if (existsSync('/etc/ld.so.cache')) {
+    copyFileSync('/etc/ld.so.cache', join(etc, 'ld.so.cache'));
+    names.push('ld.so.cache');
+  }
+  return names.map((n) => join(etc, n));
 }
+
+/**
+ * Host-wide /proc files that describe the host (kernel command line, disks, swap files, kernel
+ * symbols and modules, keys, boot id) and that no runtime needs: each is covered by an empty
+ * read-only file inside the sandbox. Per-process files (/proc/self/…) describe the sandbox itself.
+ */
+const MASKED_PROC = [
+  'cmdline',
+  'config.gz',
+  'diskstats',
+  'iomem',
+  'ioports',
+  'kallsyms',
+  'key-users',
+  'keys',
+  'modules',
+  'partitions',
+  'sched_debug',
+  'swaps',
+  'timer_list',
+  'sys/kernel/random/boot_id',
+].filter((f) => existsSync(`/proc/${f}`));
 
 /** Merged-/usr hosts have /bin, /lib… as links into /usr; others get them bound read-only. */
 function rootLinks(): string[] {
@@ -99,9 +139,42 @@ function seccompFilter(allowNetwork: boolean): Buffer {
   return filter;
 }
 
+/** Descriptors the launcher hands bwrap, after stdin/stdout/stderr and the payload (fd 3). */
+interface FdLayout {
+  seccomp: number;
+  status: number;
+  args: number;
+  etc: { fd: number; dest: string }[];
+  masks: { fd: number; dest: string }[];
+  files: { fd: number; dest: string; mode: string }[];
+  /** The highest descriptor bwrap reads; the launcher closes everything above it. */
+  last: number;
+}
+
+function fdLayout(
+  etcNames: string[],
+  files: { path: string; executable: boolean }[],
+  workdir: string,
+): FdLayout {
+  let next = 4;
+  const seccomp = next++;
+  const status = next++;
+  const args = next++;
+  const etc = etcNames.map((path) => ({ fd: next++, dest: posix.join('/etc', posix.basename(path)) }));
+  const masks = MASKED_PROC.map((f) => ({ fd: next++, dest: `/proc/${f}` }));
+  const userFiles = files.map((f) => ({
+    fd: next++,
+    dest: posix.join(workdir, f.path),
+    mode: f.executable ? '0755' : '0644',
+  }));
+  return { seccomp, status, args, etc, masks, files: userFiles, last: next - 1 };
+}
+
 export function createBwrapBackend(options: BwrapOptions): Backend {
-  const etcDir = prepareEtc(options.runtimeDir);
+  const etcFiles = prepareEtc(options.runtimeDir);
+  const devNull = openSync('/dev/null', 'r');
   const links = rootLinks();
+  const fault: FaultHook = options.fault ?? (() => {});
   const warnings: string[] = [];
   if (!options.cgroups) {
     warnings.push(
@@ -110,11 +183,11 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
   }
   if (!options.uids) warnings.push('Warden is not root: sandboxes run as its own uid (user namespace only)');
 
-  function bwrapArgs(
-    spec: SandboxSpec,
-    limits: Limits,
-    fileFds: { fd: number; dest: string; mode: string }[],
-  ) {
+  /**
+   * bwrap's options. They travel on a descriptor (--args), not the command line: bwrap's init is
+   * the sandbox's pid 1, and its /proc/1/cmdline must not show the host paths they contain.
+   */
+  function bwrapArgs(spec: SandboxSpec, limits: Limits, fds: FdLayout): string[] {
     const workdir = spec.workdir ?? '/box';
     const args = [
       // No --disable-userns: the seccomp filter already kills every way to a new namespace (unshare,
@@ -141,11 +214,12 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
       '--tmpfs',
       '/usr/local',
       ...links,
-      '--ro-bind',
-      etcDir,
+      '--dir',
       '/etc',
+      ...fds.etc.flatMap((f) => ['--perms', '0644', '--file', String(f.fd), f.dest]),
       '--proc',
       '/proc',
+      ...fds.masks.flatMap((m) => ['--perms', '0444', '--ro-bind-data', String(m.fd), m.dest]),
       // A hand-made /dev: the devices programs need and nothing else. No devpts (no terminals to open),
       // and ~1 ms cheaper than bwrap's --dev.
       '--tmpfs',
@@ -170,186 +244,184 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
     ];
     if (!spec.network?.enabled) args.push('--unshare-net');
     for (const path of spec.readOnlyPaths ?? []) args.push('--ro-bind', path, path);
-    const parents = new Set(fileFds.map((f) => posix.dirname(f.dest)).filter((d) => d !== workdir));
+    const parents = new Set(fds.files.map((f) => posix.dirname(f.dest)).filter((d) => d !== workdir));
     for (const dir of [...parents].sort()) args.push('--dir', dir);
-    for (const f of fileFds) {
-      args.push('--perms', f.mode, '--file', String(f.fd), f.dest);
-    }
+    for (const f of fds.files) args.push('--perms', f.mode, '--file', String(f.fd), f.dest);
     args.push('--remount-ro', '/', '--chdir', workdir, '--clearenv');
     const env = { PATH: '/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', TMPDIR: '/tmp', ...spec.env };
     for (const [k, v] of Object.entries(env)) args.push('--setenv', k, v);
-    args.push('--seccomp', '4', '--json-status-fd', '5', '--', ...spec.argv);
+    args.push('--seccomp', String(fds.seccomp), '--json-status-fd', String(fds.status));
     return args;
   }
 
-  async function start(spec: SandboxSpec): Promise<StartedSandbox> {
-    const limits: Limits = { ...options.defaults, ...spec.limits };
+  async function start(spec: SandboxSpec, limits: Limits): Promise<Sandbox> {
     const files = validateFiles(spec.files ?? []);
-    const workdir = spec.workdir ?? '/box';
+    const fds = fdLayout(etcFiles, files, spec.workdir ?? '/box');
     const id = `${process.pid}-${randomBytes(6).toString('hex')}`;
-    const startedUs = process.hrtime.bigint() / 1000n;
-    const uid = options.uids?.acquire() ?? null;
-    let cgroup: ReturnType<typeof createRunCgroup> | null = null;
+    const held = createHoldings();
     try {
-      if (options.cgroups) {
-        cgroup = createRunCgroup(options.cgroups, id);
-        cgroup.setLimits(limits);
+      const uids = options.uids;
+      const uid = uids ? held.take(uids.acquire(), (u) => uids.release(u)) : null;
+      if (uid !== null) {
+        seccompKills.watch(uid);
+        held.take(uid, (u) => seccompKills.unwatch(u));
       }
-    } catch (err) {
-      if (uid !== null) options.uids?.release(uid);
-      await cgroup?.destroy().catch(() => {});
-      throw err;
-    }
-    const fileFds = files.map((f, i) => ({
-      fd: 6 + i,
-      dest: posix.join(workdir, f.path),
-      mode: f.executable ? '0755' : '0644',
-    }));
-    const inner = [BWRAP, ...bwrapArgs(spec, limits, fileFds)];
-    const drop =
-      uid === null
-        ? []
-        : [
-            '/usr/bin/setpriv',
-            `--reuid=${uid}`,
-            `--regid=${uid}`,
-            '--clear-groups',
-            '--inh-caps=-all',
-            '--bounding-set=-all',
-            '--',
-          ];
-    const command = [
-      // --norc: bash reads ~/.bashrc when its stdin is a socket, as node's stdio pipes are.
-      '/bin/bash',
-      '--norc',
-      '--noprofile',
-      '-c',
-      launcher(5 + files.length, limits, cgroup !== null),
-      'warden-sandbox',
-      ...(cgroup?.procsFiles ?? []),
-      '--',
-      ...drop,
-      ...inner,
-    ];
-    const child = spawn(command[0]!, command.slice(1), {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', ...files.map(() => 'pipe' as const)],
-      env: { PATH: '/usr/bin:/bin' },
-      cwd: '/',
-    });
-    const stdio = child.stdio as unknown as (Writable | NodeJS.ReadableStream | null)[];
-    const seccompPipe = stdio[4] as Writable;
-    seccompPipe.on('error', () => {});
-    seccompPipe.end(seccompFilter(spec.network?.enabled ?? false));
-    files.forEach((f, i) => {
-      const pipe = stdio[6 + i] as Writable;
-      pipe.on('error', () => {});
-      pipe.end(f.content);
-    });
-    let status = '';
-    const statusStream = stdio[5] as NodeJS.ReadableStream;
-    statusStream.setEncoding('utf8');
-    statusStream.on('data', (d: string) => (status += d));
-    const statusDone = new Promise<void>((r) => statusStream.once('close', () => r()));
-    child.on('error', () => {});
+      fault('uid');
+      const cgroup = options.cgroups
+        ? held.take(createRunCgroup(options.cgroups, id), (c) => c.destroy())
+        : null;
+      cgroup?.create();
+      fault('cgroup');
+      cgroup?.setLimits(limits);
 
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    let torn = false;
-    const teardown = async () => {
-      if (torn) return;
-      torn = true;
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        /* gone */
-      }
-      await cgroup?.destroy();
-      if (uid !== null) options.uids?.release(uid);
-    };
+      const drop =
+        uid === null
+          ? []
+          : [
+              '/usr/bin/setpriv',
+              `--reuid=${uid}`,
+              `--regid=${uid}`,
+              '--clear-groups',
+              '--inh-caps=-all',
+              '--bounding-set=-all',
+              '--',
+            ];
+      const command = [
+        // --norc: bash reads ~/.bashrc when its stdin is a socket, as node's stdio pipes are.
+        '/bin/bash',
+        '--norc',
+        '--noprofile',
+        '-c',
+        launcher(fds.last, limits, cgroup !== null),
+        'warden-sandbox',
+        ...(cgroup?.procsFiles ?? []),
+        '--',
+        ...drop,
+        BWRAP,
+        '--args',
+        String(fds.args),
+        '--',
+        ...spec.argv,
+      ];
+      const etcFds = held.take(
+        etcFiles.map((path) => openSync(path, 'r')),
+        (opened) => opened.forEach((fd) => closeSync(fd)),
+      );
+      const stdio: StdioOptions = [
+        ...Array.from({ length: fds.args + 1 }, () => 'pipe' as const),
+        ...etcFds,
+        ...fds.masks.map(() => devNull),
+        ...files.map(() => 'pipe' as const),
+      ];
+      const child = spawn(command[0]!, command.slice(1), { stdio, env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
+      child.on('error', () => {});
+      const exited = new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.once('error', () => resolve());
+      });
+      held.take(child, async (c) => {
+        c.kill('SIGKILL');
+        await exited;
+      });
+      // The child has its own copies of the /etc descriptors now.
+      etcFds.splice(0).forEach((fd) => closeSync(fd));
 
-    const decodeExit = (code: number | null, signal: NodeJS.Signals | null): DecodedExit => {
-      if (!status.includes('"child-pid"')) {
-        return { kind: 'setup_failed', error: `sandbox did not start (bwrap exit ${code ?? signal})` };
-      }
-      if (signal) return { kind: 'exited', exitCode: null, signal };
-      // bwrap reports a child killed by signal N as exit status 128 + N.
-      if (code !== null && code > 128 && code < 128 + 65) {
-        return { kind: 'exited', exitCode: null, signal: signalName(code - 128) };
-      }
-      return { kind: 'exited', exitCode: code, signal: null };
-    };
+      const pipes = child.stdio as unknown as (Writable | NodeJS.ReadableStream | null)[];
+      const feed = (fd: number, data: Uint8Array) => {
+        const pipe = pipes[fd] as Writable;
+        pipe.on('error', () => {});
+        pipe.end(data);
+      };
+      feed(fds.seccomp, seccompFilter(spec.network?.enabled ?? false));
+      feed(
+        fds.args,
+        Buffer.from(
+          bwrapArgs(spec, limits, fds)
+            .map((a) => `${a}\0`)
+            .join(''),
+        ),
+      );
+      files.forEach((f, i) => feed(fds.files[i]!.fd, f.content));
+      let status = '';
+      const statusStream = pipes[fds.status] as NodeJS.ReadableStream;
+      statusStream.setEncoding('utf8');
+      statusStream.on('data', (d: string) => (status += d));
+      fault('spawned');
 
-    // Without cgroups, usage is sampled from /proc at each poll of the supervisor.
-    let sampledPeak = 0;
-    const sampled = () => {
-      const s = child.pid ? sampleTree(child.pid) : { cpuMs: 0, rssBytes: 0 };
-      sampledPeak = Math.max(sampledPeak, s.rssBytes);
-      return s;
-    };
+      // Without cgroups, usage is sampled from /proc at each poll of the supervisor.
+      let sampledPeak = 0;
+      const sampled = () => {
+        const sample = child.pid ? sampleTree(child.pid) : { cpuMs: 0, rssBytes: 0 };
+        sampledPeak = Math.max(sampledPeak, sample.rssBytes);
+        return sample;
+      };
 
-    const supervised: Supervised = {
-      child,
-      backend: 'bwrap',
-      isolation: 'namespaces',
-      pooled: false,
-      warnings: spec.network?.enabled
-        ? [
-            ...warnings,
-            "network enabled: the run shared the host's network namespace, loopback services included",
-          ]
-        : warnings,
-      cpuMs: () => (cgroup ? cgroup.cpuMs() : sampled().cpuMs),
-      peakMemoryBytes: () => cgroup?.peakMemoryBytes() ?? sampledPeak,
-      oomKilled: () => cgroup?.oomKilled() ?? false,
-      killTree: () => {
+      return {
+        backend: 'bwrap',
+        isolation: 'namespaces',
+        warnings: spec.network?.enabled
+          ? [
+              ...warnings,
+              "network enabled: the run shared the host's network namespace, loopback services included",
+            ]
+          : warnings,
+        child,
+        exited,
+        setLimits(runLimits) {
+          cgroup?.setLimits(runLimits);
+        },
+        cpuMs: () => (cgroup ? cgroup.cpuMs() : sampled().cpuMs),
+        peakMemoryBytes: () => cgroup?.peakMemoryBytes() ?? sampledPeak,
+        oomKilled: () => cgroup?.oomKilled() ?? false,
         // die-with-parent takes the sandbox's pid namespace down with bwrap.
-        child.kill('SIGKILL');
-      },
-      decodeExit,
-      teardown,
-      async violations(decoded) {
-        await statusDone;
-        if (decoded.kind !== 'exited' || decoded.signal !== 'SIGSYS') return [];
-        const syscall = uid !== null ? await readSeccompKill(uid, startedUs) : undefined;
-        return [
-          {
-            rule: 'forbidden_syscall',
-            message: syscall
-              ? `the program was stopped for calling a forbidden system call: ${syscall}`
-              : 'the program was stopped for calling a forbidden system call',
-            ...(syscall ? { syscall } : {}),
-          },
-        ];
-      },
-    };
-    let used = false;
-    return {
-      backend: 'bwrap',
-      exited,
-      async execute(input) {
-        if (used) throw new Error('a sandbox runs once');
-        used = true;
-        const runLimits: Limits = { ...limits, ...input.limits };
-        if (cgroup && input.limits) cgroup.setLimits(runLimits);
-        return superviseRun(supervised, input, runLimits);
-      },
-      async destroy() {
-        used = true;
-        await teardown();
-      },
-    };
+        killTree: () => child.kill('SIGKILL'),
+        decodeExit(code, signal): DecodedExit {
+          if (!status.includes('"child-pid"')) {
+            return { kind: 'setup_failed', error: `sandbox did not start (bwrap exit ${code ?? signal})` };
+          }
+          if (signal) return { kind: 'exited', exitCode: null, signal };
+          // bwrap reports a child killed by signal N as exit status 128 + N.
+          if (code !== null && code > 128 && code < 128 + 65) {
+            return { kind: 'exited', exitCode: null, signal: signalName(code - 128) };
+          }
+          return { kind: 'exited', exitCode: code, signal: null };
+        },
+        async violations(decoded) {
+          const found: Violation[] = [...new Set(uid === null ? [] : seccompKills.of(uid))].map(
+            (syscall) => ({
+              rule: 'forbidden_syscall',
+              message: `a process of the run was stopped for calling a forbidden system call: ${syscall}`,
+              syscall,
+            }),
+          );
+          if (found.length === 0 && decoded.kind === 'exited' && decoded.signal === 'SIGSYS') {
+            found.push({
+              rule: 'forbidden_syscall',
+              message: 'the program was stopped for calling a forbidden system call',
+            });
+          }
+          return found;
+        },
+        release: () => held.release(),
+      };
+    } catch (err) {
+      return releaseAndRethrow(held, err);
+    }
   }
 
   return {
     name: 'bwrap',
     isolation: 'namespaces',
+    adjustableLimits: options.cgroups ? [...SUPERVISED_LIMITS, ...CGROUP_LIMITS] : SUPERVISED_LIMITS,
     start,
     async probe(): Promise<BackendProbe> {
       const base = { backend: 'bwrap' as const, isolation: 'namespaces' as const, warnings };
       if (!existsSync(BWRAP)) return { ...base, available: false, detail: 'bubblewrap is not installed' };
       const version = spawnSync(BWRAP, ['--version'], { encoding: 'utf8' }).stdout.trim();
+      let sandbox: Sandbox | undefined;
       try {
-        const sandbox = await start({ argv: ['/bin/true'] });
-        const result = await sandbox.execute({});
+        sandbox = await start({ argv: ['/bin/true'] }, options.defaults);
+        const result = await superviseRun(sandbox, {}, options.defaults);
         if (result.status !== 'success') {
           return {
             ...base,
@@ -359,6 +431,8 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
         }
       } catch (err) {
         return { ...base, available: false, detail: `${version}: ${(err as Error).message}` };
+      } finally {
+        await sandbox?.release().catch(() => {});
       }
       return { ...base, available: true, detail: version };
     },

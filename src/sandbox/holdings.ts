@@ -1,0 +1,47 @@
+/**
+ * What a sandbox holds (uid lease, cgroup, temp dir, processes), each with how to give it back.
+ * Released in the reverse order of taking, every release attempted even when an earlier one fails,
+ * and only once however often release() is called: so a start that fails half-way and a run that
+ * ends normally free their resources by the same code.
+ */
+export interface Holdings {
+  take<T>(resource: T, release: (resource: T) => void | Promise<void>): T;
+  release(): Promise<void>;
+}
+
+export function createHoldings(): Holdings {
+  const undo: (() => void | Promise<void>)[] = [];
+  let released: Promise<void> | undefined;
+  return {
+    take(resource, release) {
+      if (released) throw new Error('sandbox already released');
+      undo.push(() => release(resource));
+      return resource;
+    },
+    release() {
+      released ??= (async () => {
+        const errors: unknown[] = [];
+        for (const step of undo.reverse()) {
+          try {
+            await step();
+          } catch (err) {
+            errors.push(err);
+          }
+        }
+        if (errors.length === 1) throw errors[0];
+        if (errors.length > 1) throw new AggregateError(errors, 'releasing a sandbox failed');
+      })();
+      return released;
+    },
+  };
+}
+
+/** Gives back what a failed start took, then throws its error (with the release's, if that failed too). */
+export async function releaseAndRethrow(held: Holdings, err: unknown): Promise<never> {
+  try {
+    await held.release();
+  } catch (releaseErr) {
+    throw new AggregateError([err, releaseErr], (err as Error).message);
+  }
+  throw err;
+}
