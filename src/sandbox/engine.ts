@@ -132,7 +132,7 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
       if (warm) warm.setLimits(limits);
       fault('limited');
       // Run and collect.
-      const result = await superviseRun(sandbox, { stdin: spec.stdin, payload: spec.payload }, limits);
+      const result = await superviseRun(sandbox, spec, limits);
       fault('ran');
       return { ...result, pooled: warm !== undefined };
     } catch (err) {

@@ -1,4 +1,11 @@
-import type { Backend, Limits, RunSpec, Sandbox, SandboxSpec } from './types.js';
+import {
+  RUN_INPUT_FIELDS,
+  type Backend,
+  type Limits,
+  type RunSpec,
+  type Sandbox,
+  type SandboxSpec,
+} from './types.js';
 
 interface Idle {
   sandbox: Sandbox;
@@ -34,7 +41,7 @@ export function poolKey(
     workdir: spec.workdir ?? '/box',
     readOnlyPaths: spec.readOnlyPaths ?? [],
   };
-  for (const runOnly of ['limits', 'label', 'stdin', 'payload', 'files']) delete shape[runOnly];
+  for (const runOnly of ['limits', 'label', ...RUN_INPUT_FIELDS]) delete shape[runOnly];
   const fixed = Object.entries(limits).filter(([k]) => !adjustable.includes(k as keyof Limits));
   return JSON.stringify([Object.entries(shape).sort(), fixed.sort()]);
 }

@@ -95,6 +95,14 @@ export interface RunInput {
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 }
 
+/** RunInput's fields: what a run brings to a sandbox, never part of what a pooled one must match. */
+export const RUN_INPUT_FIELDS = [
+  'stdin',
+  'payload',
+  'signal',
+  'onOutput',
+] as const satisfies readonly (keyof RunInput)[];
+
 export type RunSpec = SandboxSpec & RunInput;
 
 export interface Violation {
