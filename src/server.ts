@@ -12,9 +12,7 @@ import { openHeartbeats } from './queue/heartbeats.js';
 import { startLocalRedis, type LocalRedis } from './queue/redis-server.js';
 import { openTaskQueue } from './queue/tasks.js';
 import { openValidationQueue } from './queue/validations.js';
-import { emptyResponse } from './runner/execution.js';
 import { openStore, type Store } from './store/db.js';
-import { finishExecution } from './store/executions.js';
 import { startWorker, type WardenWorker } from './worker/worker.js';
 
 export interface RunningServer {
@@ -50,10 +48,15 @@ export async function startServer(
       localRedis = await startLocalRedis({
         binary: config.queue.redisServer,
         dir: join(config.dataDir, 'redis'),
+        onRestart: (info) => logger.error(info, 'the local redis-server died; starting it again'),
+        onError: (err) => logger.error({ err: err.message }, 'the local redis-server did not come back yet'),
       });
       undo.push(() => localRedis!.stop());
       redisUrl = localRedis.url;
-      logger.info({ url: redisUrl, pid: localRedis.pid }, 'started a local redis-server (no queue.redisUrl)');
+      logger.info(
+        { url: redisUrl, pid: localRedis.pid },
+        'started a local redis-server (no queue.redisUrl), persisting in the data dir',
+      );
     }
 
     const store: Store = await openStore(config);
@@ -126,9 +129,9 @@ export async function startServer(
         // Stop accepting first; requests already in flight are still answered.
         const appClosed = closeApp();
         if (worker) await worker.close();
-        // Requests still waiting for a result answer 202 with their request_id.
+        // Requests still waiting for a result answer 202 with their request_id; executions not
+        // started yet stay queued (the local Redis persists) and run after the next start.
         shutdown.abort();
-        if (localRedis) await failUnstarted(queue, store, logger);
         // Keep-alive connections that were busy when closing began are idle now; without this they
         // would hold app.close() for the whole keep-alive timeout.
         const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
@@ -143,22 +146,5 @@ export async function startServer(
   } catch (err) {
     await unwind();
     throw err;
-  }
-}
-
-/**
- * A local redis-server dies with the service and its queue with it: executions that never reached a
- * worker are closed in the store as `error`, so that polling them gives an answer.
- */
-async function failUnstarted(queue: ExecutionQueue, store: Store, logger: Logger): Promise<void> {
-  try {
-    for (const requestId of await queue.waitingIds()) {
-      const response = emptyResponse(requestId, 'error', [
-        'the service stopped before this execution started; submit it again',
-      ]);
-      await finishExecution(store.db, requestId, 'error', response);
-    }
-  } catch (err) {
-    logger.warn({ err: (err as Error).message }, 'could not close the executions left in the queue');
   }
 }

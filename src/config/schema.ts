@@ -138,10 +138,13 @@ export type StoreConfig = z.infer<typeof storeConfigSchema>;
 
 export const queueConfigSchema = z
   .object({
-    /** `redis://host:port/db`. Unset: `warden serve` starts a local redis-server of its own. */
+    /**
+     * `redis://host:port/db`, or `unix:///path/to/redis.sock` for a socket. Unset: `warden serve`
+     * starts a local redis-server of its own.
+     */
     redisUrl: z
       .string()
-      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+      .regex(/^(rediss?:\/\/|unix:\/\/\/)/, 'must start with redis://, rediss:// or unix:///')
       .optional(),
     /** The binary `warden serve` starts when redisUrl is unset. */
     redisServer: z.string().min(1).default('/usr/bin/redis-server'),

@@ -125,6 +125,8 @@ async function writeDurably(path: string, bytes: Uint8Array | string): Promise<v
   }
 }
 
+export const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
+
 async function syncDir(dir: string): Promise<void> {
   // A rename is only durable once the directory holding it is flushed.
   const handle = await open(dir, constants.O_RDONLY);
@@ -137,7 +139,7 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-async function unlinkIfPresent(path: string): Promise<void> {
+export async function unlinkIfPresent(path: string): Promise<void> {
   try {
     await unlink(path);
   } catch (err) {
@@ -190,7 +192,7 @@ export async function stageFile(
   await unlink(partial);
   await syncDir(stagingDir);
   const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
-  return { path: target, sha256: createHash('sha256').update(data).digest('hex'), size: data.byteLength };
+  return { path: target, sha256: sha256(data), size: data.byteLength };
 }
 
 /** A temp file in `dir` holding a copy of `source`, for moves across filesystems. */
@@ -260,6 +262,40 @@ async function promoteAcrossDevices(stagingPath: string, target: string, overwri
   await unlinkIfPresent(temp);
 }
 
+/**
+ * Writes bytes to `target` atomically (readers see the whole file or the one before), through a temp
+ * file named like the temp copies of cross-filesystem moves, which recovery removes if a crash
+ * leaves one behind.
+ */
+async function writeAtomically(target: string, bytes: Uint8Array, tag: string): Promise<void> {
+  const temp = join(dirname(target), `${TEMP_PREFIX}${tag}-${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await writeDurably(temp, bytes);
+    await rename(temp, target);
+  } catch (err) {
+    await unlinkIfPresent(temp);
+    throw err;
+  }
+  await syncDir(dirname(target));
+}
+
+/**
+ * Puts a validated upload's bytes (from the store) into the tasks dir as `fileName`, replacing what
+ * is there: what a worker does instead of promote() when the upload was staged on another node.
+ */
+export async function installTaskFile(
+  tasksDir: string,
+  fileName: string,
+  validationId: string,
+  bytes: Uint8Array,
+): Promise<string> {
+  checkFileName(fileName);
+  await ensureDir(tasksDir);
+  const target = join(tasksDir, fileName);
+  await writeAtomically(target, bytes, basename(stagedPath(tasksDir, validationId)));
+  return target;
+}
+
 /** rename(), or copy + rename + unlink across filesystems (a crash leaves the file in both places). */
 async function moveInto(source: string, target: string, tag: string): Promise<void> {
   try {
@@ -279,11 +315,12 @@ export interface QuarantineRecord {
 }
 
 /**
- * Moves a rejected file aside, with `<id>.reasons.json` beside it. The reasons are written first:
- * a crash before the move leaves a staged file plus its reasons, which recovery finishes quarantining.
+ * Moves a rejected file aside, with `<id>.reasons.json` beside it: the staged file, or its bytes from
+ * the store when it was staged on another node. The reasons are written first: a crash before the
+ * move leaves a staged file plus its reasons, which recovery finishes quarantining.
  */
 export async function quarantine(
-  stagingPath: string,
+  source: { stagingPath: string } | { bytes: Uint8Array },
   quarantineDir: string,
   validationId: string,
   reasons: string[],
@@ -300,8 +337,12 @@ export async function quarantine(
   await writeDurably(reasonsTemp, `${JSON.stringify(record, null, 2)}\n`);
   await rename(reasonsTemp, reasonsPath);
   const path = join(quarantineDir, `${validationId}${QUARANTINED_SUFFIX}`);
-  await moveInto(stagingPath, path, validationId);
-  await syncDir(quarantineDir);
+  if ('stagingPath' in source) {
+    await moveInto(source.stagingPath, path, validationId);
+    await syncDir(quarantineDir);
+  } else {
+    await writeAtomically(path, source.bytes, validationId);
+  }
   return { path, reasonsPath };
 }
 
@@ -326,9 +367,7 @@ async function sameFile(a: string, b: string): Promise<boolean> {
 
 async function sha256Of(path: string): Promise<string | null> {
   try {
-    return createHash('sha256')
-      .update(await readFile(path))
-      .digest('hex');
+    return sha256(await readFile(path));
   } catch (err) {
     if (isCode(err, 'ENOENT')) return null;
     throw err;

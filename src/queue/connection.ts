@@ -1,5 +1,18 @@
 import type { RedisOptions } from 'bullmq';
 
+export { redactUrl } from '../redact.js';
+
+/**
+ * Where Redis is, as ioredis options: `redis://` and `rediss://` URLs as they are, and
+ * `unix:///path/to/redis.sock` (optionally `?db=N`), the form of the local redis-server's socket.
+ */
+export function redisTarget(url: string): RedisOptions {
+  if (!url.startsWith('unix://')) return { url };
+  const parsed = new URL(url);
+  const db = parsed.searchParams.get('db');
+  return { path: decodeURIComponent(parsed.pathname), ...(db ? { db: Number(db) } : {}) };
+}
+
 /**
  * ioredis options for BullMQ. `producer` connections (the API's) fail fast while Redis is away, so a
  * request gets a 503 at once instead of hanging; `consumer` connections (workers, event listeners)
@@ -15,7 +28,7 @@ export interface RedisConnections {
 export function redisConnections(url: string): RedisConnections {
   let stopped = false;
   const retryStrategy = (times: number) => (stopped ? null : Math.min(100 * times, 1000));
-  const base: RedisOptions = { url, connectTimeout: 5000, retryStrategy };
+  const base: RedisOptions = { ...redisTarget(url), connectTimeout: 5000, retryStrategy };
   return {
     producer: { ...base, enableOfflineQueue: false, maxRetriesPerRequest: 1 },
     consumer: { ...base, maxRetriesPerRequest: null },
@@ -52,15 +65,5 @@ export async function guard<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (err) {
     throw new QueueUnavailableError(`queue unavailable: ${(err as Error).message}`);
-  }
-}
-
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable url)';
   }
 }

@@ -13,7 +13,7 @@ import {
  * after three missed beats), so anyone can list the workers alive now, by role, across machines.
  */
 
-export const WORKER_ROLES = ['executions', 'validation', 'tasks'] as const;
+export const WORKER_ROLES = ['executions', 'validation', 'tasks', 'jobs'] as const;
 export type WorkerRole = (typeof WORKER_ROLES)[number];
 
 export interface WorkerBeat {
@@ -49,7 +49,9 @@ export async function openHeartbeats(options: {
 }): Promise<Heartbeats> {
   const connections: RedisConnections = redisConnections(options.redisUrl);
   const { url, ...rest } = connections.producer;
-  const redis = new Redis(url ?? options.redisUrl, { ...rest, lazyConnect: true });
+  const redis = url
+    ? new Redis(url, { ...rest, lazyConnect: true })
+    : new Redis({ ...rest, lazyConnect: true });
   redis.on('error', (err: Error) => options.onError?.(err));
   if (!(await withDeadline(redis.connect(), 10_000))) {
     connections.stop();

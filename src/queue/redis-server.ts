@@ -1,27 +1,42 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
+import { isAlive } from '../sandbox/pids.js';
 
-/** A redis-server child owned by this process: `warden serve` without REDIS_URL, tests, benchmarks. */
+/**
+ * The redis-server `warden serve` starts when no REDIS_URL is given (also tests and benchmarks). It
+ * keeps the queue across restarts (append-only file, fsync every second, in its dir), listens only on
+ * a unix socket in that dir (no TCP port, so no port race and nothing reachable from the network),
+ * and is started again whenever it dies; clients reconnect to the same socket and find the same data.
+ */
 export interface LocalRedis {
+  /** `unix:///…/redis.sock`: what queue.redisUrl would be to reach it. */
   readonly url: string;
-  readonly port: number;
+  readonly socket: string;
+  /** The redis-server running now (a new one after a restart). */
   readonly pid: number;
-  /** SIGTERM, then SIGKILL if it lingers. Safe to call more than once. */
+  /** How many times it died and was started again. */
+  readonly restarts: number;
+  /** SIGTERM (Redis flushes the append-only file), then SIGKILL if it lingers. Idempotent. */
   stop(): Promise<void>;
+}
+
+export interface LocalRedisOptions {
+  binary?: string;
+  dir: string;
+  /** It died (`code`/`signal`) and is being started again. */
+  onRestart?: (info: { pid: number; code: number | null; signal: string | null }) => void;
+  /** A restart failed; another is tried after a backoff. */
+  onError?: (err: Error) => void;
 }
 
 export class LocalRedisError extends Error {}
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** Longest unix socket path the kernel takes (sun_path is 108 bytes with its NUL). */
+const MAX_SOCKET_PATH = 107;
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 5_000;
 
 function isRedis(pid: number): boolean {
   try {
@@ -31,44 +46,56 @@ function isRedis(pid: number): boolean {
   }
 }
 
+async function waitUntil(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return true;
+}
+
+/** SIGTERM (so that it writes out its append-only file), SIGKILL if it does not go in time. */
+async function terminate(pid: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  if (await waitUntil(() => !isAlive(pid), STOP_TIMEOUT_MS)) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+}
+
 /**
- * Pid files are `redis-<ownerPid>.pid` holding the redis pid, so a redis left behind by a crashed
- * owner is found and killed at the next start, while a live owner's server is left alone.
+ * Pid files are `redis-<ownerPid>.pid` holding the redis pid. A server left behind by a dead owner is
+ * stopped (gracefully: its data is the queue this start resumes); a live owner's means that another
+ * process serves this data dir, and two servers on one append-only file would corrupt it.
  */
-function killOrphans(dir: string): void {
+async function takeOver(dir: string): Promise<void> {
   for (const name of readdirSync(dir)) {
     const match = /^redis-(\d+)\.pid$/.exec(name);
     if (!match) continue;
     const owner = Number(match[1]);
-    if (isAlive(owner) && owner !== process.pid) continue;
     const pid = Number(readFileSync(join(dir, name), 'utf8'));
-    if (Number.isInteger(pid) && pid > 0 && isRedis(pid)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
+    const running = Number.isInteger(pid) && pid > 0 && isRedis(pid);
+    if (owner !== process.pid && isAlive(owner) && running) {
+      throw new LocalRedisError(
+        `the redis-server in ${dir} belongs to the running process ${owner} (another warden serve on this data dir?)`,
+      );
     }
+    if (running) await terminate(pid);
     rmSync(join(dir, name), { force: true });
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-/** Speaks just enough RESP to know the server answers. */
-async function pings(port: number): Promise<boolean> {
+/** Speaks just enough RESP to know the server answers (not still loading its data). */
+async function pings(socketPath: string): Promise<boolean> {
   return new Promise((resolvePing) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
+    const socket = createConnection({ path: socketPath });
     let data = '';
     const done = (ok: boolean) => {
       socket.destroy();
@@ -84,51 +111,48 @@ async function pings(port: number): Promise<boolean> {
   });
 }
 
-async function startOnce(binary: string, dir: string, port: number): Promise<LocalRedis | string> {
-  const logFile = join(dir, 'redis.log');
-  // Detached (own process group): a Ctrl-C at the terminal must not kill the queue before the
-  // service has drained in-flight runs. The exit hook and the pid file make up for it.
-  const child = spawn(
-    binary,
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--protected-mode',
-      'yes',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-      '--logfile',
-      logFile,
-      '--daemonize',
-      'no',
-    ],
-    { detached: true, stdio: 'ignore', env: { PATH: '/usr/bin:/bin' } },
-  );
-  const pid = child.pid;
-  if (pid === undefined) {
-    return new Promise((r) => child.once('error', (err) => r(`cannot start ${binary}: ${err.message}`)));
+function logTail(logFile: string): string {
+  return existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').slice(-3).join(' | ') : '';
+}
+
+export async function startLocalRedis(options: LocalRedisOptions): Promise<LocalRedis> {
+  const binary = options.binary ?? '/usr/bin/redis-server';
+  if (!existsSync(binary)) {
+    throw new LocalRedisError(`${binary} not found: install redis-server or set REDIS_URL (queue.redisUrl)`);
   }
-  let exited = false;
-  const exitedPromise = new Promise<void>((r) =>
-    child.once('exit', () => {
-      exited = true;
-      r();
-    }),
-  );
-  child.unref();
+  const dir = resolve(options.dir);
+  const socket = join(dir, 'redis.sock');
+  if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
+    throw new LocalRedisError(
+      `the redis socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes: use a shorter dataDir or set REDIS_URL`,
+    );
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  await takeOver(dir);
+  const logFile = join(dir, 'redis.log');
   const pidFile = join(dir, `redis-${process.pid}.pid`);
-  writeFileSync(pidFile, String(pid));
+  const args = [
+    ['--port', '0'],
+    ['--unixsocket', socket],
+    ['--unixsocketperm', '600'],
+    ['--save', ''],
+    ['--appendonly', 'yes'],
+    ['--appendfsync', 'everysec'],
+    ['--dir', dir],
+    ['--logfile', logFile],
+    ['--daemonize', 'no'],
+  ].flat();
+
+  let child: ChildProcess | undefined;
+  let stopping: Promise<void> | undefined;
+  let restarts = 0;
   const killNow = () => {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* already gone */
+    if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
   };
   const onExit = () => {
@@ -137,36 +161,65 @@ async function startOnce(binary: string, dir: string, port: number): Promise<Loc
   };
   process.on('exit', onExit);
 
-  const deadline = Date.now() + 10_000;
-  while (!exited && Date.now() < deadline) {
-    if (await pings(port)) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  if (exited || Date.now() >= deadline) {
-    onExit();
-    process.off('exit', onExit);
-    const log = existsSync(logFile)
-      ? readFileSync(logFile, 'utf8').trim().split('\n').slice(-3).join(' | ')
-      : '';
-    return `redis-server did not start on port ${port}${log ? `: ${log}` : ''}`;
+  /** Starts one redis-server and waits for it to answer; the reason when it does not. */
+  async function launch(): Promise<string | undefined> {
+    // Detached (own process group): a Ctrl-C at the terminal must not kill the queue before the
+    // service has drained in-flight runs. The exit hook and the pid file make up for it.
+    const started = spawn(binary, args, { detached: true, stdio: 'ignore', env: { PATH: '/usr/bin:/bin' } });
+    started.unref();
+    child = started;
+    const spawnError = new Promise<string>((r) => started.once('error', (err) => r(err.message)));
+    if (started.pid === undefined) return `cannot start ${binary}: ${await spawnError}`;
+    writeFileSync(pidFile, String(started.pid));
+    started.once('exit', (code, signal) => {
+      if (stopping || child !== started) return;
+      options.onRestart?.({ pid: started.pid!, code, signal });
+      void supervise();
+    });
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (started.exitCode === null && started.signalCode === null && Date.now() < deadline) {
+      if (await pings(socket)) return undefined;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    killNow();
+    const log = logTail(logFile);
+    return `redis-server did not start on ${socket}${log ? `: ${log}` : ''}`;
   }
 
-  let stopping: Promise<void> | undefined;
+  /** Starts it again until it stays up, backing off while it keeps failing. */
+  async function supervise(): Promise<void> {
+    let backoff = 100;
+    while (!stopping) {
+      restarts++;
+      const failed = await launch();
+      if (!failed) return;
+      options.onError?.(new LocalRedisError(failed));
+      await new Promise((r) => setTimeout(r, backoff));
+      backoff = Math.min(backoff * 2, 5000);
+    }
+  }
+
+  const failed = await launch();
+  if (failed) {
+    stopping = Promise.resolve();
+    onExit();
+    process.off('exit', onExit);
+    throw new LocalRedisError(failed);
+  }
+
   return {
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    pid,
+    url: `unix://${socket}`,
+    socket,
+    get pid() {
+      return child?.pid ?? 0;
+    },
+    get restarts() {
+      return restarts;
+    },
     stop() {
       stopping ??= (async () => {
-        if (!exited) {
-          try {
-            process.kill(pid, 'SIGTERM');
-          } catch {
-            /* already gone */
-          }
-          const timer = setTimeout(killNow, 3000);
-          await exitedPromise;
-          clearTimeout(timer);
+        if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+          await terminate(child.pid);
         }
         process.off('exit', onExit);
         rmSync(pidFile, { force: true });
@@ -174,32 +227,4 @@ async function startOnce(binary: string, dir: string, port: number): Promise<Loc
       return stopping;
     },
   };
-}
-
-/**
- * Starts redis-server on a free loopback port with no persistence (`--save ''`, no AOF): the queue
- * only carries work in flight; executions themselves are persisted in the store.
- */
-export async function startLocalRedis(options: {
-  binary?: string;
-  dir: string;
-  /** A fixed port (e.g. to bring a stopped server back where its clients reconnect); default: a free one. */
-  port?: number;
-}): Promise<LocalRedis> {
-  const binary = options.binary ?? '/usr/bin/redis-server';
-  if (!existsSync(binary)) {
-    throw new LocalRedisError(`${binary} not found: install redis-server or set REDIS_URL (queue.redisUrl)`);
-  }
-  const dir = resolve(options.dir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  killOrphans(dir);
-  let last = '';
-  // The free port can be taken between the probe and redis binding it: try a few.
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const started = await startOnce(binary, dir, options.port ?? (await freePort()));
-    if (typeof started !== 'string') return started;
-    last = started;
-    if (options.port) break;
-  }
-  throw new LocalRedisError(last);
 }

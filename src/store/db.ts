@@ -4,6 +4,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { WardenConfig } from '../config/schema.js';
+import { redactUrl } from '../redact.js';
 import { migrationProvider, type Dialect } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -29,15 +30,15 @@ export function storeTarget(config: Pick<WardenConfig, 'dataDir' | 'store'>): {
   return { dialect: 'postgres', target: url };
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres://(unparsable url)';
-  }
-}
+const JSON_TYPES = new Set<number>([pg.types.builtins.JSON, pg.types.builtins.JSONB]);
+
+/** pg's own type parsers, except that json and jsonb stay text, as SQLite returns them (codec.ts). */
+const typeParsers = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    JSON_TYPES.has(oid)
+      ? (text: string) => text
+      : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+};
 
 /**
  * SQLite handles by file, shared within the process. better-sqlite3 waits for a lock synchronously:
@@ -95,7 +96,12 @@ async function connect(dialect: Dialect, target: string): Promise<Store> {
     file.pragma('synchronous = NORMAL');
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: file }) });
   } else {
-    const pool = new pg.Pool({ connectionString: target, max: 10, connectionTimeoutMillis: 5000 });
+    const pool = new pg.Pool({
+      connectionString: target,
+      max: 10,
+      connectionTimeoutMillis: 5000,
+      types: typeParsers,
+    });
     // An idle client losing its server must not crash the process; the next query reports it.
     pool.on('error', () => {});
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
@@ -118,7 +124,7 @@ async function connect(dialect: Dialect, target: string): Promise<Store> {
   return {
     db,
     dialect,
-    location: dialect === 'sqlite' ? target : redact(target),
+    location: dialect === 'sqlite' ? target : redactUrl(target),
     async ping() {
       await sql`select 1`.execute(db);
     },

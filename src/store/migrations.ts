@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { durabilityMigrations } from './durability-migrations.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -133,6 +134,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.dropTable('tasks').execute();
       },
     },
+    ...durabilityMigrations(dialect),
   };
 }
 

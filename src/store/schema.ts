@@ -1,11 +1,11 @@
 import type { ColumnType } from 'kysely';
 
 /**
- * Row types as Kysely sees them. JSON columns are `jsonb` on PostgreSQL (read back parsed) and
- * `text` on SQLite (read back as a string); timestamps are `timestamptz` (read back as Date) and
- * ISO-8601 text. Writes always use the JSON string and the ISO string, which both accept.
+ * Row types as Kysely sees them. JSON columns hold JSON text on both databases and are read back as
+ * text (see codec.ts); timestamps are `timestamptz` (read back as Date) and ISO-8601 text. Writes
+ * always use the JSON string and the ISO string, which both accept.
  */
-export type JsonColumn = ColumnType<unknown, string, string>;
+export type JsonColumn = ColumnType<string, string, string>;
 export type TimestampColumn = ColumnType<Date | string, string, string>;
 
 export type ExecutionState = 'pending' | 'running' | 'done';
@@ -20,13 +20,13 @@ export interface ExecutionsTable {
   /** The run's verdict once done (`success`, `timeout`, …). */
   verdict: string | null;
   request: JsonColumn;
-  response: ColumnType<unknown, string | null, string | null>;
+  response: ColumnType<string | null, string | null, string | null>;
   created_at: TimestampColumn;
   started_at: ColumnType<Date | string | null, string | null, string | null>;
   finished_at: ColumnType<Date | string | null, string | null, string | null>;
 }
 
-type NullableJson = ColumnType<unknown, string | null, string | null>;
+type NullableJson = ColumnType<string | null, string | null, string | null>;
 type NullableTimestamp = ColumnType<Date | string | null, string | null, string | null>;
 
 export type ValidationState = 'PENDING' | 'VALIDATING' | 'VALIDATED' | 'REJECTED';
@@ -44,6 +44,11 @@ export interface TaskFilesTable {
   owner: string;
   sha256: string;
   size_bytes: number;
+  /**
+   * The uploaded bytes, so that a worker on any node can validate them and run their tasks (null for
+   * uploads older than this column: their file is on the disk of the node that received them).
+   */
+  content: ColumnType<Buffer | null, Buffer | null, never>;
   sample_payloads: NullableJson;
   status: ValidationState;
   /**

@@ -51,7 +51,30 @@ export class TitleTakenError extends Error {
 
 export const UNFINISHED: ValidationState[] = ['PENDING', 'VALIDATING'];
 
-function toRecord(row: Selectable<TaskFilesTable>): TaskFileRecord {
+/** Every column but the bytes, which only a worker about to run them reads (uploadContent). */
+const RECORD_COLUMNS = [
+  'validation_id',
+  'title',
+  'file_name',
+  'original_name',
+  'language',
+  'owner',
+  'sha256',
+  'size_bytes',
+  'sample_payloads',
+  'status',
+  'verdict',
+  'reasons',
+  'report',
+  'attempts',
+  'claim',
+  'created_at',
+  'updated_at',
+  'started_at',
+  'checked_at',
+] as const;
+
+function toRecord(row: Omit<Selectable<TaskFilesTable>, 'content'>): TaskFileRecord {
   return {
     validationId: row.validation_id,
     title: row.title,
@@ -96,6 +119,8 @@ export interface NewUpload {
   owner: string;
   sha256: string;
   sizeBytes: number;
+  /** The file itself, kept in the row for workers on other nodes. */
+  content: Buffer;
   samplePayloads?: unknown[];
 }
 
@@ -153,6 +178,7 @@ export async function insertUpload(db: Kysely<Database>, upload: NewUpload): Pro
         owner: upload.owner,
         sha256: upload.sha256,
         size_bytes: upload.sizeBytes,
+        content: upload.content,
         sample_payloads: upload.samplePayloads ? JSON.stringify(upload.samplePayloads) : null,
         status: 'PENDING',
         verdict: null,
@@ -169,6 +195,16 @@ export async function insertUpload(db: Kysely<Database>, upload: NewUpload): Pro
   });
 }
 
+/** The uploaded bytes; null for an upload recorded before they were kept in the store. */
+export async function uploadContent(db: Db, validationId: string): Promise<Buffer | null> {
+  const row = await db
+    .selectFrom('task_files')
+    .select('content')
+    .where('validation_id', '=', validationId)
+    .executeTakeFirst();
+  return row?.content ?? null;
+}
+
 /** For an upload refused after its row was written (the queue was down): it never existed. */
 export async function deleteUpload(db: Kysely<Database>, validationId: string): Promise<void> {
   await db.deleteFrom('task_files').where('validation_id', '=', validationId).execute();
@@ -177,7 +213,7 @@ export async function deleteUpload(db: Kysely<Database>, validationId: string): 
 export async function getTaskFile(db: Db, validationId: string): Promise<TaskFileRecord | undefined> {
   const row = await db
     .selectFrom('task_files')
-    .selectAll()
+    .select(RECORD_COLUMNS)
     .where('validation_id', '=', validationId)
     .executeTakeFirst();
   return row ? toRecord(row) : undefined;
@@ -311,7 +347,7 @@ export async function latestUpload(
 ): Promise<TaskFileRecord | undefined> {
   const row = await db
     .selectFrom('task_files')
-    .selectAll()
+    .select(RECORD_COLUMNS)
     .where('title', '=', title)
     .where('owner', '=', owner)
     .orderBy('created_at', 'desc')
@@ -346,7 +382,7 @@ export async function validatedVersion(
 export async function staleValidations(db: Db, before: string, limit = 500): Promise<TaskFileRecord[]> {
   const rows = await db
     .selectFrom('task_files')
-    .selectAll()
+    .select(RECORD_COLUMNS)
     .where('status', 'in', UNFINISHED)
     .where('updated_at', '<', before)
     .orderBy('updated_at')

@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { languageForFile } from '../languages/index.js';
-import { resourceUsage, runTask } from '../pipeline/index.js';
+import { resourceUsage, runTask, sha256 } from '../pipeline/index.js';
 import type { TaskMessage, TaskQueue } from '../queue/tasks.js';
-import { getTitle, validatedVersion } from '../store/task-files.js';
+import { getTitle, uploadContent, validatedVersion, type TitleRecord } from '../store/task-files.js';
 import { finishTask, staleTasks, startTask, type TaskRecord } from '../store/tasks.js';
 import type { Role, WorkerContext } from './role.js';
 
@@ -27,6 +26,33 @@ export function taskRole(ctx: WorkerContext, queue: TaskQueue): Role {
     if (await finishTask(db, task.taskId, end)) metrics.observeTask(end.status);
   }
 
+  /**
+   * The bytes of the title's validated version, from the store (any node can run them). Uploads
+   * recorded before the store kept bytes run from this node's tasks dir, and only if what is there
+   * now passed validation, whatever a concurrent promotion is doing to the file.
+   */
+  async function validatedBytes(
+    title: string,
+    active: NonNullable<TitleRecord['active']>,
+  ): Promise<{ bytes: Buffer; version: string }> {
+    const stored = await uploadContent(db, active.validationId);
+    if (stored) {
+      if (sha256(stored) !== active.sha256)
+        throw new Error(`the stored task file ${active.fileName} is corrupt`);
+      return { bytes: stored, version: active.validationId };
+    }
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(join(config.tasks.dir, active.fileName));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      throw new FileNotReadyError(`the task file ${active.fileName} is missing from the tasks dir`);
+    }
+    const version = await validatedVersion(db, title, active.fileName, sha256(bytes));
+    if (!version) throw new FileNotReadyError(`the task file ${active.fileName} is being replaced`);
+    return { bytes, version };
+  }
+
   async function run(task: TaskRecord): Promise<void> {
     const title = await getTitle(db, task.title);
     if (!title?.active || title.owner !== task.owner) {
@@ -35,17 +61,7 @@ export function taskRole(ctx: WorkerContext, queue: TaskQueue): Role {
     const { fileName } = title.active;
     const language = languageForFile(fileName);
     if (!language) throw new Error(`no language for ${fileName}`);
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(join(config.tasks.dir, fileName));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      throw new FileNotReadyError(`the task file ${fileName} is missing from the tasks dir`);
-    }
-    // Only bytes that passed validation run, whatever a concurrent promotion is doing to the file.
-    const digest = createHash('sha256').update(bytes).digest('hex');
-    const version = await validatedVersion(db, task.title, fileName, digest);
-    if (!version) throw new FileNotReadyError(`the task file ${fileName} is being replaced`);
+    const { bytes, version } = await validatedBytes(task.title, title.active);
 
     const outcome = await runTask(
       { engine },

@@ -1,15 +1,19 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { readFile, stat, unlink } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
+import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { findLanguage } from '../languages/index.js';
 import {
+  installTaskFile,
   listStaged,
   promote,
   quarantine,
   recoverValidationFile,
+  sha256,
   stagedPath,
+  unlinkIfPresent,
   validateTaskFile,
   validationReport,
   type ValidationDirs,
@@ -23,10 +27,12 @@ import {
   lockTitle,
   recordVerdict,
   staleValidations,
+  uploadContent,
   uploadStates,
   type TaskFileRecord,
   type Verdict,
 } from '../store/task-files.js';
+import type { Database } from '../store/schema.js';
 import type { Role, WorkerContext } from './role.js';
 
 /**
@@ -56,16 +62,30 @@ interface Decision {
   report?: unknown;
 }
 
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-
 const wardenFault = (what: string) =>
   `Warden could not validate this file: ${what}. This is not a problem with the file: upload it again`;
 
-async function unlinkIfPresent(path: string): Promise<void> {
-  try {
-    await unlink(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+/**
+ * Staged uploads no worker will touch again: their validation is finished (decided here, or on a
+ * worker of another node, which never sees this node's staging dir), or they have no record and are
+ * old enough to be a crash between staging and recording. The node that stages (the API) runs this.
+ */
+export async function sweepStaging(db: Kysely<Database>, stagingDir: string, logger: Logger): Promise<void> {
+  const staged = await listStaged(stagingDir);
+  const states = await uploadStates(db, staged);
+  for (const id of staged) {
+    const state = states.get(id);
+    if (state === 'PENDING' || state === 'VALIDATING') continue;
+    const path = stagedPath(stagingDir, id);
+    if (state === undefined) {
+      const info = await stat(path).catch(() => null);
+      if (!info || Date.now() - info.mtimeMs < ORPHAN_STAGED_MS) continue;
+    }
+    await unlinkIfPresent(path);
+    logger.info(
+      { validationId: id, state: state ?? 'no record' },
+      'removed a staged file nobody will validate',
+    );
   }
 }
 
@@ -78,6 +98,22 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
     tasksDir: config.tasks.dir,
     quarantineDir: config.tasks.quarantineDir,
   };
+
+  /** The upload's bytes as recorded in the store, if they are there and intact. */
+  async function storedBytes(upload: TaskFileRecord): Promise<Buffer | null> {
+    const bytes = await uploadContent(db, upload.validationId);
+    return bytes && sha256(bytes) === upload.sha256 ? bytes : null;
+  }
+
+  /** Uploads recorded before the store kept their bytes: the file in this node's staging dir. */
+  async function stagedBytes(upload: TaskFileRecord): Promise<Buffer | null> {
+    try {
+      return await readFile(stagedPath(dirs.stagingDir, upload.validationId));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return null;
+    }
+  }
 
   /**
    * Promotes the upload and makes it the title's version, under the title's lock so that two
@@ -92,12 +128,19 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
       if (title.owner !== upload.owner) return 'title_taken';
       const hints = { fileName: upload.fileName, sha256: upload.sha256 };
       let where = await recoverValidationFile(dirs, upload.validationId, hints);
+      // Replacing is safe: the title, hence every `<title>.<ext>` in the tasks dir, is this owner's.
       if (where === 'staging') {
-        // Replacing is safe: the title, hence every `<title>.<ext>` in the tasks dir, is this owner's.
         await promote(stagedPath(dirs.stagingDir, upload.validationId), dirs.tasksDir, upload.fileName, {
           overwrite: true,
         });
         where = 'promoted';
+      } else if (where === 'missing') {
+        // Staged on another node: this node's copy comes from the store.
+        const bytes = await storedBytes(upload);
+        if (bytes) {
+          await installTaskFile(dirs.tasksDir, upload.fileName, upload.validationId, bytes);
+          where = 'promoted';
+        }
       }
       if (where !== 'promoted') return 'lost';
       await activateVersion(trx, upload);
@@ -136,9 +179,10 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
     }
     // No hints: a rejected upload never claims a file in the tasks dir.
     const where = await recoverValidationFile(dirs, upload.validationId);
-    if (where === 'staging') {
+    const bytes = where === 'missing' ? await storedBytes(upload) : null;
+    if (where === 'staging' || bytes) {
       await quarantine(
-        stagedPath(dirs.stagingDir, upload.validationId),
+        bytes ? { bytes } : { stagingPath: stagedPath(dirs.stagingDir, upload.validationId) },
         dirs.quarantineDir,
         upload.validationId,
         reasons,
@@ -159,16 +203,13 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
       );
       return settle(upload, token, { verdict: 'REJECTED', reasons: [reason] }, log);
     }
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(stagedPath(dirs.stagingDir, upload.validationId));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const bytes = (await storedBytes(upload)) ?? (await stagedBytes(upload));
+    if (!bytes) {
       const reason = wardenFault('the uploaded file was lost before it could be validated');
       return settle(upload, token, { verdict: 'REJECTED', reasons: [reason] }, log);
     }
     if (sha256(bytes) !== upload.sha256) {
-      const reason = 'the staged file changed after it was uploaded; upload it again';
+      const reason = 'the uploaded file changed after it was uploaded; upload it again';
       return settle(upload, token, { verdict: 'REJECTED', reasons: [reason] }, log);
     }
     const language = findLanguage(upload.language);
@@ -235,20 +276,6 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
             'queued again a validation whose job was lost',
           );
         }
-      }
-      const staged = await listStaged(dirs.stagingDir);
-      const states = await uploadStates(db, staged);
-      for (const id of staged) {
-        const state = states.get(id);
-        if (state === 'PENDING' || state === 'VALIDATING') continue;
-        const path = stagedPath(dirs.stagingDir, id);
-        const info = await stat(path).catch(() => null);
-        if (!info || Date.now() - info.mtimeMs < ORPHAN_STAGED_MS) continue;
-        await unlinkIfPresent(path);
-        logger.warn(
-          { validationId: id, state: state ?? 'no record' },
-          'removed a staged file nobody will validate',
-        );
       }
     },
   };

@@ -125,7 +125,6 @@ describe('overload and outages', () => {
   });
 
   it('503 with Retry-After while Redis is down, and recovery when it is back', async () => {
-    const port = redis.port;
     await redis.stop();
 
     const down = await call<ErrorAnswer>(server.url, 'POST', '/execute', {
@@ -147,7 +146,8 @@ describe('overload and outages', () => {
       404,
     );
 
-    redis = await startLocalRedis({ dir: join(dir, 'redis'), port });
+    // Same dir, same socket: the clients reconnect to where they were.
+    redis = await startLocalRedis({ dir: join(dir, 'redis') });
     const back = await until(async () => {
       const res = await call<ExecutionResponse>(server.url, 'POST', '/execute', {
         code: 'print("back")',

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, storeTarget, type Store } from '../../src/store/db.js';
+import { migrationProvider } from '../../src/store/migrations.js';
 import {
   deleteExecution,
   finishExecution,
@@ -11,7 +12,9 @@ import {
   insertExecution,
   markExecutionRunning,
 } from '../../src/store/executions.js';
+import { finishTask, getTask, insertTask } from '../../src/store/tasks.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { testConfig } from '../helpers/server.js';
 
 /** The same store code on SQLite (always) and PostgreSQL (when its binaries are installed). */
 const dialects = postgresAvailable() ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
@@ -28,7 +31,7 @@ describe.each(dialects)('store on %s', (dialect) => {
       pgServer = await startPostgres();
       databaseUrl = pgServer.url;
     }
-    store = await openStore({ dataDir: dir, store: { databaseUrl } });
+    store = await openStore(testConfig(dir, { store: { databaseUrl } }));
   });
 
   afterAll(async () => {
@@ -51,13 +54,15 @@ describe.each(dialects)('store on %s', (dialect) => {
       backend: 'bwrap',
       request: { a: 1 },
     });
-    const again = await openStore({ dataDir: dir, store: { databaseUrl } });
+    const again = await openStore(testConfig(dir, { store: { databaseUrl } }));
     try {
       expect((await getExecution(again.db, 'keep-me'))?.request).toEqual({ a: 1 });
       const applied = await sql<{ name: string }>`select name from warden_migrations order by name`.execute(
         again.db,
       );
-      expect(applied.rows.map((r) => r.name)).toEqual(['0001_executions', '0002_task_files', '0003_tasks']);
+      const known = Object.keys(await migrationProvider(dialect).getMigrations()).sort();
+      expect(applied.rows.map((r) => r.name)).toEqual(known);
+      expect(known.slice(0, 3)).toEqual(['0001_executions', '0002_task_files', '0003_tasks']);
     } finally {
       await again.close();
     }
@@ -99,6 +104,38 @@ describe.each(dialects)('store on %s', (dialect) => {
     expect(Date.parse(done!.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(done!.startedAt!));
   });
 
+  it.each([
+    ['a JSON string', 'hello'],
+    ['a string that looks like a number', '42'],
+    ['a string that looks like JSON', '{"a":1}'],
+    ['an empty string', ''],
+    ['a number', 42],
+    ['a float', -0.5],
+    ['null', null],
+    ['true', true],
+    ['false', false],
+    ['an empty array', []],
+    ['nested values', { list: [1, 'two', { three: [null, false] }], 'key with space': 'é 🎉 \u0000 "q"' }],
+    ['unicode text', 'ünïcödé ✓ 𝄞 日本'],
+    ['an object whose keys are not in sorted order', { zeta: 1, b: 2, aa: 3 }],
+  ])('stores %s and reads it back as it was, in every JSON column', async (_what, value) => {
+    const id = `json-${Math.random().toString(36).slice(2)}`;
+    await insertExecution(store.db, { requestId: id, language: 'python', backend: null, request: value });
+    await finishExecution(store.db, id, 'success', value);
+    const execution = await getExecution(store.db, id);
+    expect(execution?.request).toStrictEqual(value);
+    expect(execution?.response).toStrictEqual(value);
+    expect(JSON.stringify(execution?.response)).toBe(JSON.stringify(value)); // key order too
+
+    await insertTask(store.db, { taskId: id, title: 't', owner: 'o', payload: value });
+    await finishTask(store.db, id, { status: 'succeeded', result: value, usage: value });
+    const task = await getTask(store.db, id);
+    expect(task?.payload).toStrictEqual(value);
+    expect(task?.result).toStrictEqual(value);
+    expect(task?.usage).toStrictEqual(value);
+    expect(JSON.stringify(task?.result)).toBe(JSON.stringify(value));
+  });
+
   it('never moves a finished execution back to running (redelivered job)', async () => {
     await insertExecution(store.db, { requestId: 'r2', language: 'javascript', backend: null, request: {} });
     await finishExecution(store.db, 'r2', 'failed', { x: 1 });
@@ -119,23 +156,23 @@ describe.each(dialects)('store on %s', (dialect) => {
 
 describe('store target', () => {
   it('defaults to SQLite under the data dir and understands sqlite: and postgres URLs', () => {
-    expect(storeTarget({ dataDir: '/srv/w', store: {} })).toEqual({
+    expect(storeTarget(testConfig('/srv/w'))).toEqual({
       dialect: 'sqlite',
       target: '/srv/w/warden.sqlite',
     });
-    expect(storeTarget({ dataDir: '/srv/w', store: { databaseUrl: 'sqlite:/tmp/x.db' } })).toEqual({
+    expect(storeTarget(testConfig('/srv/w', { store: { databaseUrl: 'sqlite:/tmp/x.db' } }))).toEqual({
       dialect: 'sqlite',
       target: '/tmp/x.db',
     });
-    expect(storeTarget({ dataDir: '/srv/w', store: { databaseUrl: 'postgresql://u:p@h/db' } }).dialect).toBe(
-      'postgres',
-    );
+    expect(
+      storeTarget(testConfig('/srv/w', { store: { databaseUrl: 'postgresql://u:p@h/db' } })).dialect,
+    ).toBe('postgres');
   });
 
   it('reports an unreachable PostgreSQL as an error, without hanging', async () => {
     const started = Date.now();
     await expect(
-      openStore({ dataDir: '/tmp', store: { databaseUrl: 'postgres://warden@127.0.0.1:1/none' } }),
+      openStore(testConfig('/tmp', { store: { databaseUrl: 'postgres://warden@127.0.0.1:1/none' } })),
     ).rejects.toThrow(/postgres/);
     expect(Date.now() - started).toBeLessThan(10_000);
   });

@@ -176,7 +176,7 @@ describe.each([
     async () => {
       const d = layout();
       const staged = await stageFile(d.stagingDir, 'v-1', CODE);
-      const out = await quarantine(staged.path, d.quarantineDir, 'v-1', ['no handler']);
+      const out = await quarantine({ stagingPath: staged.path }, d.quarantineDir, 'v-1', ['no handler']);
       expect(ls(d.quarantineDir)).toEqual(['v-1.quarantined', 'v-1.reasons.json']);
       expect(readFileSync(out.path, 'utf8')).toBe(CODE);
       expect(JSON.parse(readFileSync(out.reasonsPath, 'utf8'))).toMatchObject({

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { call, type Answer } from '../helpers/server.js';
+import { until } from '../helpers/wait.js';
 
 /** Client side of the task-file API for tests: uploads, polling, task runs. */
 
@@ -50,15 +51,7 @@ export async function upload(
   return { status: res.status, headers: res.headers, body };
 }
 
-export async function until<T>(probe: () => Promise<T | undefined>, ms = 30_000, every = 25): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, every));
-  }
-}
+export { until };
 
 export async function status(base: string, validationId: string, user?: string): Promise<ValidationStatus> {
   const res = await call<ValidationStatus>(

@@ -16,11 +16,13 @@ import {
   recordVerdict,
   staleValidations,
   TitleTakenError,
+  uploadContent,
   validatedVersion,
   type NewUpload,
 } from '../../src/store/task-files.js';
 import { finishTask, getTask, insertTask, staleTasks, startTask } from '../../src/store/tasks.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { testConfig } from '../helpers/server.js';
 
 /** Task files, titles and tasks on SQLite (always) and PostgreSQL (when installed). */
 const dialects = postgresAvailable() ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
@@ -33,7 +35,7 @@ describe.each(dialects)('task store on %s', (dialect) => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'warden-task-store-'));
     if (dialect === 'postgres') pgServer = await startPostgres();
-    store = await openStore({ dataDir: dir, store: { databaseUrl: pgServer?.url } });
+    store = await openStore(testConfig(dir, { store: { databaseUrl: pgServer?.url } }));
   });
 
   afterAll(async () => {
@@ -51,6 +53,7 @@ describe.each(dialects)('task store on %s', (dialect) => {
     owner,
     sha256,
     sizeBytes: 42,
+    content: Buffer.from(`async def handler(p):\n    return ${JSON.stringify(title)}\n`),
     samplePayloads: [{ a: 1 }],
   });
 
@@ -82,6 +85,10 @@ describe.each(dialects)('task store on %s', (dialect) => {
       owner: 'alice',
     });
     expect(await getTitle(store.db, 'alpha')).toEqual({ title: 'alpha', owner: 'alice', active: null });
+    // The bytes are kept for workers on other nodes, and only read when asked for.
+    expect((await uploadContent(store.db, u.validationId))?.equals(u.content)).toBe(true);
+    expect(await getTaskFile(store.db, u.validationId)).not.toHaveProperty('content');
+    expect(await uploadContent(store.db, 'no-such-upload')).toBeNull();
   });
 
   it('titles are unique across languages: another owner is refused while the title is in use', async () => {

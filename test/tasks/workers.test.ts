@@ -201,6 +201,7 @@ describe('recovery of what a crash or a lost Redis left behind', () => {
       owner: 'anonymous',
       sha256: staged.sha256,
       sizeBytes: staged.size,
+      content: Buffer.from(source),
     });
     return { id, path: staged.path };
   }

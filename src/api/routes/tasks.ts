@@ -280,6 +280,7 @@ export const taskRoutes =
                 owner: user,
                 sha256: staged.sha256,
                 sizeBytes: staged.size,
+                content: upload.bytes,
                 samplePayloads: upload.samplePayloads,
               }),
             req.log,
