@@ -19,6 +19,10 @@ export interface Metrics {
   observeValidation(language: string, status: string, seconds: number): void;
   /** A task ended (succeeded, failed, error). */
   observeTask(status: string): void;
+  /** A job ended in this final status; `seconds` from queued to the end. */
+  observeJob(status: string, seconds: number): void;
+  /** Bytes a job worker stored as artifacts. */
+  observeArtifactBytes(bytes: number): void;
   /** Sources read at scrape time; set by whoever owns the queue and the engine. */
   setQueueDepth(read: () => Promise<Record<string, number>>): void;
   /** `poolSizes` keyed by something short and stable (the language). */
@@ -78,6 +82,24 @@ export function createMetrics(): Metrics {
     name: 'warden_tasks_total',
     help: 'Finished tasks by status (succeeded, failed, error).',
     labelNames: ['status'] as const,
+    registers: [registry],
+  });
+
+  const jobs = new Counter({
+    name: 'warden_jobs_total',
+    help: 'Finished jobs by status (completed, failed, timeout, cancelled, error).',
+    labelNames: ['status'] as const,
+    registers: [registry],
+  });
+  const jobDuration = new Histogram({
+    name: 'warden_job_duration_seconds',
+    help: 'Time from a job being queued to its final status.',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+    registers: [registry],
+  });
+  const artifactBytes = new Counter({
+    name: 'warden_job_artifact_bytes_total',
+    help: 'Bytes of job outputs stored as artifacts.',
     registers: [registry],
   });
 
@@ -143,6 +165,13 @@ export function createMetrics(): Metrics {
     },
     observeTask(status) {
       tasks.inc({ status });
+    },
+    observeJob(status, seconds) {
+      jobs.inc({ status });
+      jobDuration.observe(seconds);
+    },
+    observeArtifactBytes(bytes) {
+      artifactBytes.inc(bytes);
     },
     setQueueDepth(read) {
       readQueue = read;

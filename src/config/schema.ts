@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { BACKEND_NAMES } from '../sandbox/types.js';
+import { jobsConfigSchema } from './jobs.js';
 
 const MiB = 1024 * 1024;
 
@@ -233,6 +234,7 @@ const configObject = z
     sandbox: sandboxConfigSchema.default(sandboxConfigSchema.parse({})),
     analysis: analysisConfigSchema.default(analysisConfigSchema.parse({})),
     tasks: tasksConfigSchema.default(tasksConfigSchema.parse({})),
+    jobs: jobsConfigSchema.default(jobsConfigSchema.parse({})),
   })
   .strict();
 

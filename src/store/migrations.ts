@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { jobsMigration } from './jobs-migration.js';
 import { durabilityMigrations } from './durability-migrations.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -135,6 +136,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       },
     },
     ...durabilityMigrations(dialect),
+    '0300_jobs': jobsMigration(t),
   };
 }
 

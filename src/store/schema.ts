@@ -1,4 +1,5 @@
 import type { ColumnType } from 'kysely';
+import type { JobLogsTable, JobsTable } from './jobs-schema.js';
 
 /**
  * Row types as Kysely sees them. JSON columns hold JSON text on both databases and are read back as
@@ -111,4 +112,6 @@ export interface Database {
   task_files: TaskFilesTable;
   task_titles: TaskTitlesTable;
   tasks: TasksTable;
+  jobs: JobsTable;
+  job_logs: JobLogsTable;
 }

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Writable } from 'node:stream';
 import { seccompKills } from '../audit.js';
@@ -244,6 +244,8 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
     ];
     if (!spec.network?.enabled) args.push('--unshare-net');
     for (const path of spec.readOnlyPaths ?? []) args.push('--ro-bind', path, path);
+    // The caller's size-capped output dir, read by the caller after the run (jobs' /out).
+    if (spec.outputDir) args.push('--bind', spec.outputDir, '/out');
     const parents = new Set(fds.files.map((f) => posix.dirname(f.dest)).filter((d) => d !== workdir));
     for (const dir of [...parents].sort()) args.push('--dir', dir);
     for (const f of fds.files) args.push('--perms', f.mode, '--file', String(f.fd), f.dest);
@@ -267,6 +269,8 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
         held.take(uid, (u) => seccompKills.unwatch(u));
       }
       fault('uid');
+      // The run's host uid owns its output dir (made by the caller, not yet reachable by any job).
+      if (spec.outputDir && uid !== null) chownSync(spec.outputDir, uid, uid);
       const cgroup = options.cgroups
         ? held.take(createRunCgroup(options.cgroups, id), (c) => c.destroy())
         : null;

@@ -1,0 +1,147 @@
+import { z } from 'zod';
+
+/** The `jobs` section of the configuration (SPEC §7): commands with files, limits, logs and artifacts. */
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+/**
+ * Programs a job may start, by name (looked up in /usr/bin, then /bin) or absolute path. A shell or
+ * anything that runs other programs by name (env, xargs, find -exec) makes the list meaningless.
+ */
+export const DEFAULT_ALLOWED_COMMANDS = [
+  'python3',
+  'node',
+  'cat',
+  'ls',
+  'grep',
+  'sort',
+  'uniq',
+  'wc',
+  'head',
+  'tail',
+  'cut',
+  'tr',
+  'echo',
+  'true',
+  'sleep',
+  'cp',
+  'mkdir',
+  'touch',
+  'base64',
+  'sha256sum',
+  'md5sum',
+  'gzip',
+  'tar',
+  'curl',
+  'wget',
+];
+
+const jobLimitsSchema = z
+  .object({
+    timeoutSeconds: z.number().positive(),
+    /** CPU bandwidth in cores. */
+    cpu: z.number().positive().max(64),
+    memoryBytes: z
+      .number()
+      .int()
+      .min(16 * MiB),
+    /** Size of each writable area: /box, /tmp and /out. */
+    diskBytes: z.number().int().min(MiB),
+  })
+  .strict();
+
+export const jobsConfigSchema = z
+  .object({
+    /** BullMQ queue between POST /jobs and the job workers. */
+    queue: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .default('warden-jobs'),
+    allowedCommands: z
+      .array(
+        z.string().regex(/^(\/[A-Za-z0-9_.+-]+)+$|^[A-Za-z0-9_.+-]+$/, 'a program name or absolute path'),
+      )
+      .default(DEFAULT_ALLOWED_COMMANDS),
+    /** What a job gets for what its request leaves out. */
+    defaults: jobLimitsSchema.default({
+      timeoutSeconds: 30,
+      cpu: 1,
+      memoryBytes: 512 * MiB,
+      diskBytes: GiB,
+    }),
+    /**
+     * Ceilings requests are clamped to. The sandbox's own ceilings (sandbox.maxLimits) still apply
+     * on top: raise both for long jobs.
+     */
+    maxLimits: jobLimitsSchema.default({
+      timeoutSeconds: 600,
+      cpu: 4,
+      memoryBytes: 2 * GiB,
+      diskBytes: 4 * GiB,
+    }),
+    /** Body limit of POST /jobs (files travel base64 inside it). */
+    maxRequestBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(16 * MiB),
+    maxFiles: z.number().int().min(0).max(1000).default(100),
+    maxFileBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(8 * MiB),
+    /** Each of stdout and stderr is kept (stored, streamed) up to this; past it the job is stopped. */
+    maxLogBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(4 * MiB),
+    /** What is collected from /out; the rest is listed as skipped with the reason. */
+    artifacts: z
+      .object({
+        maxFiles: z.number().int().min(0).default(200),
+        maxFileBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(512 * MiB),
+        maxTotalBytes: z.number().int().positive().default(GiB),
+        /** How long a signed artifact URL stays valid. */
+        urlTtlSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(7 * 24 * 3600)
+          .default(900),
+      })
+      .strict()
+      .default({ maxFiles: 200, maxFileBytes: 512 * MiB, maxTotalBytes: GiB, urlTtlSeconds: 900 }),
+    network: z
+      .object({
+        /** false: no job may ask for outbound network (400). */
+        enabled: z.boolean().default(true),
+        /** Hosts or CIDRs the egress proxy may reach although they are loopback/private/metadata. */
+        allowPrivate: z.array(z.string().min(1)).default([]),
+        /** Ports refused whatever the request says (the seed's list plus Redis). */
+        blockedPorts: z.array(z.number().int().min(1).max(65_535)).default([22, 25, 3306, 5432, 6379]),
+      })
+      .strict()
+      .default({ enabled: true, allowPrivate: [], blockedPorts: [22, 25, 3306, 5432, 6379] }),
+    /** Jobs, their logs and artifacts older than this are deleted by a periodic sweep. */
+    retentionMs: z
+      .number()
+      .int()
+      .min(60_000)
+      .default(7 * 24 * 3600 * 1000),
+    /** Tries of a job when Warden itself fails (worker died, store down); never for the job's own exit. */
+    maxAttempts: z.number().int().min(1).max(20).default(3),
+    /** A job whose worker stops renewing its lock this long goes to another worker. */
+    jobLockMs: z.number().int().min(500).default(15_000),
+    /** How often a running job's worker looks for a cancellation, and SSE readers for new lines. */
+    pollMs: z.number().int().min(20).max(5000).default(200),
+  })
+  .strict();
+
+export type JobsConfig = z.infer<typeof jobsConfigSchema>;

@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, type FileHandle } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
+
+/**
+ * Collects the regular files a job left in its output dir, as root, without ever acting through a
+ * path the job controls (Judge0's CVE-2024-28185/28189 were a symlink in exactly such a dir).
+ *
+ * Every name is resolved relative to an open descriptor of its parent directory, through
+ * `/proc/self/fd/<dir>/<name>` (the kernel's openat by another name): a symlink planted anywhere
+ * in the tree is a final component, so O_NOFOLLOW refuses it, and no `..` can climb out because
+ * names come from readdir. The kind is checked with lstat before opening (a fifo or device is never
+ * opened) and again with fstat after (the same inode, a regular file with one link: a hard link to a
+ * file the job did not create is refused). Nothing is ever written, chowned or chmodded. The run's
+ * processes are dead by now, so nothing races the walk either.
+ */
+
+export type SkipReason =
+  | 'symlink'
+  | 'hardlink'
+  | 'fifo'
+  | 'socket'
+  | 'device'
+  | 'too_large'
+  | 'too_many'
+  | 'too_deep'
+  | 'unreadable'
+  | 'invalid_name';
+
+export interface Collected {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+export interface Skipped {
+  path: string;
+  reason: SkipReason;
+}
+
+export interface CollectLimits {
+  maxFiles: number;
+  maxFileBytes: number;
+  maxTotalBytes: number;
+  /** Whether the store takes this name (e.g. no control characters); others are skipped. */
+  acceptsName?: (path: string) => boolean;
+}
+
+/** Takes one artifact's bytes (a stream of exactly `size` bytes). */
+export type ArtifactSink = (path: string, body: NodeJS.ReadableStream, size: number) => Promise<void>;
+
+const MAX_DEPTH = 32;
+const OPEN_FILE = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
+const OPEN_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+
+const at = (dir: FileHandle, name: string) => `/proc/self/fd/${dir.fd}/${name}`;
+
+function kindOf(st: {
+  isSymbolicLink(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+}): SkipReason | null {
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  return null;
+}
+
+export async function collectOutputs(
+  root: string,
+  limits: CollectLimits,
+  sink: ArtifactSink,
+): Promise<{ artifacts: Collected[]; skipped: Skipped[] }> {
+  const artifacts: Collected[] = [];
+  const skipped: Skipped[] = [];
+  let total = 0;
+
+  async function copy(file: FileHandle, path: string, size: number): Promise<void> {
+    const hash = createHash('sha256');
+    const body = new PassThrough();
+    let seen = 0;
+    body.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      hash.update(chunk);
+    });
+    // Exactly the size fstat gave: the file cannot grow under us, but never send more than announced.
+    const source = file.createReadStream({ start: 0, end: Math.max(0, size - 1), autoClose: false });
+    if (size === 0) source.destroy();
+    const piped =
+      size === 0
+        ? Promise.resolve(body.end())
+        : new Promise<void>((resolve, reject) => {
+            source.on('error', reject);
+            source.on('end', resolve);
+            source.pipe(body);
+          });
+    await Promise.all([sink(path, body, size), piped]);
+    if (seen !== size) throw new Error(`${path}: read ${seen} bytes of ${size}`);
+    artifacts.push({ path, size, sha256: hash.digest('hex') });
+  }
+
+  async function visit(dir: FileHandle, name: string, path: string, depth: number): Promise<void> {
+    if (limits.acceptsName && !limits.acceptsName(path))
+      return void skipped.push({ path, reason: 'invalid_name' });
+    const st = await lstat(at(dir, name));
+    const special = kindOf(st);
+    if (special) return void skipped.push({ path, reason: special });
+    if (st.isDirectory()) {
+      if (depth >= MAX_DEPTH) return void skipped.push({ path, reason: 'too_deep' });
+      const sub = await open(at(dir, name), OPEN_DIR);
+      try {
+        const again = await sub.stat();
+        if (!again.isDirectory() || again.ino !== st.ino || again.dev !== st.dev)
+          return void skipped.push({ path, reason: 'unreadable' });
+        await walk(sub, `${path}/`, depth + 1);
+      } finally {
+        await sub.close();
+      }
+      return;
+    }
+    if (!st.isFile()) return void skipped.push({ path, reason: 'device' });
+    if (st.nlink !== 1) return void skipped.push({ path, reason: 'hardlink' });
+    if (artifacts.length >= limits.maxFiles) return void skipped.push({ path, reason: 'too_many' });
+    if (st.size > limits.maxFileBytes || total + st.size > limits.maxTotalBytes)
+      return void skipped.push({ path, reason: 'too_large' });
+    let file: FileHandle;
+    try {
+      file = await open(at(dir, name), OPEN_FILE);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      return void skipped.push({ path, reason: code === 'ELOOP' ? 'symlink' : 'unreadable' });
+    }
+    try {
+      const again = await file.stat();
+      if (!again.isFile() || again.ino !== st.ino || again.dev !== st.dev || again.nlink !== 1)
+        return void skipped.push({ path, reason: again.nlink !== 1 ? 'hardlink' : 'unreadable' });
+      total += again.size;
+      await copy(file, path, again.size);
+    } finally {
+      await file.close();
+    }
+  }
+
+  async function walk(dir: FileHandle, prefix: string, depth: number): Promise<void> {
+    const names = (await readdir(`/proc/self/fd/${dir.fd}`)).sort();
+    for (const name of names) await visit(dir, name, `${prefix}${name}`, depth);
+  }
+
+  const top = await open(root, OPEN_DIR);
+  try {
+    await walk(top, '', 0);
+  } finally {
+    await top.close();
+  }
+  return { artifacts, skipped };
+}
