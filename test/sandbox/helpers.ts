@@ -1,4 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cgroupParents, detectCgroups } from '../../src/sandbox/cgroups.js';
 import { sandboxConfigSchema, type SandboxConfig } from '../../src/config/schema.js';
 import { createEngine, type Engine } from '../../src/sandbox/engine.js';
 import { LANGUAGES, buildRun, type LanguageId } from '../../src/languages/index.js';
@@ -45,3 +48,91 @@ export function hostProcesses(): HostProcess[] {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `probe` until it returns true or `ms` pass (no fixed sleeps as synchronisation). */
+export async function waitFor(probe: () => boolean, ms = 10_000, every = 20): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!probe()) {
+    if (Date.now() > deadline) return false;
+    await sleep(every);
+  }
+  return true;
+}
+
+/** Where this host keeps run cgroups (v1 hierarchies or the v2 root), empty without usable cgroups. */
+export function cgroupParentDirs(parent = 'warden'): string[] {
+  const support = detectCgroups(parent);
+  return support.version === null ? [] : cgroupParents(support);
+}
+
+/** Processes started (directly or not) by this test process, except esbuild's service. */
+function descendants(): string[] {
+  const parentOf = new Map<number, { ppid: number; comm: string }>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parentOf.set(Number(name), { ppid, comm });
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  const out: string[] = [];
+  for (const [pid, { comm }] of parentOf) {
+    if (comm === 'esbuild') continue;
+    for (let p = parentOf.get(pid)?.ppid; p !== undefined && p > 1; p = parentOf.get(p)?.ppid) {
+      if (p === process.pid) {
+        out.push(`${pid} ${comm}`);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+export interface Leftovers {
+  processes: string[];
+  cgroups: string[];
+  uidLeases: string[];
+  tempDirs: string[];
+}
+
+/**
+ * What sandboxes of this test process left on the host: processes, run cgroups (wherever this
+ * host's cgroups are, v1 or v2), uid lease files and the process backend's temp dirs. Scoped to this
+ * process (names and leases carry its pid) so that other tests running at once do not count.
+ */
+export function leftovers(uidDir = '/run/warden/uids'): Leftovers {
+  const mine = (name: string) => name.startsWith(`${process.pid}-`);
+  return {
+    processes: descendants(),
+    cgroups: cgroupParentDirs().flatMap((d) =>
+      existsSync(d)
+        ? readdirSync(d)
+            .filter(mine)
+            .map((n) => join(d, n))
+        : [],
+    ),
+    uidLeases: existsSync(uidDir)
+      ? readdirSync(uidDir).filter((f) => {
+          try {
+            return readFileSync(join(uidDir, f), 'utf8') === String(process.pid);
+          } catch {
+            return false;
+          }
+        })
+      : [],
+    tempDirs: readdirSync(tmpdir()).filter((n) => n.startsWith(`warden-run-${process.pid}-`)),
+  };
+}
+
+export const NOTHING_LEFT: Leftovers = { processes: [], cgroups: [], uidLeases: [], tempDirs: [] };
+
+/** Waits (bounded) until nothing is left, then returns what is: the caller asserts NOTHING_LEFT. */
+export async function settledLeftovers(uidDir?: string): Promise<Leftovers> {
+  const empty = (l: Leftovers) => Object.values(l).every((v: string[]) => v.length === 0);
+  await waitFor(() => empty(leftovers(uidDir)), 10_000);
+  return leftovers(uidDir);
+}

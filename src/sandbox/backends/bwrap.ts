@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Writable } from 'node:stream';
 import { seccompKills } from '../audit.js';
@@ -39,7 +39,8 @@ function launcher(keepFds: number, limits: Limits, withCgroups: boolean): string
   const ulimits = [
     'ulimit -c 0',
     `ulimit -f ${Math.ceil(limits.maxFileSizeBytes / 1024)}`,
-    `ulimit -n ${limits.maxOpenFiles}`,
+    // bwrap sets the sandbox up with the descriptors it is handed still open, and needs a few more.
+    `ulimit -n ${Math.max(limits.maxOpenFiles, keepFds + 16)}`,
   ];
   if (!withCgroups) {
     // Without cgroups these are the only process, CPU and memory bounds there are.
@@ -77,7 +78,9 @@ export interface BwrapOptions {
 /**
  * The sandbox's /etc: just enough for runtimes (user names, dynamic-linker cache), nothing of the
  * host's own configuration or secrets. Staged once; each sandbox gets copies of the files written
- * into its own root (bwrap --file), so no mount inside names the staging place.
+ * into its own root (bwrap --file), so no mount inside names the staging place. The linker cache is
+ * the host's own file bound read-only at its own path (copying it would count against a small
+ * file-size limit of the run, which bwrap's writes are under).
  */
 function prepareEtc(runtimeDir: string): string[] {
   const etc = join(runtimeDir, 'etc');
@@ -89,12 +92,7 @@ function prepareEtc(runtimeDir: string): string[] {
   writeFileSync(join(etc, 'group'), `sandbox:x:${SANDBOX_ID}:\n`);
   writeFileSync(join(etc, 'hosts'), '127.0.0.1 localhost\n');
   writeFileSync(join(etc, 'hostname'), 'warden\n');
-  const names = ['passwd', 'group', 'hosts', 'hostname'];
-  if (existsSync('/etc/ld.so.cache')) {
-    copyFileSync('/etc/ld.so.cache', join(etc, 'ld.so.cache'));
-    names.push('ld.so.cache');
-  }
-  return names.map((n) => join(etc, n));
+  return ['passwd', 'group', 'hosts', 'hostname'].map((n) => join(etc, n));
 }
 
 /**
@@ -217,6 +215,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
       '--dir',
       '/etc',
       ...fds.etc.flatMap((f) => ['--perms', '0644', '--file', String(f.fd), f.dest]),
+      ...(existsSync('/etc/ld.so.cache') ? ['--ro-bind', '/etc/ld.so.cache', '/etc/ld.so.cache'] : []),
       '--proc',
       '/proc',
       ...fds.masks.flatMap((m) => ['--perms', '0444', '--ro-bind-data', String(m.fd), m.dest]),
