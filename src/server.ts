@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.js';
+import { openArtifactStore } from './artifacts/index.js';
 import type { WardenConfig } from './config/schema.js';
 import { LANGUAGES, languageVersion } from './languages/index.js';
 import { createLogger, throttled } from './logging.js';
@@ -96,6 +97,9 @@ export async function startServer(
     // Runtime versions are asked once; do it now rather than on the first GET /languages.
     for (const lang of Object.values(LANGUAGES)) languageVersion(lang);
 
+    const artifacts = await openArtifactStore(config, logger);
+    undo.push(() => artifacts.close());
+
     const shutdown = new AbortController();
     const app = await buildApp({
       config: effective,
@@ -106,6 +110,7 @@ export async function startServer(
       heartbeats,
       metrics,
       logger,
+      artifacts,
       worker,
       shutdown: shutdown.signal,
     });

@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createJsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { AppDeps } from './deps.js';
 import { installErrorHandling } from './errors.js';
+import { artifactRoutes } from './routes/artifacts.js';
 import { executeRoutes } from './routes/execute.js';
 import { languageRoutes } from './routes/languages.js';
 import { serviceRoutes } from './routes/service.js';
@@ -63,5 +64,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(executeRoutes(deps));
   await app.register(languageRoutes(deps));
   await app.register(taskRoutes(deps));
+  if (deps.artifacts) await app.register(artifactRoutes(deps, deps.artifacts));
   return app;
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ArtifactStore } from '../artifacts/index.js';
 import type { WardenConfig } from '../config/schema.js';
 import type { Metrics } from '../metrics.js';
 import type { ExecutionQueue } from '../queue/executions.js';
@@ -21,6 +22,8 @@ export interface AppDeps {
   heartbeats: Pick<Heartbeats, 'live'>;
   metrics: Metrics;
   logger: Logger;
+  /** Job artifacts; the local store also serves its signed downloads (GET /artifacts/*). */
+  artifacts?: ArtifactStore;
   /** The in-process worker, when there is one: pool sizes, active runs and backend probes for /health. */
   worker?: {
     poolSizes(): Record<string, number>;

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { BACKEND_NAMES } from '../sandbox/types.js';
+import { artifactsConfigSchema } from './artifacts.js';
 import { jobsConfigSchema } from './jobs.js';
 
 const MiB = 1024 * 1024;
@@ -234,6 +235,7 @@ const configObject = z
     sandbox: sandboxConfigSchema.default(sandboxConfigSchema.parse({})),
     analysis: analysisConfigSchema.default(analysisConfigSchema.parse({})),
     tasks: tasksConfigSchema.default(tasksConfigSchema.parse({})),
+    artifacts: artifactsConfigSchema.default({}),
     jobs: jobsConfigSchema.default(jobsConfigSchema.parse({})),
   })
   .strict();
@@ -247,6 +249,7 @@ export const configSchema = configObject.transform((config) => ({
     dir: config.tasks.dir ?? join(config.dataDir, 'tasks'),
     quarantineDir: config.tasks.quarantineDir ?? join(config.dataDir, 'quarantine'),
   },
+  artifacts: { ...config.artifacts, dir: config.artifacts.dir ?? join(config.dataDir, 'artifacts') },
 }));
 
 export type WardenConfig = z.output<typeof configSchema>;
