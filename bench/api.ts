@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import type { ExecutionResponse } from '../src/runner/execution.js';
+import type { ExecutionResponse } from '../src/runner/index.js';
 import { runBare } from './bare.js';
 import { setupFacts, withBenchServer } from './server.js';
 import { percentile, round, summary, throughput, timed } from './stats.js';

@@ -14,6 +14,7 @@ import { startLocalRedis, type LocalRedis } from './queue/redis-server.js';
 import { openTaskQueue } from './queue/tasks.js';
 import { openValidationQueue } from './queue/validations.js';
 import { openStore, type Store } from './store/db.js';
+import { startRetentionSweeper } from './store/retention.js';
 import { startWorker, type WardenWorker } from './worker/worker.js';
 
 export interface RunningServer {
@@ -63,6 +64,13 @@ export async function startServer(
     const store: Store = await openStore(config);
     undo.push(() => store.close());
     logger.info({ dialect: store.dialect, location: store.location }, 'store ready');
+    const sweeper = startRetentionSweeper(store.db, config.store.retention, {
+      onSwept: (deleted) => {
+        if (Object.values(deleted).some((n) => n > 0)) logger.info({ deleted }, 'expired rows deleted');
+      },
+      onError: (err) => logger.warn({ err: err.message }, 'retention sweep failed'),
+    });
+    undo.push(() => sweeper.stop());
 
     const metrics = createMetrics();
     const logQueueError = throttled(30_000, (err: Error) =>

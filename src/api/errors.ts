@@ -31,6 +31,23 @@ export class UnavailableError extends ApiError {
   }
 }
 
+/**
+ * Store work as a route does it: a store failure is the service's, not the user's, so it becomes a
+ * 503 with Retry-After and the cause goes to the log. `passes` lets the store's own domain errors
+ * (e.g. a title owned by someone else) through as they are.
+ */
+export function storeGuard(retryAfterSeconds: number, passes: (err: unknown) => boolean = () => false) {
+  return async <T>(work: () => Promise<T>, log: { warn(o: object, m: string): void }): Promise<T> => {
+    try {
+      return await work();
+    } catch (err) {
+      if (passes(err)) throw err;
+      log.warn({ err: (err as Error).message }, 'store unavailable');
+      throw new UnavailableError('store', retryAfterSeconds);
+    }
+  };
+}
+
 function body(req: FastifyRequest, code: string, message: string, field: string | null): ErrorBody {
   return { error: { code, message, field, request_id: req.id } };
 }

@@ -1,18 +1,16 @@
 import { z } from 'zod';
 import type { WardenConfig } from '../config/schema.js';
 import { MAX_TASK_NAME_CHARS, type ValidationReport } from '../pipeline/index.js';
-import type { ExecutionResponse } from '../runner/execution.js';
-import { BACKEND_NAMES, VERDICTS } from '../sandbox/types.js';
+import { executeRequest, executeResponse, type ExecuteRequestBody } from '../runner/contract.js';
 
 /**
  * Every edge of the HTTP API as zod schemas: Fastify validates requests and serialises responses
  * with them, and /docs (OpenAPI) is generated from them. Units are stated where a number is one.
  */
 
-const MiB = 1024 * 1024;
-const seconds = (ms: number) => ms / 1000;
-
-export const MAX_TEST_CASES = 50;
+// The execution request and response are the runner's contract; the API serves them as they are.
+export { executeRequest, executeResponse };
+export type { ExecuteRequestBody };
 
 export const errorBody = z
   .object({
@@ -39,12 +37,6 @@ export function errors(
   return Object.fromEntries(codes.map((c) => [c, errorBody]));
 }
 
-export const verdict = z
-  .enum(VERDICTS)
-  .describe(
-    'success; failed (non-zero exit); timeout; memory_limit_exceeded; output_limit_exceeded; security_violation (rejected by static analysis, or a forbidden action at run time); error (Warden’s own fault, never the code’s).',
-  );
-
 export const finding = z.object({
   rule: z.string().describe('Rule id, see GET /languages/{language}/validate.'),
   severity: z.enum(['low', 'medium', 'high', 'critical']),
@@ -53,171 +45,12 @@ export const finding = z.object({
   column: z.number().int().describe('1-based, in UTF-16 code units.'),
 });
 
-export function executeRequest(config: WardenConfig) {
-  const { limits, maxLimits } = config.sandbox;
-  const testCase = z.strictObject({
-    name: z.string().min(1).max(200).describe('Shown in test_results.'),
-    input_data: z
-      .string()
-      .max(config.server.bodyLimitBytes)
-      .default('')
-      .describe('Standard input of this run.'),
-    expected_output: z
-      .string()
-      .max(config.server.bodyLimitBytes)
-      .describe('The test passes when the run succeeds and its stdout, trimmed, equals this, trimmed.'),
-  });
-  const requestLimits = z
-    .strictObject({
-      timeout: z
-        .number()
-        .positive()
-        .max(3600)
-        .optional()
-        .describe(
-          `Seconds of wall-clock time per run, also used as its CPU-time limit. Default ${seconds(limits.wallTimeMs)} s wall / ${seconds(limits.cpuTimeMs)} s CPU; values above ${seconds(maxLimits.wallTimeMs)} s are clamped to it.`,
-        ),
-      memory_limit: z
-        .number()
-        .min(16)
-        .max(1024 * 1024)
-        .optional()
-        .describe(
-          `MB (MiB: 1,048,576 bytes) for all processes of a run together. Default ${limits.memoryBytes / MiB}; values above ${maxLimits.memoryBytes / MiB} are clamped to it.`,
-        ),
-      cpu_limit: z
-        .number()
-        .positive()
-        .max(64)
-        .optional()
-        .describe(
-          `CPU bandwidth in cores (0.5 = half a core). Default ${limits.cpus}; clamped to ${maxLimits.cpus}.`,
-        ),
-      network_access: z
-        .boolean()
-        .default(false)
-        .describe(
-          config.sandbox.allowNetwork
-            ? 'Give the run network access (allowed by this server’s configuration).'
-            : 'Must be false on this server (sandbox.allowNetwork is off): true is refused with 400.',
-        ),
-    })
-    .describe('Per-run limits; each test case gets these limits for its own run.');
-  return z.strictObject({
-    code: z
-      .string()
-      .min(1)
-      .max(config.analysis.maxCodeChars)
-      .describe(`Source code, at most ${config.analysis.maxCodeChars} characters.`),
-    language: z
-      .string()
-      .min(1)
-      .max(32)
-      .describe('`python`, `javascript` or `typescript` (or an alias listed by GET /languages).'),
-    stdin: z
-      .string()
-      .max(config.server.bodyLimitBytes)
-      .optional()
-      .describe('Standard input (single run only).'),
-    test_cases: z
-      .array(testCase)
-      .max(MAX_TEST_CASES)
-      .optional()
-      .describe(
-        `Up to ${MAX_TEST_CASES} cases, each run in its own fresh sandbox with input_data as stdin, one after the other; a case that times out does not stop the others.`,
-      ),
-    limits: requestLimits.optional(),
-    backend: z
-      .enum(BACKEND_NAMES)
-      .optional()
-      .describe(
-        `Isolation backend. Default: ${config.sandbox.backend}. Another must work on this host and isolate (the \`process\` backend is only served when it is the configured default).`,
-      ),
-  });
-}
-
-export type ExecuteRequestBody = z.infer<ReturnType<typeof executeRequest>>;
-
 export const executeQuery = z.strictObject({
   wait: z
     .enum(['true', 'false'])
     .default('true')
     .describe('false: answer 202 with the request_id at once and poll GET /executions/{request_id}.'),
 });
-
-export const securityViolation = z.object({
-  rule: z.string(),
-  severity: z.enum(['low', 'medium', 'high', 'critical']),
-  message: z.string(),
-  line: z
-    .number()
-    .int()
-    .nullable()
-    .describe('1-based line of a static finding; null for run-time violations.'),
-  column: z.number().int().nullable(),
-  source: z
-    .enum(['static', 'runtime'])
-    .describe(
-      'static: found in the source before any run; runtime: caught by the sandbox (e.g. a forbidden system call).',
-    ),
-});
-
-export const executeResponse = z
-  .object({
-    request_id: z.string(),
-    success: z
-      .boolean()
-      .describe('status is `success`. With test cases, see all_tests_passed for the verdict on outputs.'),
-    status: verdict.describe(
-      'Verdict of the run; with test cases, the most serious verdict among them (error > security_violation > memory_limit_exceeded > timeout > output_limit_exceeded > failed > success).',
-    ),
-    output: z
-      .string()
-      .describe('stdout of the run (capped). Empty with test cases: see test_results[].actual_output.'),
-    errors: z
-      .array(z.string())
-      .describe(
-        'stderr and notes (limits reached, truncation); with test cases, each prefixed with the case name.',
-      ),
-    test_results: z
-      .array(
-        z.object({
-          name: z.string(),
-          passed: z
-            .boolean()
-            .describe('The run succeeded and its trimmed stdout equals the trimmed expected_output.'),
-          actual_output: z.string(),
-          expected_output: z.string(),
-          execution_time: z.number().describe('Seconds of wall-clock time of this case’s run.'),
-          status: verdict,
-        }),
-      )
-      .describe('One per test case, in the order given.'),
-    resource_usage: z.object({
-      cpu_time: z.number().describe('Seconds of CPU time, summed over all runs.'),
-      peak_memory: z
-        .number()
-        .int()
-        .describe('Bytes: the highest peak memory of any run (note: limits.memory_limit is in MiB).'),
-      wall_time: z.number().describe('Seconds of wall-clock time inside sandboxes, summed over all runs.'),
-    }),
-    security_violations: z
-      .array(securityViolation)
-      .describe(
-        'When static analysis rejected the code: all its findings (the code never ran). Otherwise: forbidden actions caught at run time.',
-      ),
-    execution_time: z
-      .number()
-      .describe('Seconds from the moment a worker took the request to its end (analysis and every run).'),
-    all_tests_passed: z.boolean().describe('Every test case passed; without test cases, equals success.'),
-    has_security_violations: z.boolean(),
-  })
-  .describe('Result of an execution. Times in seconds, memory in bytes.');
-
-// The worker builds responses as plain objects; keep both definitions in step.
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
-const responseShapesAgree: Same<z.infer<typeof executeResponse>, ExecutionResponse> = true;
-void responseShapesAgree;
 
 export const executionState = z.enum(['pending', 'running', 'done']);
 
@@ -399,6 +232,8 @@ export const validationReport = z.object({
   validation_time: z.number().describe('Seconds.'),
 });
 
+// The pipeline builds reports as plain objects; keep both definitions in step.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
 const reportShapesAgree: Same<z.infer<typeof validationReport>, ValidationReport> = true;
 void reportShapesAgree;
 

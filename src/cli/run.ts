@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { CodeTooLargeError } from '../analysis/index.js';
 import { createEngine } from '../sandbox/engine.js';
 import type { BackendName, Limits } from '../sandbox/types.js';
-import { executeCode } from '../runner/execute.js';
+import { executeCode } from '../runner/index.js';
 import { EXIT, UsageError, positive, readConfig, readSource } from './common.js';
 
 interface RunOptions {

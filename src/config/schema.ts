@@ -70,6 +70,11 @@ export const sandboxConfigSchema = z
      * (400) unless the operator turned this on.
      */
     allowNetwork: z.boolean().default(false),
+    /**
+     * Wall time one request may spend in sandboxes across all its test cases; cases past it are
+     * reported `skipped`, and a case is cut short to what is left.
+     */
+    maxRequestMs: z.number().int().positive().default(120_000),
     /** Pre-started sandboxes kept per language. 0 disables the pool. */
     pool: z
       .object({
@@ -111,6 +116,17 @@ export const serverConfigSchema = z
     /** Executions waiting for a worker; past this, POST /execute answers 429 with Retry-After. */
     maxQueueDepth: z.number().int().min(0).default(100),
     /**
+     * Size of one execution's answer as JSON (what is sent and stored): past it, outputs are cut and
+     * flagged `truncated`. Each test case gets an equal share.
+     */
+    maxResponseBytes: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .default(16 * MiB),
+    /** Test cases one POST /execute may carry; more is a 400. */
+    maxTestCases: z.number().int().min(1).max(10_000).default(50),
+    /**
      * How long a synchronous POST /execute waits for its result; past it the answer is 202 with the
      * request_id to poll at GET /executions/{request_id} (the run goes on).
      */
@@ -123,6 +139,21 @@ export const serverConfigSchema = z
 
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 
+const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** Milliseconds as a number, or a string such as `7d` or `500ms`; parsed to milliseconds. */
+const duration = z
+  .union([
+    z.number().int().positive(),
+    z.string().regex(/^\d+(ms|s|m|h|d)$/, 'must be milliseconds or a duration such as 7d, 12h, 30m, 90s'),
+  ])
+  .transform((value) => {
+    if (typeof value === 'number') return value;
+    const [, amount, unit] = /^(\d+)(ms|s|m|h|d)$/.exec(value)!;
+    return Number(amount) * DURATION_UNITS_MS[unit as keyof typeof DURATION_UNITS_MS];
+  })
+  .pipe(z.number().int().positive());
+
 export const storeConfigSchema = z
   .object({
     /**
@@ -133,6 +164,11 @@ export const storeConfigSchema = z
       .string()
       .regex(/^(postgres|postgresql|sqlite):/, 'must start with postgres://, postgresql:// or sqlite:')
       .optional(),
+    /**
+     * How long executions and task runs (and their outputs) are kept: milliseconds, or a duration
+     * such as `7d`, `12h`, `30m`, `90s`. A periodic sweep deletes older ones.
+     */
+    retention: duration.prefault('7d'),
   })
   .strict();
 

@@ -1,6 +1,5 @@
-import { Job, Queue, QueueEvents } from 'bullmq';
-import type { ExecutionRequest } from '../runner/execution.js';
-import type { Verdict } from '../sandbox/types.js';
+import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
 import { guard, QueueUnavailableError, redactUrl, redisConnections, withDeadline } from './connection.js';
 
 export { QueueUnavailableError, redactUrl };
@@ -8,39 +7,79 @@ export { QueueUnavailableError, redactUrl };
 /** The queue between the API and the workers (SPEC §9: api → queue → worker). */
 export const EXECUTION_QUEUE = 'warden-executions';
 
-export interface ExecutionJobData {
+/**
+ * Jobs only name what to work on; the request, the claim and the outcomes are in the store, so Redis
+ * never holds code or outputs. `execution`: take the request (analysis, then its single run, or its
+ * split into cases). `case`: one test case of the execution's attempt `attempt`.
+ */
+export type ExecutionJobData =
+  | { kind: 'execution'; requestId: string }
+  | { kind: 'case'; requestId: string; attempt: number; index: number };
+
+/** What a job returns: whether it finished the execution (the API waits for that). */
+export interface ExecutionJobResult {
   requestId: string;
-  request: ExecutionRequest;
+  done: boolean;
 }
+
+export type WaitOutcome = { kind: 'done' } | { kind: 'ended' } | { kind: 'timeout' } | { kind: 'aborted' };
+
+const ALIVE = new Set(['waiting', 'prioritized', 'delayed', 'active', 'waiting-children']);
+
+/** Job id of one case of one attempt (BullMQ ids may not contain `:`). */
+export const caseJobId = (requestId: string, attempt: number, index: number) =>
+  `${requestId}_a${attempt}_c${index}`;
 
 /**
- * What a job returns: only the verdict. The response itself (outputs up to the output limit per run)
- * is in the store, so Redis never holds outputs, neither in jobs nor in its event stream.
+ * Admission: executions accepted and not yet taken by a worker are members of one sorted set, and the
+ * check against the cap and the add are one script, so concurrent requests cannot both see room.
  */
-export interface ExecutionJobResult {
-  status: Verdict;
-}
-
-export type WaitOutcome =
-  { kind: 'done' } | { kind: 'failed'; reason: string } | { kind: 'timeout' } | { kind: 'aborted' };
+const ADMIT = `
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+return 1`;
 
 export interface ExecutionQueue {
-  /** Executions waiting for a worker (not counting those running). */
+  /** Takes a place among the executions waiting for a worker; false when `maxDepth` are waiting. */
+  admit(requestId: string, maxDepth: number): Promise<boolean>;
+  /** Gives the place back (a worker took the execution, or it was refused after all). */
+  release(requestId: string): Promise<void>;
+  /** Admitted executions no worker has taken yet. */
   depth(): Promise<number>;
+  /** Admitted before `beforeMs` (epoch ms) and still holding a place: recovery checks these. */
+  admittedBefore(beforeMs: number): Promise<string[]>;
   counts(): Promise<Record<'waiting' | 'active' | 'delayed', number>>;
-  enqueue(data: ExecutionJobData): Promise<void>;
-  /** Resolves when the job ends, the time is up, or `signal` aborts; never rejects. */
-  waitForResult(requestId: string, timeoutMs: number, signal?: AbortSignal): Promise<WaitOutcome>;
+  /** Queues the execution's own job (id = request id; adding it while it exists is a no-op). */
+  enqueue(requestId: string): Promise<void>;
+  /**
+   * One job per case, case i at priority i + 1: case 0 of a new request goes before case 5 of an
+   * older one, so requests take turns; execution jobs (no priority) go before every case.
+   */
+  enqueueCases(requestId: string, attempt: number, indexes: number[]): Promise<void>;
+  /** Whether any of these jobs is waiting, delayed or running. */
+  anyAlive(jobIds: string[]): Promise<boolean>;
+  /** Queues the execution's job again unless it is alive; true when it was added. */
+  ensure(requestId: string): Promise<boolean>;
+  /**
+   * Resolves when a job reports the execution finished, the time is up or `signal` aborts; never
+   * rejects. `isDone` is asked once the listener is in place, for an execution that ended before.
+   */
+  waitForDone(
+    requestId: string,
+    timeoutMs: number,
+    isDone: () => Promise<boolean>,
+    signal?: AbortSignal,
+  ): Promise<WaitOutcome>;
   /** Round trip to Redis in ms. */
   ping(): Promise<number>;
-  /** Ids of executions still waiting for a worker. */
-  waitingIds(): Promise<string[]>;
   close(): Promise<void>;
 }
 
 export interface QueueOptions {
   redisUrl: string;
   prefix: string;
+  /** Listen for finished executions (the API, which answers synchronous requests); workers do not. */
+  listen?: boolean;
   onError?: (err: Error, component: string) => void;
 }
 
@@ -50,48 +89,99 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
     connection: connections.producer,
     prefix: options.prefix,
     defaultJobOptions: {
-      // A job is only a messenger: the execution (request and response) lives in the store.
       removeOnComplete: { age: 60, count: 1000 },
       removeOnFail: { age: 3600, count: 1000 },
+      // A processor that throws leaves the execution to recovery, which counts attempts in the store.
       attempts: 1,
     },
   });
-  const events = new QueueEvents(EXECUTION_QUEUE, {
-    connection: connections.consumer,
-    prefix: options.prefix,
-  });
+  const events =
+    options.listen === false
+      ? undefined
+      : new QueueEvents(EXECUTION_QUEUE, { connection: connections.consumer, prefix: options.prefix });
+  const { url, ...rest } = connections.producer;
+  const redis = url
+    ? new Redis(url, { ...rest, lazyConnect: true })
+    : new Redis({ ...rest, lazyConnect: true });
   queue.on('error', (err) => options.onError?.(err, 'queue'));
-  events.on('error', (err) => options.onError?.(err, 'queue events'));
-  // QueueEvents must be listening before the first job is added, or a fast result could be missed.
-  const ready = await withDeadline(Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), 10_000);
+  events?.on('error', (err) => options.onError?.(err, 'queue events'));
+  redis.on('error', (err: Error) => options.onError?.(err, 'queue admission'));
+  const ready = await withDeadline(
+    Promise.all([queue.waitUntilReady(), events?.waitUntilReady(), redis.connect()]),
+    10_000,
+  );
   if (!ready) {
     connections.stop();
-    await Promise.all([withDeadline(events.close(), 1000), withDeadline(queue.close(), 1000)]);
+    redis.disconnect();
+    await Promise.all([
+      withDeadline(events?.close() ?? Promise.resolve(), 1000),
+      withDeadline(queue.close(), 1000),
+    ]);
     throw new QueueUnavailableError(`cannot reach Redis at ${redactUrl(options.redisUrl)}`);
   }
+  const admittedKey = `${options.prefix}:${EXECUTION_QUEUE}:admitted`;
 
-  // One listener per event kind, dispatching to the request waiting for that job.
+  // One listener per event kind, dispatching to the request waiting for that execution.
   const waiters = new Map<string, (outcome: WaitOutcome) => void>();
-  events.on('completed', ({ jobId }) => waiters.get(jobId)?.({ kind: 'done' }));
-  events.on('failed', ({ jobId, failedReason }) =>
-    waiters.get(jobId)?.({ kind: 'failed', reason: failedReason }),
-  );
+  events?.on('completed', ({ returnvalue }) => {
+    const result = returnvalue as unknown as ExecutionJobResult | undefined;
+    if (result?.done) waiters.get(result.requestId)?.({ kind: 'done' });
+  });
+  // A failed execution job: the store tells what became of it (recovery runs it again).
+  events?.on('failed', ({ jobId }) => waiters.get(jobId)?.({ kind: 'ended' }));
 
   async function counts() {
     const c = await guard(() => queue.getJobCounts('wait', 'prioritized', 'delayed', 'active'));
     return { waiting: (c.wait ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0 };
   }
+  const alive = async (jobId: string) => ALIVE.has(await queue.getJobState(jobId));
 
   return {
-    async depth() {
-      const c = await counts();
-      return c.waiting + c.delayed;
+    async admit(requestId, maxDepth) {
+      const added = await guard(() =>
+        redis.eval(ADMIT, 1, admittedKey, String(maxDepth), requestId, String(Date.now())),
+      );
+      return added === 1;
     },
+    async release(requestId) {
+      await guard(() => redis.zrem(admittedKey, requestId));
+    },
+    depth: () => guard(() => redis.zcard(admittedKey)),
+    admittedBefore: (beforeMs) => guard(() => redis.zrangebyscore(admittedKey, 0, beforeMs)),
     counts,
-    async enqueue(data) {
-      await guard(() => queue.add('execute', data, { jobId: data.requestId }));
+    async enqueue(requestId) {
+      await guard(() => queue.add('execution', { kind: 'execution', requestId }, { jobId: requestId }));
     },
-    waitForResult(requestId, timeoutMs, signal) {
+    async enqueueCases(requestId, attempt, indexes) {
+      await guard(() =>
+        queue.addBulk(
+          indexes.map((index) => ({
+            name: 'case',
+            data: { kind: 'case' as const, requestId, attempt, index },
+            opts: { jobId: caseJobId(requestId, attempt, index), priority: index + 1 },
+          })),
+        ),
+      );
+    },
+    async anyAlive(jobIds) {
+      return guard(async () => (await Promise.all(jobIds.map(alive))).some(Boolean));
+    },
+    async ensure(requestId) {
+      return guard(async () => {
+        const job = await queue.getJob(requestId);
+        if (job) {
+          if (ALIVE.has(await job.getState())) return false;
+          try {
+            await job.remove();
+          } catch {
+            return false; // it came alive meanwhile
+          }
+        }
+        await queue.add('execution', { kind: 'execution', requestId }, { jobId: requestId });
+        return true;
+      });
+    },
+    waitForDone(requestId, timeoutMs, isDone, signal) {
       return new Promise<WaitOutcome>((resolve) => {
         let settled = false;
         const finish = (outcome: WaitOutcome) => {
@@ -107,17 +197,10 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
         waiters.set(requestId, finish);
         if (signal?.aborted) return onAbort();
         signal?.addEventListener('abort', onAbort);
-        // The job may have ended before the waiter was in place: look once, now.
-        void (async () => {
-          try {
-            const job = await Job.fromId<ExecutionJobData, ExecutionJobResult>(queue, requestId);
-            const state = await job?.getState();
-            if (job && state === 'completed') finish({ kind: 'done' });
-            else if (job && state === 'failed') finish({ kind: 'failed', reason: job.failedReason });
-          } catch {
-            // Redis hiccup: the events (or the timeout) still decide.
-          }
-        })();
+        isDone().then(
+          (done) => done && finish({ kind: 'done' }),
+          () => {}, // the store is away: the events (or the timeout) still decide
+        );
       });
     },
     async ping() {
@@ -125,13 +208,10 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
       await counts();
       return performance.now() - started;
     },
-    async waitingIds() {
-      const jobs = await guard(() => queue.getJobs(['wait', 'prioritized', 'delayed']));
-      return jobs.flatMap((j) => (j?.id ? [j.id] : []));
-    },
     async close() {
       connections.stop();
-      await withDeadline(events.close(), 5000);
+      redis.disconnect();
+      await withDeadline(events?.close() ?? Promise.resolve(), 5000);
       await withDeadline(queue.close(), 5000);
     },
   };

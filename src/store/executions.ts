@@ -2,7 +2,12 @@ import type { Kysely, Selectable } from 'kysely';
 import { iso, json, now } from './codec.js';
 import type { Database, ExecutionState, ExecutionsTable } from './schema.js';
 
-/** One POST /execute as stored: the request as accepted and, once done, the response as answered. */
+/**
+ * One POST /execute as stored: the request as accepted and, once done, the response as answered.
+ * The store is the truth; queue jobs only say "work on this id". Every write of a worker is fenced by
+ * the claim token it took, so a worker that lost the execution to another (it looked dead) changes
+ * nothing, and a finished execution is never written again.
+ */
 export interface ExecutionRecord {
   requestId: string;
   tenant: string | null;
@@ -12,9 +17,14 @@ export interface ExecutionRecord {
   verdict: string | null;
   request: unknown;
   response: unknown;
+  attempts: number;
+  claim: string | null;
+  casesTotal: number;
+  casesDone: number;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  updatedAt: string | null;
 }
 
 function toRecord(row: Selectable<ExecutionsTable>): ExecutionRecord {
@@ -27,9 +37,14 @@ function toRecord(row: Selectable<ExecutionsTable>): ExecutionRecord {
     verdict: row.verdict,
     request: json(row.request),
     response: row.response === null ? null : json(row.response),
+    attempts: Number(row.attempts),
+    claim: row.claim,
+    casesTotal: Number(row.cases_total),
+    casesDone: Number(row.cases_done),
     createdAt: iso(row.created_at) ?? '',
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
+    updatedAt: iso(row.updated_at),
   };
 }
 
@@ -43,6 +58,7 @@ export async function insertExecution(
     tenant?: string | null;
   },
 ): Promise<void> {
+  const at = now();
   await db
     .insertInto('executions')
     .values({
@@ -55,33 +71,11 @@ export async function insertExecution(
       verdict: null,
       request: JSON.stringify(row.request),
       response: null,
-      created_at: now(),
+      created_at: at,
       started_at: null,
       finished_at: null,
+      updated_at: at,
     })
-    .execute();
-}
-
-/** A worker took the execution. Only from `pending`: a redelivered job never moves `done` back. */
-export async function markExecutionRunning(db: Kysely<Database>, requestId: string): Promise<void> {
-  await db
-    .updateTable('executions')
-    .set({ status: 'running', started_at: now() })
-    .where('request_id', '=', requestId)
-    .where('status', '=', 'pending')
-    .execute();
-}
-
-export async function finishExecution(
-  db: Kysely<Database>,
-  requestId: string,
-  verdict: string,
-  response: unknown,
-): Promise<void> {
-  await db
-    .updateTable('executions')
-    .set({ status: 'done', verdict, response: JSON.stringify(response), finished_at: now() })
-    .where('request_id', '=', requestId)
     .execute();
 }
 
@@ -100,4 +94,200 @@ export async function getExecution(
 /** For a request that was refused after its row was written (the queue was down). */
 export async function deleteExecution(db: Kysely<Database>, requestId: string): Promise<void> {
   await db.deleteFrom('executions').where('request_id', '=', requestId).execute();
+}
+
+/**
+ * A worker takes the execution, first or again (its previous worker died): `running`, one more
+ * attempt, `token` as the only claim whose writes count, and the request's time budget starting now.
+ * Cases already recorded stay (cases_done counts them). Undefined when it is finished or gone.
+ */
+export async function claimExecution(
+  db: Kysely<Database>,
+  requestId: string,
+  token: string,
+): Promise<ExecutionRecord | undefined> {
+  const at = now();
+  const row = await db
+    .updateTable('executions')
+    .set((eb) => ({
+      status: 'running',
+      claim: token,
+      attempts: eb('attempts', '+', 1),
+      cases_done: eb
+        .selectFrom('execution_cases')
+        .select((s) => s.fn.countAll<number>().as('n'))
+        .where('execution_cases.request_id', '=', requestId),
+      started_at: at,
+      updated_at: at,
+    }))
+    .where('request_id', '=', requestId)
+    .where('status', '!=', 'done')
+    .returningAll()
+    .executeTakeFirst();
+  return row ? toRecord(row) : undefined;
+}
+
+/** The execution is split into `total` case jobs. False when `token` no longer holds it. */
+export async function planCases(
+  db: Kysely<Database>,
+  requestId: string,
+  token: string,
+  total: number,
+): Promise<boolean> {
+  const res = await db
+    .updateTable('executions')
+    .set({ cases_total: total, updated_at: now() })
+    .where('request_id', '=', requestId)
+    .where('claim', '=', token)
+    .where('status', '=', 'running')
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
+/** Indexes of the cases whose outcome is recorded. */
+export async function recordedCases(db: Kysely<Database>, requestId: string): Promise<Set<number>> {
+  const rows = await db
+    .selectFrom('execution_cases')
+    .select('idx')
+    .where('request_id', '=', requestId)
+    .execute();
+  return new Set(rows.map((r) => Number(r.idx)));
+}
+
+class NotRecorded extends Error {}
+
+/**
+ * Records one case's outcome under `token`, once: a duplicate (a redelivered job) or a stale token
+ * records nothing (`recorded: false`). `last` is true for the one call that completed the set.
+ */
+export async function recordCase(
+  db: Kysely<Database>,
+  requestId: string,
+  token: string,
+  index: number,
+  outcome: unknown,
+): Promise<{ recorded: boolean; last: boolean }> {
+  try {
+    return await db.transaction().execute(async (trx) => {
+      // The write first: on SQLite it takes the write lock at once.
+      const counted = await trx
+        .updateTable('executions')
+        .set((eb) => ({ cases_done: eb('cases_done', '+', 1), updated_at: now() }))
+        .where('request_id', '=', requestId)
+        .where('claim', '=', token)
+        .where('status', '=', 'running')
+        .returning(['cases_done', 'cases_total'])
+        .executeTakeFirst();
+      if (!counted) throw new NotRecorded();
+      const inserted = await trx
+        .insertInto('execution_cases')
+        .values({ request_id: requestId, idx: index, result: JSON.stringify(outcome), created_at: now() })
+        .onConflict((oc) => oc.columns(['request_id', 'idx']).doNothing())
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) !== 1) throw new NotRecorded();
+      return { recorded: true, last: Number(counted.cases_done) === Number(counted.cases_total) };
+    });
+  } catch (err) {
+    if (err instanceof NotRecorded) return { recorded: false, last: false };
+    throw err;
+  }
+}
+
+/** The recorded outcomes by case index. */
+export async function caseOutcomes(db: Kysely<Database>, requestId: string): Promise<Map<number, unknown>> {
+  const rows = await db
+    .selectFrom('execution_cases')
+    .select(['idx', 'result'])
+    .where('request_id', '=', requestId)
+    .execute();
+  return new Map(rows.map((r) => [Number(r.idx), json(r.result)]));
+}
+
+/**
+ * The answer: `done` with its verdict and response, then its case rows go. Only an unfinished
+ * execution ends, and only under `token` when one is given (an abandoned one is closed without).
+ * False when nothing was written.
+ */
+export async function finishExecution(
+  db: Kysely<Database>,
+  requestId: string,
+  verdict: string,
+  response: unknown,
+  token?: string,
+): Promise<boolean> {
+  const at = now();
+  let query = db
+    .updateTable('executions')
+    .set({
+      status: 'done',
+      verdict,
+      response: JSON.stringify(response),
+      claim: null,
+      finished_at: at,
+      updated_at: at,
+    })
+    .where('request_id', '=', requestId)
+    .where('status', '!=', 'done');
+  if (token !== undefined) query = query.where('claim', '=', token);
+  const res = await query.executeTakeFirst();
+  if (Number(res.numUpdatedRows) !== 1) return false;
+  await db.deleteFrom('execution_cases').where('request_id', '=', requestId).execute();
+  return true;
+}
+
+/** Unfinished executions nobody has touched since `before` (recovery looks at these). */
+export async function staleExecutions(
+  db: Kysely<Database>,
+  before: string,
+  limit = 500,
+): Promise<ExecutionRecord[]> {
+  const rows = await db
+    .selectFrom('executions')
+    .selectAll()
+    .where('status', 'in', ['pending', 'running'])
+    .where((eb) => eb.or([eb('updated_at', '<', before), eb('updated_at', 'is', null)]))
+    .orderBy('created_at')
+    .limit(limit)
+    .execute();
+  return rows.map(toRecord);
+}
+
+/** Which of these ids are still waiting for a worker. */
+export async function pendingAmong(db: Kysely<Database>, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db
+    .selectFrom('executions')
+    .select('request_id')
+    .where('request_id', 'in', ids)
+    .where('status', '=', 'pending')
+    .execute();
+  return new Set(rows.map((r) => r.request_id));
+}
+
+/** Deletes executions (and their case rows) created before `before`; how many executions went. */
+export async function deleteExecutionsBefore(
+  db: Kysely<Database>,
+  before: string,
+  batch = 1000,
+): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const ids = (
+      await db
+        .selectFrom('executions')
+        .select('request_id')
+        .where('created_at', '<', before)
+        .limit(batch)
+        .execute()
+    ).map((r) => r.request_id);
+    if (ids.length > 0) {
+      await db.deleteFrom('execution_cases').where('request_id', 'in', ids).execute();
+      await db.deleteFrom('executions').where('request_id', 'in', ids).execute();
+    }
+    total += ids.length;
+    if (ids.length < batch) break;
+  }
+  // Case rows of executions already gone (an execution deleted while its last case was recorded).
+  await db.deleteFrom('execution_cases').where('created_at', '<', before).execute();
+  return total;
 }

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
-import { jobsMigration } from './jobs-migration.js';
 import { durabilityMigrations } from './durability-migrations.js';
+import { executionMigrations } from './executions-migration.js';
+import { jobsMigration } from './jobs-migration.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -135,6 +136,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.dropTable('tasks').execute();
       },
     },
+    ...executionMigrations(t.timestamp),
     ...durabilityMigrations(dialect),
     '0300_jobs': jobsMigration(t),
   };

@@ -25,6 +25,23 @@ export interface ExecutionsTable {
   created_at: TimestampColumn;
   started_at: ColumnType<Date | string | null, string | null, string | null>;
   finished_at: ColumnType<Date | string | null, string | null, string | null>;
+  /** Times a worker took the execution (crashes and redeliveries included). */
+  attempts: ColumnType<number, number | undefined, number>;
+  /** Token of the worker holding it now; writes under any other token are refused (a stale worker). */
+  claim: string | null;
+  /** Test cases to run (0: a single run); set when the execution is split into case jobs. */
+  cases_total: ColumnType<number, number | undefined, number>;
+  /** Cases whose outcome is in execution_cases; the worker that brings it to cases_total answers. */
+  cases_done: ColumnType<number, number | undefined, number>;
+  updated_at: ColumnType<Date | string | null, string | null, string | null>;
+}
+
+/** The outcome of one test case of a running execution, until the answer is assembled from them. */
+export interface ExecutionCasesTable {
+  request_id: string;
+  idx: number;
+  result: string;
+  created_at: TimestampColumn;
 }
 
 type NullableJson = ColumnType<string | null, string | null, string | null>;
@@ -109,6 +126,7 @@ export interface TasksTable {
 
 export interface Database {
   executions: ExecutionsTable;
+  execution_cases: ExecutionCasesTable;
   task_files: TaskFilesTable;
   task_titles: TaskTitlesTable;
   tasks: TasksTable;

@@ -14,6 +14,7 @@ import {
   type Heartbeats,
   type WorkerRole,
 } from '../queue/heartbeats.js';
+import { openExecutionQueue } from '../queue/executions.js';
 import { openTaskQueue } from '../queue/tasks.js';
 import { openValidationQueue } from '../queue/validations.js';
 import { createEngine, type Engine } from '../sandbox/engine.js';
@@ -106,7 +107,16 @@ export async function startWorker(
     };
     const built: Role[] = [];
     for (const role of roles) {
-      if (role === 'executions') built.push(executionRole(ctx));
+      if (role === 'executions') {
+        const queue = await openExecutionQueue({
+          redisUrl,
+          prefix: config.queue.prefix,
+          listen: false,
+          onError: logRedisError,
+        });
+        undo.push(() => queue.close());
+        built.push(executionRole(ctx, queue));
+      }
       if (role === 'validation') {
         const queue = await openValidationQueue(ctx.config, logRedisError);
         undo.push(() => queue.close());

@@ -24,8 +24,11 @@ describe('service configuration', () => {
       requestTimeoutMs: 60_000,
       retryAfterSeconds: 5,
       logLevel: 'info',
+      maxResponseBytes: 16 * 1024 * 1024,
+      maxTestCases: 50,
     });
-    expect(config.store).toEqual({});
+    expect(config.store).toEqual({ retention: 7 * 24 * 3600 * 1000 });
+    expect(config.sandbox.maxRequestMs).toBe(120_000);
     expect(config.queue).toEqual({ redisServer: '/usr/bin/redis-server', prefix: 'warden' });
     expect(config.workers).toEqual({
       concurrency: availableParallelism(),

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExecutionResponse } from '../../src/runner/execution.js';
+import type { ExecutionResponse } from '../../src/runner/index.js';
 import { call, sample, startTestServer, type TestServer } from '../helpers/server.js';
 
 /** POST /execute end to end: real HTTP, real Redis queue, in-process workers, bwrap sandboxes, SQLite. */
@@ -35,6 +35,7 @@ describe('POST /execute', () => {
         'status',
         'success',
         'test_results',
+        'truncated',
       ].sort(),
     );
     expect(res.body).toMatchObject({
@@ -46,6 +47,7 @@ describe('POST /execute', () => {
       security_violations: [],
       all_tests_passed: true,
       has_security_violations: false,
+      truncated: false,
     });
     expect(res.headers.get('x-request-id')).toBe(res.body.request_id);
     const usage = res.body.resource_usage;
@@ -156,6 +158,7 @@ describe('POST /execute', () => {
         expected_output: 'uid',
         execution_time: 0,
         status: 'security_violation',
+        truncated: false,
       },
     ]);
     // No sandboxed run happened: the run counter did not move, the rejection was counted.

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { redisTarget } from '../../src/queue/connection.js';
 import { startLocalRedis, type LocalRedis } from '../../src/queue/redis-server.js';
-import type { ExecutionResponse } from '../../src/runner/execution.js';
+import type { ExecutionResponse } from '../../src/runner/index.js';
 import { isAlive } from '../../src/sandbox/pids.js';
 import { startServer } from '../../src/server.js';
 import { call, testConfig } from '../helpers/server.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalRedis, type LocalRedis } from '../../src/queue/redis-server.js';
-import type { ExecutionResponse } from '../../src/runner/execution.js';
+import type { ExecutionResponse } from '../../src/runner/index.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { startWorker, type WardenWorker } from '../../src/worker/worker.js';
 import { call, testConfig } from '../helpers/server.js';

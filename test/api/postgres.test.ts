@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExecutionResponse } from '../../src/runner/execution.js';
+import type { ExecutionResponse } from '../../src/runner/index.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { call, startTestServer, type TestServer } from '../helpers/server.js';
 

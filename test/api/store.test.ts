@@ -10,7 +10,7 @@ import {
   finishExecution,
   getExecution,
   insertExecution,
-  markExecutionRunning,
+  claimExecution,
 } from '../../src/store/executions.js';
 import { finishTask, getTask, insertTask } from '../../src/store/tasks.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
@@ -86,7 +86,7 @@ describe.each(dialects)('store on %s', (dialect) => {
     expect(pending?.request).toEqual(request);
     expect(new Date(pending!.createdAt).toISOString()).toBe(pending!.createdAt);
 
-    await markExecutionRunning(store.db, 'r1');
+    await claimExecution(store.db, 'r1', 'token-1');
     const running = await getExecution(store.db, 'r1');
     expect(running?.status).toBe('running');
     expect(running?.startedAt).not.toBeNull();
@@ -139,7 +139,7 @@ describe.each(dialects)('store on %s', (dialect) => {
   it('never moves a finished execution back to running (redelivered job)', async () => {
     await insertExecution(store.db, { requestId: 'r2', language: 'javascript', backend: null, request: {} });
     await finishExecution(store.db, 'r2', 'failed', { x: 1 });
-    await markExecutionRunning(store.db, 'r2');
+    expect(await claimExecution(store.db, 'r2', 'token-2')).toBeUndefined();
     expect((await getExecution(store.db, 'r2'))?.status).toBe('done');
   });
 

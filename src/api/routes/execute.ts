@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { findLanguage, LANGUAGES } from '../../languages/index.js';
-import type { ExecutionRequest } from '../../runner/execution.js';
+import type { ExecutionRequest, ExecutionResponse } from '../../runner/index.js';
 import { deleteExecution, getExecution, insertExecution } from '../../store/executions.js';
 import type { AppDeps } from '../deps.js';
-import { ApiError, UnavailableError } from '../errors.js';
+import { ApiError, storeGuard, UnavailableError } from '../errors.js';
 import {
   accepted,
   errors,
@@ -24,19 +24,7 @@ export const executeRoutes =
   async (app) => {
     const { config, store, queue } = deps;
     const retryAfter = config.server.retryAfterSeconds;
-
-    /** Store failures are the service's, not the user's: 503, and the cause in the log. */
-    const stored = async <T>(
-      work: () => Promise<T>,
-      log: { warn(o: object, m: string): void },
-    ): Promise<T> => {
-      try {
-        return await work();
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'store unavailable');
-        throw new UnavailableError('store', retryAfter);
-      }
-    };
+    const stored = storeGuard(retryAfter);
 
     async function checkBackend(backend: ExecuteRequestBody['backend']): Promise<void> {
       if (!backend || backend === config.sandbox.backend) return;
@@ -107,69 +95,59 @@ export const executeRoutes =
         if (deps.shutdown?.aborted)
           throw new UnavailableError('service', retryAfter, 'the service is shutting down');
 
-        const depth = await queue.depth();
-        if (depth >= config.server.maxQueueDepth) {
+        const requestId = req.id;
+        // The place in the queue first (one atomic check-and-take), then the row, then the job.
+        if (!(await queue.admit(requestId, config.server.maxQueueDepth))) {
           throw new ApiError(
             429,
             'queue_full',
-            `${depth} executions are waiting for a worker; retry later`,
+            `${config.server.maxQueueDepth} executions are waiting for a worker (server.maxQueueDepth); retry later`,
             null,
             retryAfter,
           );
         }
-
-        const requestId = req.id;
-        const request: ExecutionRequest = {
-          code: body.code,
-          language: language.id,
-          stdin: body.stdin,
-          test_cases: body.test_cases,
-          limits: body.limits,
-          backend: body.backend,
-        };
-        await stored(
-          () =>
-            insertExecution(store.db, {
-              requestId,
-              language: language.id,
-              backend: body.backend ?? config.sandbox.backend,
-              request,
-            }),
-          req.log,
-        );
+        const giveBack = () => queue.release(requestId).catch(() => {});
+        const request: ExecutionRequest = { ...body, language: language.id };
         try {
-          await queue.enqueue({ requestId, request });
+          await stored(
+            () =>
+              insertExecution(store.db, {
+                requestId,
+                language: language.id,
+                backend: body.backend ?? config.sandbox.backend,
+                request,
+              }),
+            req.log,
+          );
+        } catch (err) {
+          await giveBack();
+          throw err;
+        }
+        try {
+          await queue.enqueue(requestId);
         } catch (err) {
           // Refused with 503: the execution never existed.
           await deleteExecution(store.db, requestId).catch(() => {});
+          await giveBack();
           throw err;
         }
 
         const poll = `/executions/${requestId}`;
-        if (req.query.wait === 'false') {
-          return reply
-            .code(202)
-            .header('location', poll)
-            .send({ request_id: requestId, status: 'pending', poll });
-        }
-        const outcome = await queue.waitForResult(requestId, config.server.requestTimeoutMs, deps.shutdown);
-        if (outcome.kind === 'failed') {
-          req.log.error({ reason: outcome.reason }, 'execution job failed');
-          throw new Error(`execution job failed: ${outcome.reason}`);
-        }
-        // Done or not, the store has the truth (the job only says that it ended).
+        const pending = (status: 'pending' | 'running') =>
+          reply.code(202).header('location', poll).send({ request_id: requestId, status, poll });
+        if (req.query.wait === 'false') return pending('pending');
+        await queue.waitForDone(
+          requestId,
+          config.server.requestTimeoutMs,
+          async () => (await getExecution(store.db, requestId))?.status === 'done',
+          deps.shutdown,
+        );
+        // Done or not, the store has the truth (the queue only says that something ended).
         const record = await stored(() => getExecution(store.db, requestId), req.log);
         if (record?.status === 'done' && record.response) {
-          return reply.code(200).send(executeResponse.parse(record.response));
+          return reply.code(200).send(record.response as ExecutionResponse);
         }
-        return reply
-          .code(202)
-          .header('location', poll)
-          .send({
-            request_id: requestId,
-            status: record?.status === 'running' ? 'running' : 'pending',
-            poll,
-          });
+        return pending(record?.status === 'running' ? 'running' : 'pending');
       },
     );
 
@@ -199,7 +177,7 @@ export const executeRoutes =
           created_at: record.createdAt,
           started_at: record.startedAt,
           finished_at: record.finishedAt,
-          response: record.response === null ? null : executeResponse.parse(record.response),
+          response: record.response as ExecutionResponse | null,
         };
       },
     );

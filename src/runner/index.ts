@@ -1,0 +1,380 @@
+import { analyze, CodeTooLargeError, type AnalysisPolicy, type AnalysisReport } from '../analysis/index.js';
+import { buildRun, CompileError, LANGUAGES, type Language, type LanguageId } from '../languages/index.js';
+import { resultWithoutRun, type Engine } from '../sandbox/engine.js';
+import type { BackendName, Limits, RunResult, Verdict, Violation } from '../sandbox/types.js';
+import type {
+  ExecutionRequest,
+  ExecutionResponse,
+  RequestLimits,
+  SecurityViolation,
+  TestCase,
+  TestResult,
+} from './contract.js';
+import { fitPair, jsonBytes } from './json-budget.js';
+
+export type * from './contract.js';
+
+/**
+ * One submission's way through Warden: static analysis first (rejected code never reaches a
+ * sandbox), then one sandboxed run, or one run per test case, folded into the answer the API gives.
+ * Shapes are the API's (snake_case) so a stored response is exactly what the client got.
+ *
+ * A request with test cases is taken apart for the queue: `analyzeExecution` once, `runCase` per case
+ * (on any worker, in any order, each cut to the request's remaining time and to its share of the
+ * answer's size), and `assembleResponse` when the last case is in.
+ */
+
+export interface RunnerDeps {
+  engine: Engine;
+  policy: Partial<AnalysisPolicy>;
+}
+
+export interface ExecuteRequest {
+  language: Language;
+  code: string;
+  stdin?: string;
+  limits?: Partial<Limits>;
+  network?: boolean;
+  backend?: BackendName;
+  /** false skips static analysis (CLI `--no-analysis`). */
+  analysis?: boolean;
+  /** Extra files beside the program and another entry point (task handlers' harness). */
+  extraFiles?: Record<string, string>;
+  main?: string;
+}
+
+export interface ExecuteOutcome {
+  analysis: AnalysisReport | null;
+  result: RunResult;
+}
+
+/** Analysis (unless turned off) and one run: `warden run`. Throws CodeTooLargeError for oversized code. */
+export async function executeCode(deps: RunnerDeps, req: ExecuteRequest): Promise<ExecuteOutcome> {
+  const report = req.analysis === false ? null : await analyze(req.code, req.language.analysis, deps.policy);
+  if (report && !report.safe) {
+    const summary = report.rejected.map((f) => `line ${f.line}: ${f.message}`).join('\n');
+    return {
+      analysis: report,
+      result: resultWithoutRun(req.backend ?? deps.engine.defaultBackend, 'security_violation', {
+        stderr: `rejected by static analysis:\n${summary}\n`,
+      }),
+    };
+  }
+  let spec;
+  try {
+    spec = await buildRun(req.language, req.code, {
+      stdin: req.stdin,
+      limits: req.limits,
+      extraFiles: req.extraFiles,
+      main: req.main,
+    });
+  } catch (err) {
+    if (!(err instanceof CompileError)) throw err;
+    return {
+      analysis: report,
+      result: resultWithoutRun(req.backend ?? deps.engine.defaultBackend, 'failed', {
+        stderr: `${err.message}\n`,
+      }),
+    };
+  }
+  const result = await deps.engine.run(
+    { ...spec, network: req.network ? { enabled: true } : undefined },
+    { backend: req.backend },
+  );
+  return { analysis: report, result };
+}
+
+const MiB = 1024 * 1024;
+const seconds = (ms: number) => Math.round(ms) / 1000;
+
+/** Request units (seconds, MiB, cores) → engine limits; the engine clamps them to the operator's ceilings. */
+export function engineLimits(limits: RequestLimits | undefined): Partial<Limits> {
+  const out: Partial<Limits> = {};
+  if (limits?.timeout !== undefined) {
+    out.wallTimeMs = Math.max(1, Math.round(limits.timeout * 1000));
+    out.cpuTimeMs = out.wallTimeMs;
+  }
+  if (limits?.memory_limit !== undefined) out.memoryBytes = Math.round(limits.memory_limit * MiB);
+  if (limits?.cpu_limit !== undefined) out.cpus = limits.cpu_limit;
+  return out;
+}
+
+/** Warden's own failure, as the user reads it: never blamed on the code. */
+export function wardenFault(requestId: string, why: string): string {
+  return `internal error in Warden (request ${requestId}): ${why}; the code was not judged`;
+}
+
+/** A response for an execution that produced no run (rejected, or abandoned by the service). */
+export function emptyResponse(requestId: string, status: Verdict, errors: string[]): ExecutionResponse {
+  return {
+    request_id: requestId,
+    success: false,
+    status,
+    output: '',
+    errors,
+    test_results: [],
+    resource_usage: { cpu_time: 0, peak_memory: 0, wall_time: 0 },
+    security_violations: [],
+    execution_time: 0,
+    all_tests_passed: false,
+    has_security_violations: false,
+    truncated: false,
+  };
+}
+
+export interface ExecutionHooks {
+  /** Called after every sandboxed run (metrics). */
+  onRun?: (language: LanguageId, result: RunResult) => void;
+  /** Called with the static report before any run. */
+  onAnalysis?: (language: LanguageId, report: AnalysisReport) => void;
+  /** Warden's own failures, for the server log (never shown to the user). */
+  onInternalError?: (err: unknown, detail: string) => void;
+}
+
+/** What static analysis decided: go on and run, or the final answer (rejected, or Warden failed). */
+export type AnalysisDecision = { kind: 'run' } | { kind: 'answer'; response: ExecutionResponse };
+
+export async function analyzeExecution(
+  deps: RunnerDeps & ExecutionHooks,
+  requestId: string,
+  req: ExecutionRequest,
+): Promise<AnalysisDecision> {
+  const started = performance.now();
+  let report: AnalysisReport;
+  try {
+    report = await analyze(req.code, LANGUAGES[req.language].analysis, deps.policy);
+  } catch (err) {
+    if (err instanceof CodeTooLargeError)
+      return { kind: 'answer', response: emptyResponse(requestId, 'failed', [err.message]) };
+    deps.onInternalError?.(err, 'static analysis failed');
+    return {
+      kind: 'answer',
+      response: emptyResponse(requestId, 'error', [wardenFault(requestId, 'static analysis failed')]),
+    };
+  }
+  deps.onAnalysis?.(req.language, report);
+  if (report.safe) return { kind: 'run' };
+  const violations: SecurityViolation[] = report.findings.map((f) => ({
+    rule: f.rule,
+    severity: f.severity,
+    message: f.message,
+    line: f.line,
+    column: f.column,
+    source: 'static',
+  }));
+  return {
+    kind: 'answer',
+    response: {
+      ...emptyResponse(requestId, 'security_violation', [
+        `rejected by static analysis: ${report.rejected.length} finding(s) at or above the policy's severity; the code was not run`,
+      ]),
+      test_results: (req.test_cases ?? []).map((c) => ({
+        name: c.name,
+        passed: false,
+        actual_output: '',
+        expected_output: c.expected_output,
+        execution_time: 0,
+        status: 'security_violation' as const,
+        truncated: false,
+      })),
+      security_violations: violations,
+      has_security_violations: true,
+      execution_time: seconds(performance.now() - started),
+    },
+  };
+}
+
+/** One run as kept until the answer is assembled: outputs already cut to the case's share. */
+export interface CaseOutcome {
+  status: Verdict | 'skipped';
+  stdout: string;
+  /** stderr and notes, not yet prefixed with the case name. */
+  errors: string[];
+  /** Cut to fit the answer's size (not the sandbox's own output limit, which `errors` reports). */
+  truncated: boolean;
+  usage: { wallMs: number; cpuMs: number; peakMemoryBytes: number };
+  violations: SecurityViolation[];
+}
+
+/** Bytes of answer a case's stdout and stderr may take together, the rest being the answer's frame. */
+export function outputShare(req: ExecutionRequest, maxResponseBytes: number): number {
+  const cases = req.test_cases ?? [];
+  // Per case: its name (in test_results and prefixing each line of errors), its expected output, the
+  // notes and the fixed fields. Beyond that, the outputs share what is left equally.
+  const frame =
+    4096 + cases.reduce((sum, c) => sum + 1024 + 8 * jsonBytes(c.name) + jsonBytes(c.expected_output), 0);
+  return Math.max(0, Math.floor((maxResponseBytes - frame) / Math.max(1, cases.length)));
+}
+
+export interface CaseBudget {
+  /** Wall time left of the request's budget (sandbox.maxRequestMs); the run is cut to it. */
+  remainingMs: number;
+  /** The run's own wall limit (the request's, or the default), to know when the budget is what cuts it. */
+  wallTimeMs: number;
+  /** JSON bytes stdout and stderr may take together. */
+  outputBytes: number;
+}
+
+/** What a case gets when the request's time budget is spent before it could start. */
+export function skippedCase(maxRequestMs: number): CaseOutcome {
+  return {
+    status: 'skipped',
+    stdout: '',
+    errors: [
+      `skipped: the request's time budget (sandbox.maxRequestMs, ${seconds(maxRequestMs)} s for all cases) was used up`,
+    ],
+    truncated: false,
+    usage: { wallMs: 0, cpuMs: 0, peakMemoryBytes: 0 },
+    violations: [],
+  };
+}
+
+/** A case Warden could not run (an exception in the worker): an `error`, never the code's fault. */
+export function failedCase(requestId: string, why: string): CaseOutcome {
+  return {
+    status: 'error',
+    stdout: '',
+    errors: [wardenFault(requestId, why)],
+    truncated: false,
+    usage: { wallMs: 0, cpuMs: 0, peakMemoryBytes: 0 },
+    violations: [],
+  };
+}
+
+/** One sandboxed run of the request's code with this stdin, within the case's budget. */
+export async function runCase(
+  deps: RunnerDeps & ExecutionHooks,
+  requestId: string,
+  req: ExecutionRequest,
+  stdin: string | undefined,
+  budget: CaseBudget,
+): Promise<CaseOutcome> {
+  const limits = engineLimits(req.limits);
+  const cutByBudget = budget.remainingMs < budget.wallTimeMs;
+  if (cutByBudget) limits.wallTimeMs = Math.max(1, Math.floor(budget.remainingMs));
+  const { result } = await executeCode(deps, {
+    language: LANGUAGES[req.language],
+    code: req.code,
+    stdin,
+    limits,
+    network: req.limits?.network_access === true,
+    backend: req.backend,
+    analysis: false,
+  });
+  if (result.status === 'error')
+    deps.onInternalError?.(new Error(result.error ?? 'sandbox error'), 'sandbox run failed');
+  deps.onRun?.(req.language, result);
+
+  const fitted = fitPair(result.stdout, result.stderr.trimEnd(), budget.outputBytes);
+  const errors: string[] = [];
+  if (fitted.second) errors.push(fitted.second);
+  if (result.truncated.stdout) errors.push('stdout was truncated at the output limit');
+  if (result.truncated.stderr) errors.push('stderr was truncated at the output limit');
+  if (fitted.cut) errors.push('output was cut to fit the answer’s size limit (server.maxResponseBytes)');
+  if (result.status === 'timeout')
+    errors.push(
+      cutByBudget
+        ? 'the request’s time budget (sandbox.maxRequestMs) ran out during this run'
+        : 'the time limit was reached',
+    );
+  if (result.status === 'memory_limit_exceeded') errors.push('the memory limit was reached');
+  if (result.status === 'error') errors.push(wardenFault(requestId, 'the sandbox failed'));
+  return {
+    status: result.status,
+    stdout: fitted.first,
+    errors,
+    truncated: fitted.cut,
+    usage: {
+      wallMs: result.usage.wallMs,
+      cpuMs: result.usage.cpuMs,
+      peakMemoryBytes: result.usage.peakMemoryBytes,
+    },
+    violations: result.violations.map(runtimeViolation),
+  };
+}
+
+function runtimeViolation(v: Violation): SecurityViolation {
+  return {
+    rule: v.rule,
+    severity: 'critical',
+    message: v.message,
+    line: null,
+    column: null,
+    source: 'runtime',
+  };
+}
+
+/** When cases disagree, the overall status is the most serious verdict among those that ran. */
+const SERIOUSNESS: Verdict[] = [
+  'error',
+  'security_violation',
+  'memory_limit_exceeded',
+  'timeout',
+  'output_limit_exceeded',
+  'failed',
+  'success',
+];
+
+function worst(statuses: CaseOutcome['status'][]): Verdict {
+  return SERIOUSNESS.find((v) => statuses.includes(v)) ?? 'success';
+}
+
+/**
+ * The answer from the outcomes: one (no test cases) or one per case in the order given. `elapsedMs`
+ * runs from the moment a worker took the request.
+ */
+export function assembleResponse(
+  requestId: string,
+  req: ExecutionRequest,
+  outcomes: CaseOutcome[],
+  elapsedMs: number,
+): ExecutionResponse {
+  const cases: (TestCase | undefined)[] = req.test_cases?.length ? req.test_cases : [undefined];
+  const errors: string[] = [];
+  const testResults: TestResult[] = [];
+  cases.forEach((c, i) => {
+    const o = outcomes[i];
+    if (!o) throw new Error(`case ${i} of ${requestId} has no outcome`);
+    if (!c) {
+      errors.push(...o.errors);
+      return;
+    }
+    errors.push(...o.errors.map((e) => `${c.name}: ${e}`));
+    testResults.push({
+      name: c.name,
+      passed: o.status === 'success' && o.stdout.trim() === c.expected_output.trim(),
+      actual_output: o.stdout,
+      expected_output: c.expected_output,
+      execution_time: seconds(o.usage.wallMs),
+      status: o.status,
+      truncated: o.truncated,
+    });
+  });
+  const seen = new Set<string>();
+  const violations = outcomes
+    .flatMap((o) => o.violations)
+    .filter((v) => {
+      const key = `${v.rule}\n${v.message}`;
+      return seen.has(key) ? false : (seen.add(key), true);
+    });
+  const status = worst(outcomes.map((o) => o.status));
+  const success = status === 'success';
+  return {
+    request_id: requestId,
+    success,
+    status,
+    output: req.test_cases?.length ? '' : (outcomes[0]?.stdout ?? ''),
+    errors,
+    test_results: testResults,
+    resource_usage: {
+      cpu_time: seconds(outcomes.reduce((s, o) => s + o.usage.cpuMs, 0)),
+      peak_memory: Math.max(0, ...outcomes.map((o) => o.usage.peakMemoryBytes)),
+      wall_time: seconds(outcomes.reduce((s, o) => s + o.usage.wallMs, 0)),
+    },
+    security_violations: violations,
+    execution_time: seconds(elapsedMs),
+    all_tests_passed: req.test_cases?.length ? testResults.every((t) => t.passed) : success,
+    has_security_violations: violations.length > 0,
+    truncated: outcomes.some((o) => o.truncated),
+  };
+}
