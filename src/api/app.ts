@@ -7,6 +7,7 @@ import type { AppDeps } from './deps.js';
 import { installErrorHandling } from './errors.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { executeRoutes } from './routes/execute.js';
+import { jobRoutes } from './routes/jobs.js';
 import { languageRoutes } from './routes/languages.js';
 import { serviceRoutes } from './routes/service.js';
 import { taskRoutes } from './routes/tasks.js';
@@ -64,6 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(executeRoutes(deps));
   await app.register(languageRoutes(deps));
   await app.register(taskRoutes(deps));
+  await app.register(jobRoutes(deps));
   if (deps.artifacts) await app.register(artifactRoutes(deps, deps.artifacts));
   return app;
 }

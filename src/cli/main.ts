@@ -63,8 +63,9 @@ program
   .option('--executions', 'run executions (POST /execute)')
   .option('--validation', 'validate uploaded task files')
   .option('--tasks', 'run tasks (POST /tasks)')
+  .option('--jobs', 'run jobs (POST /jobs)')
   .addHelpText('after', '\nWith no role flag the worker takes every role.')
-  .action(async (opts: { executions?: boolean; validation?: boolean; tasks?: boolean }) => {
+  .action(async (opts: { executions?: boolean; validation?: boolean; tasks?: boolean; jobs?: boolean }) => {
     const { workerCommand } = await import('./worker.js');
     process.exitCode = await workerCommand({ ...opts, config: program.opts().config });
   });

@@ -7,6 +7,7 @@ export interface WorkerOptions {
   executions?: boolean;
   validation?: boolean;
   tasks?: boolean;
+  jobs?: boolean;
 }
 
 /**
@@ -19,6 +20,7 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
   if (opts.executions) roles.push('executions');
   if (opts.validation) roles.push('validation');
   if (opts.tasks) roles.push('tasks');
+  if (opts.jobs) roles.push('jobs');
   let worker;
   try {
     worker = await startWorker(config, { roles });

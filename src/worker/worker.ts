@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { warmUp } from '../analysis/index.js';
+import { openArtifactStore } from '../artifacts/index.js';
 import type { WardenConfig } from '../config/schema.js';
 import { LANGUAGES, languageSandbox } from '../languages/index.js';
 import { createLogger, throttled } from '../logging.js';
@@ -15,6 +16,7 @@ import {
   type WorkerRole,
 } from '../queue/heartbeats.js';
 import { openExecutionQueue } from '../queue/executions.js';
+import { openJobsQueue } from '../queue/jobs.js';
 import { openTaskQueue } from '../queue/tasks.js';
 import { openValidationQueue } from '../queue/validations.js';
 import { createEngine, type Engine } from '../sandbox/engine.js';
@@ -22,6 +24,7 @@ import type { BackendProbe } from '../sandbox/types.js';
 import { openStore, type Store } from '../store/db.js';
 import { executionRole } from './executions.js';
 import type { Role, WorkerContext } from './role.js';
+import { jobRole } from './jobs.js';
 import { taskRole } from './tasks.js';
 import { validationRole } from './validations.js';
 
@@ -126,6 +129,13 @@ export async function startWorker(
         const queue = await openTaskQueue(ctx.config, logRedisError);
         undo.push(() => queue.close());
         built.push(taskRole(ctx, queue));
+      }
+      if (role === 'jobs') {
+        const queue = await openJobsQueue(ctx.config, logRedisError);
+        undo.push(() => queue.close());
+        const artifacts = await openArtifactStore(config, logger);
+        undo.push(() => artifacts.close());
+        built.push(jobRole(ctx, queue, artifacts));
       }
     }
 

@@ -1,0 +1,189 @@
+import { randomUUID } from 'node:crypto';
+import type { Job } from 'bullmq';
+import { validateKey, type ArtifactStore } from '../artifacts/index.js';
+import { executeJob, jobOutcome } from '../jobs/execute.js';
+import { LogLines } from '../jobs/log-lines.js';
+import { outputBase, removeOrphanOutputDirs } from '../jobs/outdir.js';
+import type { JobFile, JobSpec } from '../jobs/spec.js';
+import type { JobMessage, JobsQueue } from '../queue/jobs.js';
+import {
+  advanceJob,
+  appendLogs,
+  claimJob,
+  deleteJob,
+  expiredJobs,
+  finishJob,
+  jobControl,
+  nextLogSeq,
+  staleJobs,
+  type JobEnd,
+  type JobRecord,
+} from '../store/jobs.js';
+import type { Role, WorkerContext } from './role.js';
+
+/**
+ * The job worker (SPEC §7): claims a job, runs its command in a fresh sandbox with the job's files,
+ * limits and /out, stores its output line by line while it runs (for live logs), then its artifacts,
+ * and ends it. Only Warden's own failures are retried (a sandbox error, a worker that died); the
+ * command's exit status never is. Every write is fenced by the claim token, and a worker that finds
+ * its claim gone (presumed dead, the job handed on) kills its sandbox within one poll.
+ */
+
+/** The store or the artifact store failed under the job: Warden's fault, worth another attempt. */
+class WardenFailure extends Error {}
+
+export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: ArtifactStore): Role {
+  const { config, engine, store, metrics, logger } = ctx;
+  const db = store.db;
+  const jobsConfig = config.jobs;
+  const base = outputBase(config.dataDir);
+  const orphans = removeOrphanOutputDirs(base);
+  if (orphans.length > 0) logger.warn({ removed: orphans }, 'removed job output dirs of a crashed worker');
+
+  async function finish(job: JobRecord, token: string | null, end: JobEnd): Promise<void> {
+    if (!(await finishJob(db, job.id, token, end))) return;
+    const seconds = (Date.now() - Date.parse(job.createdAt)) / 1000;
+    metrics.observeJob(end.status, seconds);
+    logger.info({ jobId: job.id, status: end.status, seconds }, 'job finished');
+  }
+
+  async function run(job: JobRecord, token: string): Promise<void> {
+    const spec = job.spec as JobSpec;
+    const files = (job.files ?? []) as JobFile[];
+    const log = new LogLines(await nextLogSeq(db, job.id), jobsConfig.maxLogBytes);
+    if (job.attempts > 1)
+      log.note(`Warden started the job again (attempt ${job.attempts}): its previous worker stopped`);
+    const controller = new AbortController();
+    let cancelled = false;
+    let lost = false;
+
+    // One flush at a time: lines in seq order, and a slow store does not stack writes up.
+    let flushing: Promise<void> = Promise.resolve();
+    const flush = () =>
+      (flushing = flushing.then(async () => {
+        await appendLogs(db, job.id, log.take());
+        const control = await jobControl(db, job.id, token);
+        if (!control.held) lost = true;
+        else if (control.cancel) cancelled = true;
+        if ((lost || cancelled) && !controller.signal.aborted) controller.abort();
+      }));
+    const timer = setInterval(() => {
+      flush().catch((err: Error) => {
+        // A stale worker's lines collide with its successor's: the job is not ours any more.
+        logger.warn({ jobId: job.id, err: err.message }, 'cannot store job logs; stopping the run');
+        lost = true;
+        controller.abort();
+      });
+    }, jobsConfig.pollMs);
+
+    let execution;
+    try {
+      if (spec.network.outbound) {
+        throw new WardenFailure('outbound network for jobs is not available on this worker');
+      }
+      execution = await executeJob(
+        engine,
+        { id: job.id, spec, files },
+        {
+          config: jobsConfig,
+          outputBase: base,
+          signal: controller.signal,
+          onOutput: (stream, chunk) => log.push(stream, chunk),
+          onStep: async (step) => {
+            if (!(await advanceJob(db, job.id, token, step))) {
+              lost = true;
+              controller.abort();
+            }
+          },
+          acceptsName: (path) => {
+            try {
+              validateKey(`jobs/${job.id}/${path}`);
+              return true;
+            } catch {
+              return false;
+            }
+          },
+          sink: async (path, body, size) => {
+            if (lost) throw new WardenFailure('the job was taken over by another worker');
+            await artifacts.put(validateKey(`jobs/${job.id}/${path}`), body, size);
+            metrics.observeArtifactBytes(size);
+          },
+        },
+      );
+    } finally {
+      clearInterval(timer);
+      await flushing.catch(() => {});
+    }
+    if (lost) {
+      logger.warn({ jobId: job.id }, 'another worker holds the job now; leaving it');
+      return;
+    }
+    log.end();
+    const { result } = execution;
+    if (result.status === 'error' && !cancelled) throw new WardenFailure(result.error ?? 'sandbox error');
+    const outcome = jobOutcome(result, cancelled, spec);
+    log.note(`job ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`);
+    await appendLogs(db, job.id, log.take());
+    await finish(job, token, {
+      status: outcome.status,
+      error: outcome.error,
+      verdict: result.status,
+      exitCode: result.exitCode,
+      signal: result.signal,
+      usage: result.usage,
+      violations: result.violations,
+      artifacts: execution.artifacts,
+      skipped: execution.skipped,
+    });
+  }
+
+  async function sweepExpired(): Promise<void> {
+    const before = new Date(Date.now() - jobsConfig.retentionMs).toISOString();
+    for (const id of await expiredJobs(db, before)) {
+      await artifacts.deletePrefix(`jobs/${id}`);
+      await deleteJob(db, id);
+      logger.info({ jobId: id }, 'job expired: its row, logs and artifacts are deleted');
+    }
+  }
+
+  return {
+    name: 'jobs',
+    queue: queue.name,
+    lockMs: jobsConfig.jobLockMs,
+    maxStalledCount: jobsConfig.maxAttempts,
+    graceMs: jobsConfig.maxLimits.timeoutSeconds * 1000 + 30_000,
+    async process(bull: Job<JobMessage>): Promise<void> {
+      const token = randomUUID();
+      const job = await claimJob(db, bull.data.job_id, token);
+      if (!job) return; // finished, cancelled while queued, or withdrawn
+      if (job.cancelRequested)
+        return finish(job, token, { status: 'cancelled', error: 'cancelled by request' });
+      if (job.attempts > jobsConfig.maxAttempts) {
+        return finish(job, token, {
+          status: 'error',
+          error: `Warden could not run the job: it was interrupted ${jobsConfig.maxAttempts} times; submit it again`,
+        });
+      }
+      try {
+        await run(job, token);
+      } catch (err) {
+        const attempts = bull.opts.attempts ?? 1;
+        if (bull.attemptsMade + 1 < attempts && job.attempts < jobsConfig.maxAttempts) throw err;
+        logger.error({ jobId: job.id, err }, 'job failed on its last attempt');
+        await finish(job, token, {
+          status: 'error',
+          error: `Warden could not run the job: ${(err as Error).message}`,
+        });
+      }
+    },
+    async recover() {
+      const before = new Date(Date.now() - Math.min(config.tasks.recoveryIntervalMs, 30_000)).toISOString();
+      for (const job of await staleJobs(db, before)) {
+        if (await queue.ensure(job.id, { job_id: job.id })) {
+          logger.warn({ jobId: job.id, status: job.status }, 'queued again a job whose queue entry was lost');
+        }
+      }
+      await sweepExpired();
+    },
+  };
+}
