@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ExecutionResponse } from '../../src/runner/index.js';
 import { call, startTestServer, type TestServer } from '../helpers/server.js';
-import { execution, finished, submit, until } from './helpers.js';
+import { until } from '../helpers/wait.js';
+import { execution, finished, submit } from './helpers.js';
 
 /** A request's cases run as separate jobs, taking turns with other requests' cases, within a budget. */
 describe('scheduling of test cases', () => {

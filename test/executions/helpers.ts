@@ -1,20 +1,6 @@
 import type { ExecutionResponse } from '../../src/runner/index.js';
 import { call } from '../helpers/server.js';
-
-/** Asks `probe` every 25 ms until it returns a value, failing the test past `ms`. */
-export async function until<T>(
-  probe: () => Promise<T | undefined>,
-  ms = 30_000,
-  what = 'condition',
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} not reached in ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { until } from '../helpers/wait.js';
 
 export interface ExecutionState {
   request_id: string;
@@ -33,6 +19,7 @@ export const finished = (url: string, id: string, ms = 60_000) =>
       return state.status === 'done' ? state.response! : undefined;
     },
     ms,
+    25,
     `execution ${id} done`,
   );
 

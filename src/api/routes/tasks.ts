@@ -1,6 +1,6 @@
 import { unlink } from 'node:fs/promises';
 import fastifyMultipart from '@fastify/multipart';
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { findLanguage, LANGUAGES } from '../../languages/index.js';
 import {
@@ -21,7 +21,7 @@ import {
 } from '../../store/task-files.js';
 import { deleteTask, getTask, insertTask } from '../../store/tasks.js';
 import type { AppDeps } from '../deps.js';
-import { ApiError, UnavailableError } from '../errors.js';
+import { ApiError, storeGuard, UnavailableError } from '../errors.js';
 import {
   errorBody,
   errors,
@@ -189,16 +189,7 @@ export const taskRoutes =
 
     await app.register(fastifyMultipart, { throwFileSizeLimit: true });
 
-    /** Store failures are the service's, not the user's: 503, and the cause in the log. */
-    const stored = async <T>(work: () => Promise<T>, log: FastifyBaseLogger): Promise<T> => {
-      try {
-        return await work();
-      } catch (err) {
-        if (err instanceof TitleTakenError) throw err;
-        log.warn({ err: (err as Error).message }, 'store unavailable');
-        throw new UnavailableError('store', retryAfter);
-      }
-    };
+    const stored = storeGuard(retryAfter, (err) => err instanceof TitleTakenError);
 
     const refuseWhenBusy = async (queue: { depth(): Promise<number> }, what: string) => {
       if (deps.shutdown?.aborted)
