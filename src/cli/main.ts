@@ -70,6 +70,25 @@ program
     process.exitCode = await workerCommand({ ...opts, config: program.opts().config });
   });
 
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+program
+  .command('job')
+  .description('jobs: commands with files, limits and outputs')
+  .command('run')
+  .description('run one job on this machine: the log live, artifacts into --out')
+  .argument('<command...>', 'the command and its arguments, after --')
+  .option('--file <path>', 'a file for /box (repeatable; `local=box/path` to rename)', collect)
+  .option('--env <NAME=value>', 'an environment variable (repeatable)', collect)
+  .option('--out <dir>', 'where the files the job leaves in /out are copied')
+  .option('--timeout <seconds>', 'wall-clock limit in seconds', Number)
+  .option('--cpu <cores>', 'CPU, e.g. 0.5 or 500m')
+  .option('--memory <quantity>', 'memory, e.g. 512Mi')
+  .option('--disk <quantity>', 'each writable area, e.g. 1Gi')
+  .action(async (argv: string[], opts) => {
+    const { jobRunCommand } = await import('./job.js');
+    process.exitCode = await jobRunCommand(argv, { ...opts, config: program.opts().config });
+  });
+
 program
   .command('bench')
   .description('run the benchmarks and write JSON results under bench/results/')
