@@ -242,8 +242,8 @@ export const tasksConfigSchema = z
       .max(16 * MiB)
       .default(256 * 1024),
     /**
-     * How many times a validation or a task is tried when Warden itself fails (a sandbox error, a
-     * worker killed mid-run) before it is closed with the reason.
+     * How many times a validation, a task or an execution is tried when Warden itself fails (a
+     * sandbox error, a worker killed mid-run) before it is closed with the reason.
      */
     maxAttempts: z.number().int().min(1).max(20).default(3),
     /**

@@ -229,9 +229,11 @@ export async function finishExecution(
     .where('request_id', '=', requestId)
     .where('status', '!=', 'done');
   if (token !== undefined) query = query.where('claim', '=', token);
-  const res = await query.executeTakeFirst();
-  if (Number(res.numUpdatedRows) !== 1) return false;
-  await db.deleteFrom('execution_cases').where('request_id', '=', requestId).execute();
+  const ended = await query.returning('cases_total').executeTakeFirst();
+  if (!ended) return false;
+  // A single run has no case rows: no second statement on its way.
+  if (Number(ended.cases_total) > 0)
+    await db.deleteFrom('execution_cases').where('request_id', '=', requestId).execute();
   return true;
 }
 
