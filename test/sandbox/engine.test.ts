@@ -1,14 +1,26 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, rmdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
-import { hostProcesses, runCode, sleep, testEngine } from './helpers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MiB, cgroupParentDirs, hostProcesses, runCode, sleep, testEngine, waitFor } from './helpers.js';
+import { asJobRun, prepareNonRoot, type NonRoot } from './nonroot.js';
 import { LANGUAGES, buildRun, languageSandbox } from '../../src/languages/index.js';
-import type { RunResult } from '../../src/sandbox/types.js';
 
 const ROOT = process.getuid?.() === 0;
+
+/** Pool sandboxes start under small limits; the runs below ask for more. */
+const POOL_DEFAULTS = { cpuTimeMs: 1000, memoryBytes: 128 * MiB };
+const BIG_LIMITS = { memoryBytes: 600 * MiB, cpuTimeMs: 8000, wallTimeMs: 30_000 };
+/** 400 MiB held while burning 1.5 s of CPU: over both pool defaults, well within BIG_LIMITS. */
+const BIG_AND_LONG = [
+  'import time',
+  'x = bytearray(400 * 1024 * 1024)',
+  't = time.process_time()',
+  'while time.process_time() - t < 1.5:',
+  '    pass',
+  'print(len(x))',
+].join('\n');
+const TOO_BIG = 'x = bytearray(700 * 1024 * 1024)\nprint(len(x))';
 
 describe('languages', () => {
   const engine = testEngine();
@@ -124,6 +136,26 @@ describe('pool', () => {
   });
 });
 
+describe.runIf(ROOT)('a pooled run with cgroups', () => {
+  it('gets exactly the memory and CPU time it asks for, not the pool defaults', async () => {
+    const engine = testEngine({
+      pool: { size: 1, perLanguage: {}, maxIdleMs: 60_000 },
+      limits: POOL_DEFAULTS,
+    });
+    try {
+      engine.prewarm(languageSandbox(LANGUAGES.python), 1);
+      expect(await engine.poolReady(20_000)).toBe(true);
+      const big = await engine.run(await buildRun(LANGUAGES.python, BIG_AND_LONG, { limits: BIG_LIMITS }));
+      expect(big).toMatchObject({ status: 'success', stdout: '419430400\n', pooled: true });
+      expect(await engine.poolReady(20_000)).toBe(true);
+      const over = await engine.run(await buildRun(LANGUAGES.python, TOO_BIG, { limits: BIG_LIMITS }));
+      expect(over).toMatchObject({ status: 'memory_limit_exceeded', pooled: true });
+    } finally {
+      await engine.shutdown();
+    }
+  });
+});
+
 describe('process backend', () => {
   it('runs but says it gives no isolation', async () => {
     const engine = testEngine({ backend: 'process' });
@@ -141,57 +173,75 @@ describe('process backend', () => {
 describe.runIf(ROOT)('a crash of the service', () => {
   it('takes its sandboxes down and the next start removes what is left', async () => {
     const script = fileURLToPath(new URL('./crashing-service.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    // A cgroup parent of this test's own: other Warden processes starting up meanwhile (other tests)
+    // remove orphans under the default parent and would take this test's evidence away.
+    const cgroupParent = `warden-crash-${process.pid}`;
+    const child = spawn(process.execPath, ['--import', 'tsx', script, cgroupParent], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     // The child prints once its sandbox is running, then we kill it without any chance to clean up.
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
     const pid = child.pid!;
     child.kill('SIGKILL');
-    await sleep(300);
+    // die-with-parent: the sandbox goes with the service, without any clean-up code of ours running.
+    await waitFor(() => hostProcesses().every((p) => !p.cmdline.includes('sleep 5151')));
     expect(hostProcesses().filter((p) => p.cmdline.includes('sleep 5151'))).toEqual([]);
-    const engine = testEngine();
+    const parents = cgroupParentDirs(cgroupParent);
+    expect(parents.length).toBeGreaterThan(0);
+    const left = () =>
+      parents.flatMap((d) => (existsSync(d) ? readdirSync(d) : []).filter((n) => n.startsWith(`${pid}-`)));
+    expect(left().length).toBeGreaterThan(0);
+    const engine = testEngine({ cgroupParent });
     const removed = await engine.cleanupOrphans();
     expect(removed.some((d) => d.includes(`/${pid}-`))).toBe(true);
-    for (const c of ['memory', 'pids']) {
-      const dir = `/sys/fs/cgroup/${c}/warden`;
-      if (existsSync(dir)) expect(readdirSync(dir).filter((n) => n.startsWith(`${pid}-`))).toEqual([]);
-    }
+    expect(left()).toEqual([]);
+    for (const d of parents) if (existsSync(d)) rmdirSync(d);
   });
 });
 
 describe.runIf(ROOT)('without root', () => {
   // The engine itself runs as an unprivileged user: user namespaces only, no cgroups, rlimits.
-  function runAsNobody(code: string) {
-    const dir = mkdtempSync(join(tmpdir(), 'warden-nonroot-'));
-    chmodSync(dir, 0o777);
-    const tsx = fileURLToPath(new URL('../../node_modules/tsx/dist/esm/index.mjs', import.meta.url));
-    const script = fileURLToPath(new URL('./nonroot-run.ts', import.meta.url));
-    const r = spawnSync(
-      '/usr/bin/setpriv',
-      [
-        '--reuid=65534',
-        '--regid=65534',
-        '--clear-groups',
-        '--',
-        process.execPath,
-        '--import',
-        tsx,
-        script,
-        join(dir, 'run'),
-        code,
-      ],
-      { cwd: dir, env: { PATH: '/usr/bin:/bin', HOME: dir }, encoding: 'utf8', timeout: 30_000 },
-    );
-    return JSON.parse(r.stdout) as RunResult;
-  }
+  let nonRoot: NonRoot;
+  beforeAll(async () => {
+    nonRoot = await prepareNonRoot();
+  });
+  afterAll(() => nonRoot.dispose());
 
-  it('still isolates, falls back to rlimits and says so', () => {
-    const ok = runAsNobody('import os\nprint(os.getuid(), os.path.exists("/root"))');
+  it('still isolates, falls back to rlimits and says so', async (ctx) => {
+    if ('skip' in nonRoot) return ctx.skip(nonRoot.skip);
+    const limits = { cpuTimeMs: 1000 };
+    const [ok, loop] = nonRoot.run({
+      config: { pool: { size: 0 } },
+      runs: [
+        asJobRun(
+          await buildRun(LANGUAGES.python, 'import os\nprint(os.getuid(), os.path.exists("/root"))', {
+            limits,
+          }),
+        ),
+        asJobRun(await buildRun(LANGUAGES.python, 'while True: pass', { limits })),
+      ],
+    });
     expect(ok).toMatchObject({ status: 'success', stdout: '65534 False\n', isolation: 'namespaces' });
-    expect(ok.warnings.join(' ')).toMatch(/no cgroups/);
-    const loop = runAsNobody('while True: pass');
-    expect(loop.status).toBe('timeout');
-    expect(loop.usage.cpuMs).toBeGreaterThan(500);
+    expect(ok!.warnings.join(' ')).toMatch(/no cgroups/);
+    expect(loop!.status).toBe('timeout');
+    expect(loop!.usage.cpuMs).toBeGreaterThan(500);
+  });
+
+  it('takes a pre-started sandbox only for runs whose rlimits are the ones it started with', async (ctx) => {
+    if ('skip' in nonRoot) return ctx.skip(nonRoot.skip);
+    const [plain, big, over] = nonRoot.run({
+      config: { pool: { size: 1 }, limits: POOL_DEFAULTS },
+      prewarm: languageSandbox(LANGUAGES.python),
+      runs: [
+        asJobRun(await buildRun(LANGUAGES.python, 'print("plain")')),
+        asJobRun(await buildRun(LANGUAGES.python, BIG_AND_LONG, { limits: BIG_LIMITS })),
+        asJobRun(await buildRun(LANGUAGES.python, TOO_BIG, { limits: BIG_LIMITS })),
+      ],
+    });
+    expect(plain).toMatchObject({ status: 'success', stdout: 'plain\n', pooled: true });
+    // rlimits are fixed when a sandbox starts: these runs start their own, under their own limits.
+    expect(big).toMatchObject({ status: 'success', stdout: '419430400\n', pooled: false });
+    expect(over).toMatchObject({ status: 'failed', pooled: false });
+    expect(over!.stderr).toContain('MemoryError');
   });
 });

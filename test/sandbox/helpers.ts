@@ -2,14 +2,15 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cgroupParents, detectCgroups } from '../../src/sandbox/cgroups.js';
-import { sandboxConfigSchema, type SandboxConfig } from '../../src/config/schema.js';
+import type { z } from 'zod';
+import { sandboxConfigSchema } from '../../src/config/schema.js';
 import { createEngine, type Engine } from '../../src/sandbox/engine.js';
 import { LANGUAGES, buildRun, type LanguageId } from '../../src/languages/index.js';
 import type { Limits, RunResult } from '../../src/sandbox/types.js';
 
 export const MiB = 1024 * 1024;
 
-export function testEngine(overrides: Partial<SandboxConfig> = {}): Engine {
+export function testEngine(overrides: Partial<z.input<typeof sandboxConfigSchema>> = {}): Engine {
   return createEngine(sandboxConfigSchema.parse({ pool: { size: 0 }, ...overrides }));
 }
 
