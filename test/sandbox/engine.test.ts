@@ -182,7 +182,9 @@ describe.runIf(ROOT)('a crash of the service', () => {
     // The child prints once its sandbox is running, then we kill it without any chance to clean up.
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
     const pid = child.pid!;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
+    await gone; // reaped: a zombie would still count as a live owner
     // die-with-parent: the sandbox goes with the service, without any clean-up code of ours running.
     await waitFor(() => hostProcesses().every((p) => !p.cmdline.includes('sleep 5151')));
     expect(hostProcesses().filter((p) => p.cmdline.includes('sleep 5151'))).toEqual([]);
