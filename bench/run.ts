@@ -5,6 +5,7 @@ import { benchSandbox } from './sandbox.js';
 import { benchAnalysis } from './analysis.js';
 import { benchApi } from './api.js';
 import { benchTasks } from './tasks.js';
+import { benchJobs } from './jobs.js';
 
 /**
  * `npm run bench`: every benchmark in one process, one after the other, results in
@@ -15,6 +16,7 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   analysis: () => benchAnalysis(),
   api: () => benchApi(),
   tasks: () => benchTasks(),
+  jobs: () => benchJobs(),
 };
 
 const only = process.argv.slice(2);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, open, readdir, type FileHandle } from 'node:fs/promises';
-import { PassThrough } from 'node:stream';
+import { Transform } from 'node:stream';
 
 /**
  * Collects the regular files a job left in its output dir, as root, without ever acting through a
@@ -78,24 +78,23 @@ export async function collectOutputs(
 
   async function copy(file: FileHandle, path: string, size: number): Promise<void> {
     const hash = createHash('sha256');
-    const body = new PassThrough();
     let seen = 0;
-    body.on('data', (chunk: Buffer) => {
-      seen += chunk.length;
-      hash.update(chunk);
+    // Hashes what passes through on its way to the sink: one read of the file, nothing buffered whole.
+    const body = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        seen += chunk.length;
+        hash.update(chunk);
+        done(null, chunk);
+      },
     });
-    // Exactly the size fstat gave: the file cannot grow under us, but never send more than announced.
-    const source = file.createReadStream({ start: 0, end: Math.max(0, size - 1), autoClose: false });
-    if (size === 0) source.destroy();
-    const piped =
-      size === 0
-        ? Promise.resolve(body.end())
-        : new Promise<void>((resolve, reject) => {
-            source.on('error', reject);
-            source.on('end', resolve);
-            source.pipe(body);
-          });
-    await Promise.all([sink(path, body, size), piped]);
+    if (size === 0) body.end();
+    else {
+      // Exactly the size fstat gave: never more than announced, whatever the file does.
+      const source = file.createReadStream({ start: 0, end: size - 1, autoClose: false });
+      source.on('error', (err) => body.destroy(err));
+      source.pipe(body);
+    }
+    await sink(path, body, size);
     if (seen !== size) throw new Error(`${path}: read ${seen} bytes of ${size}`);
     artifacts.push({ path, size, sha256: hash.digest('hex') });
   }

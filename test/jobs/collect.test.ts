@@ -2,6 +2,7 @@ import { linkSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectOutputs, type ArtifactSink } from '../../src/jobs/collect.js';
 
@@ -14,6 +15,7 @@ let dir: string;
 let out: string;
 let secret: string;
 const SECRET = 'host secret bytes 0xC0FFEE';
+const LARGE = randomBytes(3 * 1024 * 1024 + 7);
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'warden-collect-'));
@@ -22,6 +24,7 @@ beforeAll(() => {
   out = join(dir, 'out');
   mkdirSync(join(out, 'nested', 'deeper'), { recursive: true });
   writeFileSync(join(out, 'a.txt'), 'alpha');
+  writeFileSync(join(out, 'large.bin'), LARGE);
   writeFileSync(join(out, 'nested', 'deeper', 'b.bin'), Buffer.from([0, 1, 2, 255]));
   writeFileSync(join(out, 'empty'), '');
   symlinkSync(secret, join(out, 'to-secret'));
@@ -42,6 +45,8 @@ function memorySink(): { sink: ArtifactSink; files: Map<string, Buffer> } {
   return {
     files,
     sink: async (path, body, size) => {
+      // A sink that starts reading late (an upload connecting first) must still get every byte.
+      await new Promise((r) => setTimeout(r, 5));
       const chunks: Buffer[] = [];
       for await (const chunk of body) chunks.push(chunk as Buffer);
       const bytes = Buffer.concat(chunks);
@@ -58,13 +63,20 @@ describe('collecting /out', () => {
       out,
       {
         maxFiles: 10,
-        maxFileBytes: 1024 * 1024,
+        maxFileBytes: 4 * 1024 * 1024,
         maxTotalBytes: 10 * 1024 * 1024,
         acceptsName: (p) => !p.includes('\n'),
       },
       sink,
     );
-    expect(result.artifacts.map((a) => a.path)).toEqual(['a.txt', 'empty', 'nested/deeper/b.bin']);
+    expect(result.artifacts.map((a) => a.path)).toEqual([
+      'a.txt',
+      'empty',
+      'large.bin',
+      'nested/deeper/b.bin',
+    ]);
+    expect(files.get('large.bin')?.equals(LARGE)).toBe(true);
+    expect(result.artifacts[2]?.sha256).toBe(createHash('sha256').update(LARGE).digest('hex'));
     expect(files.get('a.txt')?.toString()).toBe('alpha');
     expect(files.get('nested/deeper/b.bin')).toEqual(Buffer.from([0, 1, 2, 255]));
     expect(files.get('empty')?.length).toBe(0);
