@@ -189,7 +189,12 @@ export function executionRole(ctx: WorkerContext, queue: ExecutionQueue): Role {
         const split = record.status === 'running' && record.casesTotal > 0;
         if (split && record.claim && record.casesDone >= record.casesTotal) {
           // Every case is in; the worker that was to assemble the answer stopped.
-          await assemble(record, record.claim, log);
+          await assemble(record, record.claim, log).catch(async (err: Error) => {
+            log.error({ err }, 'could not assemble the answer of a finished execution');
+            const why = 'its answer could not be assembled from its test cases';
+            const response = emptyResponse(record.requestId, 'error', [wardenFault(record.requestId, why)]);
+            await finish(record, record.claim!, response, log);
+          });
           continue;
         }
         const jobs = [record.requestId];
