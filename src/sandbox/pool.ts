@@ -37,7 +37,7 @@ export function poolKey(
   const shape: Record<string, unknown> = {
     ...spec,
     env: spec.env ?? {},
-    network: spec.network?.enabled ?? false,
+    network: { enabled: spec.network?.enabled ?? false, loopback: spec.network?.loopback ?? false },
     workdir: spec.workdir ?? '/box',
     readOnlyPaths: spec.readOnlyPaths ?? [],
   };

@@ -46,6 +46,18 @@ export interface Limits {
 export interface NetworkPolicy {
   /** false (default): no network at all, not even the host's loopback. */
   enabled: boolean;
+  /**
+   * With `enabled: false`: the run's own network namespace (a loopback interface, nothing else) with
+   * internet sockets allowed in it, for a bridge to a proxy on a bound unix socket (jobs' egress).
+   */
+  loopback?: boolean;
+}
+
+/** A host path bound read-only at another place inside the sandbox. */
+export interface Bind {
+  source: string;
+  /** Absolute path inside the sandbox. */
+  dest: string;
 }
 
 export interface SandboxFile {
@@ -79,6 +91,11 @@ export interface SandboxSpec {
    * backend hands it to the run's host uid. Never pooled.
    */
   outputDir?: string;
+  /**
+   * Host directories bound read-only at `dest`; the backend hands each to the run's host uid (as
+   * with outputDir), so only the run and root can reach what they hold (the egress proxy's socket).
+   */
+  binds?: Bind[];
 }
 
 /** What a sandbox is given when its run begins. */

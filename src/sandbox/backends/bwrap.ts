@@ -243,6 +243,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
     ];
     if (!spec.network?.enabled) args.push('--unshare-net');
     for (const path of spec.readOnlyPaths ?? []) args.push('--ro-bind', path, path);
+    for (const bind of spec.binds ?? []) args.push('--ro-bind', bind.source, bind.dest);
     // The caller's size-capped output dir, read by the caller after the run (jobs' /out).
     if (spec.outputDir) args.push('--bind', spec.outputDir, '/out');
     const parents = new Set(fds.files.map((f) => posix.dirname(f.dest)).filter((d) => d !== workdir));
@@ -270,6 +271,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
       fault('uid');
       // The run's host uid owns its output dir (made by the caller, not yet reachable by any job).
       if (spec.outputDir && uid !== null) chownSync(spec.outputDir, uid, uid);
+      for (const bind of spec.binds ?? []) if (uid !== null) chownSync(bind.source, uid, uid);
       const cgroup = options.cgroups
         ? held.take(createRunCgroup(options.cgroups, id), (c) => c.destroy())
         : null;
@@ -335,7 +337,8 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
         pipe.on('error', () => {});
         pipe.end(data);
       };
-      feed(fds.seccomp, seccompFilter(spec.network?.enabled ?? false));
+      // In a private namespace (loopback), internet sockets reach only its own loopback.
+      feed(fds.seccomp, seccompFilter((spec.network?.enabled || spec.network?.loopback) ?? false));
       feed(
         fds.args,
         Buffer.from(
