@@ -91,6 +91,19 @@ export async function getExecution(
   return row ? toRecord(row) : undefined;
 }
 
+/** Only the state: what a waiting request asks, without reading request and response. */
+export async function executionState(
+  db: Kysely<Database>,
+  requestId: string,
+): Promise<ExecutionState | undefined> {
+  const row = await db
+    .selectFrom('executions')
+    .select('status')
+    .where('request_id', '=', requestId)
+    .executeTakeFirst();
+  return row?.status;
+}
+
 /** For a request that was refused after its row was written (the queue was down). */
 export async function deleteExecution(db: Kysely<Database>, requestId: string): Promise<void> {
   await db.deleteFrom('executions').where('request_id', '=', requestId).execute();

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { findLanguage, LANGUAGES } from '../../languages/index.js';
 import type { ExecutionRequest, ExecutionResponse } from '../../runner/index.js';
-import { deleteExecution, getExecution, insertExecution } from '../../store/executions.js';
+import { deleteExecution, executionState, getExecution, insertExecution } from '../../store/executions.js';
 import type { AppDeps } from '../deps.js';
 import { ApiError, storeGuard, UnavailableError } from '../errors.js';
 import {
@@ -139,7 +139,7 @@ export const executeRoutes =
         await queue.waitForDone(
           requestId,
           config.server.requestTimeoutMs,
-          async () => (await getExecution(store.db, requestId))?.status === 'done',
+          async () => (await executionState(store.db, requestId)) === 'done',
           deps.shutdown,
         );
         // Done or not, the store has the truth (the queue only says that something ended).
