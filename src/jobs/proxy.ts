@@ -103,7 +103,8 @@ function authority(text: string, defaultPort?: number): { host: string; port: nu
   return { host: m[1]!, port };
 }
 
-const HOP_BY_HOP = /^(proxy-connection|proxy-authorization|connection|keep-alive|te|trailer|upgrade):/i;
+/** Hop-by-hop headers, and Host: the checked URL's authority replaces it (no other virtual host). */
+const DROPPED = /^(host|proxy-connection|proxy-authorization|connection|keep-alive|te|trailer|upgrade)\s*:/i;
 
 /** Parses a request head (up to the blank line) into where it goes and what to send there. */
 export function parseRequestHead(head: string): Target {
@@ -122,8 +123,15 @@ export function parseRequestHead(head: string): Target {
     throw new Refusal(400, `only http:// URLs and CONNECT are proxied, not ${url.protocol}`);
   if (url.username || url.password) throw new Refusal(400, 'credentials in the URL are not forwarded');
   const { host, port } = authority(url.host, 80);
-  const kept = headers.filter((h) => h !== '' && !HOP_BY_HOP.test(h));
-  const lines = [`${method} ${url.pathname}${url.search} ${version}`, ...kept, 'Connection: close', '', ''];
+  const kept = headers.filter((h) => h !== '' && !DROPPED.test(h));
+  const lines = [
+    `${method} ${url.pathname}${url.search} ${version}`,
+    `Host: ${url.host}`,
+    ...kept,
+    'Connection: close',
+    '',
+    '',
+  ];
   return { host, port, head: Buffer.from(lines.join('\r\n'), 'latin1') };
 }
 

@@ -147,9 +147,9 @@ describe('proxy request heads', () => {
     expect(parseRequestHead('CONNECT [::1]:8443 HTTP/1.1')).toMatchObject({ host: '[::1]', port: 8443 });
   });
 
-  it('an absolute http URL becomes origin-form with Connection: close and no proxy credentials', () => {
+  it('an absolute http URL becomes origin-form with its own Host, Connection: close and no proxy credentials', () => {
     const t = parseRequestHead(
-      'GET http://Example.com:8080/a/b?c=1 HTTP/1.1\r\nHost: example.com:8080\r\nProxy-Authorization: Basic eA==\r\nProxy-Connection: keep-alive\r\nConnection: keep-alive\r\nAccept: */*',
+      'GET http://Example.com:8080/a/b?c=1 HTTP/1.1\r\nHost: fronted.evil.net\r\nProxy-Authorization: Basic eA==\r\nProxy-Connection: keep-alive\r\nConnection: keep-alive\r\nAccept: */*',
     );
     expect(t).toMatchObject({ host: 'example.com', port: 8080 });
     expect(t.head!.toString()).toBe(
