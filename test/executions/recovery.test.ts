@@ -122,6 +122,21 @@ describe('execution recovery', () => {
     expect(await finished(server.url, pending)).toMatchObject({ status: 'success', output: 'ran\n' });
     expect(await finished(server.url, orphan)).toMatchObject({ status: 'success', output: 'again\n' });
     expect((await getExecution(store.db, orphan))?.attempts).toBe(2);
+
+    // A job delivered again for a finished execution (a duplicate) runs nothing and changes nothing.
+    const before = await getExecution(store.db, pending);
+    const queue = await openExecutionQueue({
+      redisUrl: redis.url,
+      prefix: config().queue.prefix,
+      listen: false,
+    });
+    try {
+      expect(await queue.ensure(pending)).toBe(true);
+      await expect.poll(() => queue.anyAlive([pending]), { timeout: 10_000 }).toBe(false);
+    } finally {
+      await queue.close();
+    }
+    expect(await getExecution(store.db, pending)).toEqual(before);
   });
 
   it('keeps the cases already recorded and runs only the missing ones', async () => {
