@@ -29,6 +29,7 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /** Called just before the command starts, and just before collection. */
   onStep?: (step: 'running' | 'collecting') => Promise<void>;
+  onCleanupError?: (err: Error) => void;
   /** Extra sandbox settings for a job with outbound network (the egress proxy's bridge). */
   network?: { env: Record<string, string>; wrapArgv(argv: string[]): string[]; readOnlyPaths?: string[] };
 }
@@ -53,7 +54,7 @@ export async function executeJob(
   options: ExecuteOptions,
 ): Promise<JobExecution> {
   const { spec } = job;
-  const out = createOutputDir(options.outputBase, job.id, spec.limits.diskBytes);
+  const out = await createOutputDir(options.outputBase, job.id, spec.limits.diskBytes);
   try {
     await options.onStep?.('running');
     const result = await engine.run({
@@ -82,7 +83,8 @@ export async function executeJob(
     );
     return { result, ...collected };
   } finally {
-    out.remove();
+    // Off the job's critical path; a failure leaves a dir the next start removes (an orphan).
+    void out.remove().catch((err: Error) => options.onCleanupError?.(err));
   }
 }
 

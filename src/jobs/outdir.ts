@@ -1,7 +1,9 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 /**
  * The host side of a job's /out: a directory the sandbox binds writable at /out and the worker reads
@@ -13,8 +15,10 @@ import { join } from 'node:path';
 export interface OutputDir {
   readonly path: string;
   /** Unmounts and removes it, whatever the job left inside. Safe to call twice. */
-  remove(): void;
+  remove(): Promise<void>;
 }
+
+const run = promisify(execFile);
 
 const isRoot = () => process.getuid?.() === 0;
 
@@ -23,19 +27,16 @@ export function outputBase(dataDir: string): string {
   return isRoot() ? '/run/warden/job-outputs' : join(dataDir, 'job-outputs');
 }
 
-function mounted(path: string): boolean {
-  return spawnSync('/usr/bin/mountpoint', ['-q', path]).status === 0;
-}
-
-function removeDir(path: string): void {
-  if (isRoot() && mounted(path)) {
-    // Lazy: a reader still holding a descriptor (an artifact upload that failed) must not keep it.
-    spawnSync('/usr/bin/umount', ['-l', path]);
+function mountedUnder(base: string): Set<string> {
+  const points = new Set<string>();
+  for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
+    const point = line.split(' ')[1];
+    if (point?.startsWith(`${base}/`)) points.add(point);
   }
-  rmSync(path, { recursive: true, force: true });
+  return points;
 }
 
-export function createOutputDir(base: string, jobId: string, diskBytes: number): OutputDir {
+export async function createOutputDir(base: string, jobId: string, diskBytes: number): Promise<OutputDir> {
   mkdirSync(base, { recursive: true, mode: 0o711 });
   chmodSync(base, 0o711);
   // The pid in the name lets a later worker tell a dead predecessor's dirs from live ones.
@@ -44,24 +45,33 @@ export function createOutputDir(base: string, jobId: string, diskBytes: number):
     `${process.pid}-${jobId.replace(/[^A-Za-z0-9-]/g, '')}-${randomBytes(4).toString('hex')}`,
   );
   mkdirSync(path, { mode: 0o700 });
-  if (isRoot()) {
-    const res = spawnSync(
-      '/usr/bin/mount',
-      ['-t', 'tmpfs', '-o', `size=${diskBytes},mode=0700,nosuid,nodev`, 'warden-job-out', path],
-      { encoding: 'utf8' },
-    );
-    if (res.status !== 0) {
+  const mounted = isRoot();
+  if (mounted) {
+    try {
+      await run('/usr/bin/mount', [
+        '-t',
+        'tmpfs',
+        '-o',
+        `size=${diskBytes},mode=0700,nosuid,nodev`,
+        'warden-job-out',
+        path,
+      ]);
+    } catch (err) {
       rmSync(path, { recursive: true, force: true });
-      throw new Error(`cannot mount the output tmpfs: ${res.stderr.trim() || `exit ${res.status}`}`);
+      const stderr = (err as { stderr?: string }).stderr?.trim();
+      throw new Error(`cannot mount the output tmpfs: ${stderr || (err as Error).message}`);
     }
   }
-  let removed = false;
+  let removing: Promise<void> | undefined;
   return {
     path,
     remove() {
-      if (removed) return;
-      removed = true;
-      removeDir(path);
+      removing ??= (async () => {
+        // Lazy: a reader still holding a descriptor (an upload that failed) must not keep it mounted.
+        if (mounted) await run('/usr/bin/umount', ['-l', path]);
+        await rm(path, { recursive: true, force: true });
+      })();
+      return removing;
     },
   };
 }
@@ -83,11 +93,14 @@ export function removeOrphanOutputDirs(base: string): string[] {
   } catch {
     return [];
   }
+  const mounts = mountedUnder(base);
   const removed: string[] = [];
   for (const name of names) {
     const pid = Number(name.split('-')[0]);
     if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
-    removeDir(join(base, name));
+    const path = join(base, name);
+    if (mounts.has(path)) spawnSync('/usr/bin/umount', ['-l', path]);
+    rmSync(path, { recursive: true, force: true });
     removed.push(name);
   }
   return removed;

@@ -87,6 +87,8 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
         {
           config: jobsConfig,
           outputBase: base,
+          onCleanupError: (err) =>
+            logger.warn({ jobId: job.id, err: err.message }, 'cannot remove a job output dir'),
           signal: controller.signal,
           onOutput: (stream, chunk) => log.push(stream, chunk),
           onStep: async (step) => {
