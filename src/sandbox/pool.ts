@@ -89,7 +89,12 @@ export class SandboxPool {
     const key = poolKey(spec, limits, this.backend.adjustableLimits);
     const entry = key === undefined ? undefined : this.entries.get(key);
     if (!entry) return undefined;
-    const idle = entry.idle.shift();
+    let idle = entry.idle.shift();
+    // One that died a moment ago (its exit not handled yet) cannot serve: give it back, take the next.
+    while (idle && (idle.sandbox.child.exitCode !== null || idle.sandbox.child.signalCode !== null)) {
+      this.release(idle.sandbox);
+      idle = entry.idle.shift();
+    }
     // Spawning blocks the event loop for a moment: let the run's hand-off go first.
     setImmediate(() => this.fill(entry));
     return idle?.sandbox;
