@@ -31,10 +31,11 @@ async function runNamingViolation(language: 'python' | 'javascript', code: strin
 }
 
 describe.runIf(ROOT)('a forbidden system call in a child process', () => {
-  it('Python: a forked child calls ptrace, the parent waits and exits 0', async () => {
-    const r = await runNamingViolation(
-      'python',
-      [
+  it.each([
+    {
+      what: 'Python: a forked child calls ptrace, the parent waits and exits 0',
+      language: 'python' as const,
+      code: [
         'import ctypes, os',
         'pid = os.fork()',
         'if pid == 0:',
@@ -42,30 +43,28 @@ describe.runIf(ROOT)('a forbidden system call in a child process', () => {
         '    os._exit(0)',
         '_, status = os.waitpid(pid, 0)',
         'print("child signal", os.WTERMSIG(status) if os.WIFSIGNALED(status) else None)',
-      ].join('\n'),
-    );
-    // The parent saw its child die of SIGSYS (31) and itself ended well.
-    expect(r.stdout).toBe('child signal 31\n');
-    expect(r.exitCode).toBe(0);
-    expect(r.status).toBe('security_violation');
-    expect(r.violations).toEqual([expect.objectContaining({ rule: 'forbidden_syscall', syscall: 'ptrace' })]);
-  });
-
-  it('Node: a child process calls unshare, the parent carries on and exits 0', async () => {
-    const r = await runNamingViolation(
-      'javascript',
-      [
+      ],
+      childSaw: 'child signal 31\n',
+      syscall: 'ptrace',
+    },
+    {
+      what: 'Node: a child process calls unshare, the parent carries on and exits 0',
+      language: 'javascript' as const,
+      code: [
         "const { spawnSync } = require('child_process');",
         "const child = spawnSync('/usr/bin/unshare', ['--user', '/bin/true']);",
         "console.log('child signal', child.signal);",
-      ].join('\n'),
-    );
-    expect(r.stdout).toBe('child signal SIGSYS\n');
+      ],
+      childSaw: 'child signal SIGSYS\n',
+      syscall: 'unshare',
+    },
+  ])('$what', async ({ language, code, childSaw, syscall }) => {
+    const r = await runNamingViolation(language, code.join('\n'));
+    // The parent saw its child die of SIGSYS and itself ended well.
+    expect(r.stdout).toBe(childSaw);
     expect(r.exitCode).toBe(0);
     expect(r.status).toBe('security_violation');
-    expect(r.violations).toEqual([
-      expect.objectContaining({ rule: 'forbidden_syscall', syscall: 'unshare' }),
-    ]);
+    expect(r.violations).toEqual([expect.objectContaining({ rule: 'forbidden_syscall', syscall })]);
   });
 
   it('a run that calls nothing forbidden has no violation, though its neighbour did', async () => {
