@@ -190,7 +190,7 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
     }
   };
 
-  /** The checks, in order; the address returned is the one to connect to. */
+  /** The checks, in order, taking a tunnel slot; the addresses returned are the ones to connect to. */
   async function decide(target: Target): Promise<string[]> {
     const host = normaliseHost(target.host);
     if (!host)
@@ -200,6 +200,17 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
       throw new Refusal(403, `${host} is not on the job's allowed_hosts`, host, target.port);
     if (tunnels >= o.maxConnections)
       throw new Refusal(503, `more than ${o.maxConnections} connections at once`, host, target.port);
+    // The slot is taken now, so requests resolving at the same time cannot all pass the cap.
+    tunnels++;
+    try {
+      return await resolveChecked(host, target.port);
+    } catch (err) {
+      tunnels--;
+      throw err;
+    }
+  }
+
+  async function resolveChecked(host: string, port: number): Promise<string[]> {
     let addresses: string[];
     try {
       addresses = isIP(host)
@@ -210,16 +221,16 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
         502,
         `cannot resolve ${host}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
         host,
-        target.port,
+        port,
       );
     }
     // One bad address refuses the name: a name resolving to a public and a private address is how a
     // rebinding attack would look.
     for (const address of addresses) {
       const why = addressRefusal(host, address, allowPrivate);
-      if (why) throw new Refusal(403, why, host, target.port, address);
+      if (why) throw new Refusal(403, why, host, port, address);
     }
-    if (addresses.length === 0) throw new Refusal(502, `${host} has no address`, host, target.port);
+    if (addresses.length === 0) throw new Refusal(502, `${host} has no address`, host, port);
     return addresses;
   }
 
@@ -263,7 +274,6 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
       return answer(client, r.status, r.message);
     }
     const host = normaliseHost(target.host)!;
-    tunnels++;
     let dialed: { upstream: Socket; address: string };
     try {
       dialed = await dial(addresses, target.port);
