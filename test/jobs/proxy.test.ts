@@ -177,6 +177,26 @@ print(json.dumps(res))
     expect(events[0]!.address).toBe('127.0.0.1');
   });
 
+  it("the job's namespace has a loopback interface only, and no raw or netlink sockets", async () => {
+    const probe = String.raw`
+import socket
+names = [l.split(":")[0].strip() for l in open("/proc/net/dev").read().splitlines()[2:]]
+out = {"interfaces": names}
+for fam in ("AF_NETLINK", "AF_PACKET"):
+    try:
+        socket.socket(getattr(socket, fam), socket.SOCK_RAW, 0).close()
+        out[fam] = "created"
+    except OSError as e:
+        out[fam] = e.errno
+print(out)
+`;
+    const result = await engine.run({
+      argv: proxy.wrapArgv(['/usr/bin/python3', '-I', '-c', probe]),
+      ...proxy.sandbox,
+    });
+    expect(result.stdout.trim()).toBe("{'interfaces': ['lo'], 'AF_NETLINK': 97, 'AF_PACKET': 97}");
+  });
+
   it('the bridge passes the command its exit status, signals and stdin, and dies with it', async () => {
     const exit = await engine.run({
       argv: proxy.wrapArgv([
