@@ -1,4 +1,5 @@
 import {
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -8,6 +9,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ArtifactsConfig } from '../config/artifacts.js';
 import type { ArtifactStore } from './index.js';
@@ -60,14 +62,31 @@ export async function createS3Store(config: S3Config, logger: Logger): Promise<A
         await client.send(new PutObjectCommand({ Bucket, Key: key, Body: body, ContentLength: size }));
         return;
       }
+      // Counted on the way through, so a stream that is not the announced size is refused as the
+      // local store refuses it (and a longer one stops at the limit).
+      let written = 0;
+      const counted = Readable.from(
+        (async function* () {
+          for await (const data of body as AsyncIterable<Buffer | string>) {
+            const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data);
+            written += chunk.length;
+            if (written > size) throw new Error(`artifact ${key}: more than ${size} bytes`);
+            yield chunk;
+          }
+        })(),
+      );
       const upload = new Upload({
         client,
-        params: { Bucket, Key: key, Body: body as NodeJS.ReadableStream as never },
+        params: { Bucket, Key: key, Body: counted },
         partSize: PART_BYTES,
         queueSize: 2,
         leavePartsOnError: false,
       });
       await upload.done();
+      if (written !== size) {
+        await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
+        throw new Error(`artifact ${key}: expected ${size} bytes, got ${written}`);
+      }
     },
 
     async signedUrl(key, expiresAt) {

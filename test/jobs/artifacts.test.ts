@@ -303,6 +303,19 @@ describe('S3 artifact store against a real S3-compatible server (s3rver)', () =>
     expect(status).toBe(403);
   });
 
+  it('refuses a stream whose length is not the announced size, leaving no object', async () => {
+    await expect(store.put('jobs/s4/short', Readable.from([Buffer.from('abc')]), 10)).rejects.toThrow(
+      /10 bytes/,
+    );
+    await expect(store.put('jobs/s4/long', Readable.from([Buffer.from('abcdef')]), 3)).rejects.toThrow(
+      /3 bytes/,
+    );
+    const soon = new Date(Date.now() + 60_000);
+    for (const key of ['jobs/s4/short', 'jobs/s4/long']) {
+      expect((await fetch(await store.signedUrl(key, soon))).status).toBe(404);
+    }
+  });
+
   it('deletes a prefix and nothing beside it', async () => {
     await store.put('jobs/7/out/a', Buffer.from('a'), 1);
     await store.put('jobs/70/out/a', Buffer.from('b'), 1);
