@@ -12,6 +12,7 @@ import { artifactRoutes } from '../../src/api/routes/artifacts.js';
 import { openArtifactStore, type ArtifactStore, type LocalArtifactStore } from '../../src/artifacts/index.js';
 import { configSchema, type WardenConfig } from '../../src/config/schema.js';
 import { startTestS3, type TestS3 } from '../helpers/s3.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const logger = pino({ level: 'silent' });
 const MiB = 1024 * 1024;
@@ -323,5 +324,30 @@ describe('S3 artifact store against a real S3-compatible server (s3rver)', () =>
     const soon = new Date(Date.now() + 60_000);
     expect((await fetch(await store.signedUrl('jobs/7/out/a', soon))).status).toBe(404);
     expect((await fetch(await store.signedUrl('jobs/70/out/a', soon))).status).toBe(200);
+  });
+});
+
+describe('GET /artifacts/* on the real server', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('serves what another process of the host stored and signed, and refuses a forged link', async () => {
+    // A worker process opens its own store on the same data dir: same directory, same signing key.
+    const worker = await openArtifactStore(server.config, logger);
+    await worker.put('jobs/w1/out/result.bin', BINARY, BINARY.length);
+    const url = await worker.signedUrl('jobs/w1/out/result.bin', new Date(Date.now() + 60_000));
+    const res = await fetch(server.url + url);
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer()).equals(BINARY)).toBe(true);
+    const forged = await fetch(
+      server.url + url.replace(/sig=./, (m) => (m.endsWith('A') ? 'sig=B' : 'sig=A')),
+    );
+    expect(forged.status).toBe(403);
+    expect(((await forged.json()) as { error: { code: string } }).error.code).toBe('forbidden');
   });
 });
