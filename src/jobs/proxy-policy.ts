@@ -169,6 +169,11 @@ export interface PrivateAllowance {
   hosts: HostPattern[];
 }
 
+/** For config validation: whether `entry` is a CIDR, an address or a host name (`*.suffix` too). */
+export function isAllowPrivateEntry(entry: string): boolean {
+  return parseCidr(entry) !== undefined || parseHostPattern(entry) !== undefined;
+}
+
 export function parseAllowPrivate(entries: readonly string[]): PrivateAllowance {
   const cidrs: Cidr[] = [];
   const hosts: HostPattern[] = [];

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   addressRefusal,
   hostAllowed,
+  isAllowPrivateEntry,
   normaliseHost,
   parseAllowPrivate,
   parseHostPattern,
@@ -135,6 +136,8 @@ describe('address classifier', () => {
     expect(addressRefusal('other.corp', '192.168.0.5', allow)).toMatch(/private/);
     expect(() => parseAllowPrivate(['10.0.0.0/33'])).toThrow(/allowPrivate/);
     expect(() => parseAllowPrivate(['not a host'])).toThrow(/allowPrivate/);
+    expect(['10.0.0.0/8', '::1', 'db.internal', '*.svc'].every(isAllowPrivateEntry)).toBe(true);
+    expect(['10.0.0.0/33', 'a b', '*', ''].some(isAllowPrivateEntry)).toBe(false);
   });
 });
 
