@@ -23,6 +23,8 @@ export interface Metrics {
   observeJob(status: string, seconds: number): void;
   /** Bytes a job worker stored as artifacts. */
   observeArtifactBytes(bytes: number): void;
+  /** A job's egress proxy allowed or refused a connection. */
+  observeEgress(allowed: boolean): void;
   /** Sources read at scrape time; set by whoever owns the queue and the engine. */
   setQueueDepth(read: () => Promise<Record<string, number>>): void;
   /** `poolSizes` keyed by something short and stable (the language). */
@@ -95,6 +97,12 @@ export function createMetrics(): Metrics {
     name: 'warden_job_duration_seconds',
     help: 'Time from a job being queued to its final status.',
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+    registers: [registry],
+  });
+  const egress = new Counter({
+    name: 'warden_job_egress_connections_total',
+    help: 'Connections jobs asked their egress proxy for, by result (allowed, refused).',
+    labelNames: ['result'] as const,
     registers: [registry],
   });
   const artifactBytes = new Counter({
@@ -172,6 +180,9 @@ export function createMetrics(): Metrics {
     },
     observeArtifactBytes(bytes) {
       artifactBytes.inc(bytes);
+    },
+    observeEgress(allowed) {
+      egress.inc({ result: allowed ? 'allowed' : 'refused' });
     },
     setQueueDepth(read) {
       readQueue = read;

@@ -1,6 +1,6 @@
 import type { JobsConfig } from '../config/jobs.js';
 import type { Engine } from '../sandbox/engine.js';
-import type { Limits, RunResult } from '../sandbox/types.js';
+import type { Limits, RunResult, SandboxSpec } from '../sandbox/types.js';
 import type { FinalJobState } from '../store/jobs.js';
 import { collectOutputs, type ArtifactSink, type Collected, type Skipped } from './collect.js';
 import { createOutputDir } from './outdir.js';
@@ -30,8 +30,12 @@ export interface ExecuteOptions {
   /** Called just before the command starts, and just before collection. */
   onStep?: (step: 'running' | 'collecting') => Promise<void>;
   onCleanupError?: (err: Error) => void;
-  /** Extra sandbox settings for a job with outbound network (the egress proxy's bridge). */
-  network?: { env: Record<string, string>; wrapArgv(argv: string[]): string[]; readOnlyPaths?: string[] };
+  /** A job with outbound network: its egress proxy's bridge (src/jobs/proxy.ts). */
+  network?: {
+    env: Record<string, string>;
+    wrapArgv(argv: readonly string[]): string[];
+    sandbox: Pick<SandboxSpec, 'network' | 'binds'>;
+  };
 }
 
 export function sandboxLimits(spec: JobSpec, config: JobsConfig): Partial<Limits> {
@@ -68,7 +72,7 @@ export async function executeJob(
       limits: sandboxLimits(spec, options.config),
       workdir: JOB_WORKDIR,
       outputDir: out.path,
-      readOnlyPaths: options.network?.readOnlyPaths,
+      ...options.network?.sandbox,
       label: 'job',
       signal: options.signal,
       onOutput: options.onOutput,

@@ -27,6 +27,12 @@ export function outputBase(dataDir: string): string {
   return isRoot() ? '/run/warden/job-outputs' : join(dataDir, 'job-outputs');
 }
 
+/** Searchable by the sandboxes' uids, listable by root only. */
+export function prepareOutputBase(base: string): void {
+  mkdirSync(base, { recursive: true, mode: 0o711 });
+  chmodSync(base, 0o711);
+}
+
 function mountedUnder(base: string): Set<string> {
   const points = new Set<string>();
   for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
@@ -37,8 +43,7 @@ function mountedUnder(base: string): Set<string> {
 }
 
 export async function createOutputDir(base: string, jobId: string, diskBytes: number): Promise<OutputDir> {
-  mkdirSync(base, { recursive: true, mode: 0o711 });
-  chmodSync(base, 0o711);
+  prepareOutputBase(base);
   // The pid in the name lets a later worker tell a dead predecessor's dirs from live ones.
   const path = join(
     base,

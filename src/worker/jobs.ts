@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { validateKey, type ArtifactStore } from '../artifacts/index.js';
 import { executeJob, jobOutcome } from '../jobs/execute.js';
+import { startEgressProxy, type EgressProxy } from '../jobs/proxy.js';
 import { LogLines } from '../jobs/log-lines.js';
-import { outputBase, removeOrphanOutputDirs } from '../jobs/outdir.js';
+import { outputBase, prepareOutputBase, removeOrphanOutputDirs } from '../jobs/outdir.js';
 import type { JobFile, JobSpec } from '../jobs/spec.js';
 import type { JobMessage, JobsQueue } from '../queue/jobs.js';
 import {
@@ -29,7 +32,7 @@ import type { Role, WorkerContext } from './role.js';
  * its claim gone (presumed dead, the job handed on) kills its sandbox within one poll.
  */
 
-/** The store or the artifact store failed under the job: Warden's fault, worth another attempt. */
+/** Warden failed under the job (a sandbox error, a lost claim): worth another attempt. */
 class WardenFailure extends Error {}
 
 export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: ArtifactStore): Role {
@@ -37,6 +40,7 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
   const db = store.db;
   const jobsConfig = config.jobs;
   const base = outputBase(config.dataDir);
+  prepareOutputBase(base);
   const orphans = removeOrphanOutputDirs(base);
   if (orphans.length > 0) logger.warn({ removed: orphans }, 'removed job output dirs of a crashed worker');
 
@@ -77,9 +81,34 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
     }, jobsConfig.pollMs);
 
     let execution;
+    let proxy: EgressProxy | undefined;
+    // Named like the output dirs, so a crashed worker's leftovers are swept the same way.
+    const proxyDir = join(base, `${process.pid}-${job.id}-egress`);
     try {
       if (spec.network.outbound) {
-        throw new WardenFailure('outbound network for jobs is not available on this worker');
+        // Searchable, not listable: the proxy's socket dir inside is the run's alone.
+        await mkdir(proxyDir, { mode: 0o711 });
+        await chmod(proxyDir, 0o711);
+        proxy = await startEgressProxy({
+          jobId: job.id,
+          dir: proxyDir,
+          allowedHosts: spec.network.allowedHosts,
+          blockedPorts: spec.network.blockedPorts,
+          allowPrivate: jobsConfig.network.allowPrivate,
+          onConnection: (event) => {
+            metrics.observeEgress(event.allowed);
+            const entry = {
+              jobId: event.jobId,
+              user: job.owner,
+              host: event.host,
+              port: event.port,
+              address: event.address,
+              reason: event.reason,
+            };
+            if (event.allowed) logger.info({ egress: 'allowed', ...entry }, 'job connection allowed');
+            else logger.warn({ audit: 'job.connection_refused', ...entry }, 'audit: job.connection_refused');
+          },
+        });
       }
       execution = await executeJob(
         engine,
@@ -87,6 +116,7 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
         {
           config: jobsConfig,
           outputBase: base,
+          network: proxy,
           onCleanupError: (err) =>
             logger.warn({ jobId: job.id, err: err.message }, 'cannot remove a job output dir'),
           signal: controller.signal,
@@ -115,6 +145,8 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
     } finally {
       clearInterval(timer);
       await flushing.catch(() => {});
+      await proxy?.close();
+      if (spec.network.outbound) await rm(proxyDir, { recursive: true, force: true });
     }
     if (lost) {
       logger.warn({ jobId: job.id }, 'another worker holds the job now; leaving it');
