@@ -137,6 +137,13 @@ function seccompFilter(allowNetwork: boolean): Buffer {
   return filter;
 }
 
+let devNull: number | undefined;
+/** What each masked /proc file is filled from: one /dev/null descriptor for the whole process. */
+function emptySource(): number {
+  devNull ??= openSync('/dev/null', 'r');
+  return devNull;
+}
+
 /** Descriptors the launcher hands bwrap, after stdin/stdout/stderr and the payload (fd 3). */
 interface FdLayout {
   seccomp: number;
@@ -170,7 +177,6 @@ function fdLayout(
 
 export function createBwrapBackend(options: BwrapOptions): Backend {
   const etcFiles = prepareEtc(options.runtimeDir);
-  const devNull = openSync('/dev/null', 'r');
   const links = rootLinks();
   const fault: FaultHook = options.fault ?? (() => {});
   const warnings: string[] = [];
@@ -315,7 +321,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
       const stdio: StdioOptions = [
         ...Array.from({ length: fds.args + 1 }, () => 'pipe' as const),
         ...etcFds,
-        ...fds.masks.map(() => devNull),
+        ...fds.masks.map(() => emptySource()),
         ...files.map(() => 'pipe' as const),
       ];
       const child = spawn(command[0]!, command.slice(1), { stdio, env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
