@@ -14,6 +14,7 @@ import {
   testEngine,
 } from './helpers.js';
 import type { Engine } from '../../src/sandbox/engine.js';
+import { LANGUAGES, buildRun } from '../../src/languages/index.js';
 
 /**
  * Each test is an attack a hostile program would try, run for real in the bwrap sandbox, asserting
@@ -72,7 +73,7 @@ describe('limits hold', () => {
     expect(forks).toBeGreaterThan(0);
     expect(forks).toBeLessThan(32);
     expect(r.stdout).toContain('errno 11'); // EAGAIN from the pids limit
-    await sleep(100);
+    await engine.settle();
     expect(hostProcesses().filter((p) => p.cmdline.includes('sleep 4242'))).toEqual([]);
   });
 
@@ -292,7 +293,7 @@ describe('nothing survives a run', () => {
       ].join('\n'),
     );
     expect(r.status).toBe('success');
-    await sleep(100);
+    await engine.settle();
     expect(hostProcesses().filter((p) => p.cmdline.includes('sleep 31337'))).toEqual([]);
   });
 
@@ -310,17 +311,26 @@ describe('nothing survives a run', () => {
   });
 
   it('two concurrent runs cannot see each other', async () => {
-    const writer = runCode(
-      engine,
-      'python',
-      'import time, os\nopen("/tmp/secret-a", "w").write("a")\nopen("mine", "w").write("a")\nprint(os.getpid(), flush=True)\ntime.sleep(1.5)\n',
-    );
-    await sleep(400);
+    // The writer holds its files until the reader has looked (then it is aborted).
+    const stop = new AbortController();
+    let written!: () => void;
+    const wrote = new Promise<void>((resolve) => (written = resolve));
+    const writer = engine.run({
+      ...(await buildRun(
+        LANGUAGES.python,
+        'import time, os\nopen("/tmp/secret-a", "w").write("a")\nopen("mine", "w").write("a")\nprint(os.getpid(), flush=True)\ntime.sleep(60)\n',
+        { limits: { wallTimeMs: 60_000 } },
+      )),
+      signal: stop.signal,
+      onOutput: () => written(),
+    });
+    await wrote;
     const reader = await runCode(
       engine,
       'python',
       'import os\nprint(sorted(os.listdir("/tmp")), sorted(os.listdir(".")), len([p for p in os.listdir("/proc") if p.isdigit()]))\n',
     );
+    stop.abort();
     await writer;
     expect(reader.stdout).toContain("[] ['main.py']");
     // Only the reader's own processes are visible in its pid namespace (bwrap's init and itself).

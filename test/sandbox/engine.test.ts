@@ -126,10 +126,11 @@ describe('pool', () => {
     try {
       engine.prewarm(languageSandbox(LANGUAGES.javascript), 1);
       await engine.poolReady(10_000);
-      await sleep(300);
+      // Not synchronisation: the wait itself is what must not be charged.
+      await sleep(1500);
       const r = await engine.run(await buildRun(LANGUAGES.javascript, 'console.log(1)'));
       expect(r.pooled).toBe(true);
-      expect(r.usage.wallMs).toBeLessThan(250);
+      expect(r.usage.wallMs).toBeLessThan(1500);
     } finally {
       await engine.shutdown();
     }
