@@ -19,7 +19,9 @@ const MAX_NAME = 253;
 export function normaliseHost(host: string): string | undefined {
   let h = host.trim().toLowerCase();
   if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
-  if (isIP(h) !== 0) return h.includes('%') ? undefined : h;
+  if (isIP(h) === 4) return h;
+  // One spelling per IPv6 address (`0:0::1` → `::1`), as the URL standard writes it; zones never.
+  if (isIP(h) === 6) return h.includes('%') ? undefined : new URL(`http://[${h}]/`).hostname.slice(1, -1);
   if (h.endsWith('.')) h = h.slice(0, -1);
   if (h.length === 0 || h.length > MAX_NAME) return undefined;
   const labels = h.split('.');

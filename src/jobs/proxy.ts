@@ -4,6 +4,7 @@ import { connect, createServer, isIP, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { SandboxSpec } from '../sandbox/types.js';
 import { BRIDGE_PORT, SANDBOX_SOCKET_DIR, bridgeArgv } from './bridge.js';
+import { parseGreeting, parseRequest, reply, SOCKS_REPLY, SOCKS_VERSION } from './proxy-socks.js';
 import {
   addressRefusal,
   hostAllowed,
@@ -82,9 +83,19 @@ class Refusal extends Error {
     readonly host = '',
     readonly port = 0,
     readonly address?: string,
+    /** The SOCKS reply for this refusal; by default derived from the HTTP status. */
+    socksReply?: number,
   ) {
     super(message);
+    this.socksReply =
+      socksReply ??
+      (status === 403
+        ? SOCKS_REPLY.notAllowed
+        : status === 502
+          ? SOCKS_REPLY.hostUnreachable
+          : SOCKS_REPLY.generalFailure);
   }
+  readonly socksReply: number;
 }
 
 interface Target {
@@ -256,11 +267,28 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
     });
   }
 
-  async function serve(client: Socket, head: string, rest: Buffer): Promise<void> {
+  /** How a protocol tells the client "refused" and "connected". */
+  interface Dialect {
+    refuse(client: Socket, refusal: Refusal): void;
+    connected(client: Socket, target: Target): void;
+  }
+  const httpDialect: Dialect = {
+    refuse: (client, r) => answer(client, r.status, r.message),
+    // A plain request's head goes upstream instead; CONNECT hears that its tunnel is up.
+    connected: (client, target) => {
+      if (!target.head) client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    },
+  };
+  const socksDialect: Dialect = {
+    refuse: (client, r) => void client.end(reply(r.socksReply ?? SOCKS_REPLY.notAllowed)),
+    connected: (client) => void client.write(reply(SOCKS_REPLY.succeeded)),
+  };
+
+  async function serve(client: Socket, parse: () => Target, rest: Buffer, dialect: Dialect): Promise<void> {
     let target: Target | undefined;
     let addresses: string[];
     try {
-      target = parseRequestHead(head);
+      target = parse();
       addresses = await decide(target);
     } catch (err) {
       const r = err instanceof Refusal ? err : new Refusal(400, 'bad request');
@@ -271,7 +299,7 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
         allowed: false,
         reason: r.message,
       });
-      return answer(client, r.status, r.message);
+      return dialect.refuse(client, r);
     }
     const host = normaliseHost(target.host)!;
     let dialed: { upstream: Socket; address: string };
@@ -281,7 +309,10 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
       tunnels--;
       const reason = `cannot connect: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
       report({ host, port: target.port, address: addresses[0], allowed: true, reason });
-      return answer(client, 502, reason);
+      return dialect.refuse(
+        client,
+        new Refusal(502, reason, host, target.port, undefined, SOCKS_REPLY.connectionRefused),
+      );
     }
     const { upstream, address } = dialed;
     report({ host, port: target.port, address, allowed: true });
@@ -302,40 +333,87 @@ export async function startEgressProxy(options: EgressProxyOptions): Promise<Egr
     }
     if (client.destroyed) return finish();
     if (target.head) upstream.write(target.head);
-    else client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    dialect.connected(client, target);
     if (rest.length > 0) upstream.write(rest);
     client.pipe(upstream);
     upstream.pipe(client);
     client.resume();
   }
 
+  /** HTTP: the head up to the blank line, bounded in size and time. */
+  function readHttp(client: Socket, first: Buffer): void {
+    let buffered = first;
+    const onData = (chunk?: Buffer) => {
+      if (chunk) buffered = Buffer.concat([buffered, chunk]);
+      const end = buffered.indexOf('\r\n\r\n');
+      if (end === -1 && buffered.length <= o.maxHeaderBytes) return;
+      client.off('data', onData);
+      client.pause();
+      client.setTimeout(0);
+      if (end === -1 || end > o.maxHeaderBytes) {
+        report({ host: '', port: 0, allowed: false, reason: 'request head too large' });
+        return answer(client, 431, `request head larger than ${o.maxHeaderBytes} bytes`);
+      }
+      const head = buffered.subarray(0, end).toString('latin1');
+      void serve(client, () => parseRequestHead(head), buffered.subarray(end + 4), httpDialect);
+    };
+    client.on('data', onData);
+    onData();
+  }
+
+  /** SOCKS5: greeting (no authentication), then one CONNECT request. */
+  function readSocks(client: Socket, first: Buffer): void {
+    let buffered = first;
+    let greeted = false;
+    const onData = (chunk?: Buffer) => {
+      if (chunk) buffered = Buffer.concat([buffered, chunk]);
+      if (!greeted) {
+        const greeting = parseGreeting(buffered);
+        if (!greeting) return;
+        if (!greeting.noAuth) {
+          client.off('data', onData);
+          report({
+            host: '',
+            port: 0,
+            allowed: false,
+            reason: 'SOCKS client offers no "no authentication" method',
+          });
+          return void client.end(Buffer.from([SOCKS_VERSION, 0xff]));
+        }
+        greeted = true;
+        buffered = buffered.subarray(greeting.used);
+        client.write(Buffer.from([SOCKS_VERSION, 0]));
+      }
+      const request = parseRequest(buffered);
+      if (!request) return;
+      client.off('data', onData);
+      client.pause();
+      client.setTimeout(0);
+      const rest = 'used' in request ? buffered.subarray(request.used) : Buffer.alloc(0);
+      const parse = (): Target => {
+        if ('error' in request) throw new Refusal(400, request.message, '', 0, undefined, request.error);
+        return { host: request.host, port: request.port };
+      };
+      void serve(client, parse, rest, socksDialect);
+    };
+    client.on('data', onData);
+    onData();
+  }
+
   const server = createServer((client) => {
     sockets.add(client);
     client.on('close', () => sockets.delete(client));
     client.on('error', () => client.destroy());
-    let buffered = Buffer.alloc(0);
-    client.setTimeout(o.headerTimeoutMs, () => answer(client, 408, 'request head not received in time'));
-    const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      const end = buffered.indexOf('\r\n\r\n');
-      if (end === -1) {
-        if (buffered.length > o.maxHeaderBytes) {
-          client.off('data', onData);
-          report({ host: '', port: 0, allowed: false, reason: 'request head too large' });
-          answer(client, 431, `request head larger than ${o.maxHeaderBytes} bytes`);
-        }
-        return;
-      }
-      client.off('data', onData);
-      client.pause();
-      client.setTimeout(0);
-      if (end > o.maxHeaderBytes) {
-        report({ host: '', port: 0, allowed: false, reason: 'request head too large' });
-        return answer(client, 431, `request head larger than ${o.maxHeaderBytes} bytes`);
-      }
-      void serve(client, buffered.subarray(0, end).toString('latin1'), buffered.subarray(end + 4));
-    };
-    client.on('data', onData);
+    let socks = false;
+    client.setTimeout(o.headerTimeoutMs, () =>
+      socks ? client.destroy() : answer(client, 408, 'request head not received in time'),
+    );
+    // One port, two protocols: SOCKS5 opens with its version byte, HTTP with a method name.
+    client.once('data', (first: Buffer) => {
+      socks = first[0] === SOCKS_VERSION;
+      if (socks) readSocks(client, first);
+      else readHttp(client, first);
+    });
   });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);

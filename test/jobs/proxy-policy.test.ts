@@ -10,6 +10,7 @@ import {
   type HostPattern,
 } from '../../src/jobs/proxy-policy.js';
 import { parseRequestHead } from '../../src/jobs/proxy.js';
+import { parseGreeting, parseRequest } from '../../src/jobs/proxy-socks.js';
 
 const patterns = (...list: string[]): HostPattern[] => list.map((p) => parseHostPattern(p)!);
 const none = parseAllowPrivate([]);
@@ -32,7 +33,8 @@ describe('host allow-list', () => {
     ['93.184.216.34', true],
     ['93.184.216.35', false],
     ['[2606:4700::1111]', true],
-    ['2606:4700:0:0::1111', false], // IP literals match as written, not as numbers
+    ['2606:4700:0:0:0:0:0:1111', true], // one spelling per IPv6 address
+    ['2606:4700::1112', false],
     ['api.github.com\0.evil', false],
     ['api.github.com evil', false],
     ['under_score.example.com', false],
@@ -175,5 +177,28 @@ describe('proxy request heads', () => {
     'garbage',
   ])('refuses %j', (line) => {
     expect(() => parseRequestHead(line)).toThrow();
+  });
+});
+
+describe('SOCKS5 messages', () => {
+  it('waits for complete messages and reads every address type', () => {
+    expect(parseGreeting(Buffer.from([5]))).toBeUndefined();
+    expect(parseGreeting(Buffer.from([5, 2, 2]))).toBeUndefined();
+    expect(parseGreeting(Buffer.from([5, 2, 2, 0]))).toEqual({ noAuth: true, used: 4 });
+    expect(parseGreeting(Buffer.from([5, 1, 2]))).toEqual({ noAuth: false, used: 3 });
+    const name = Buffer.from([5, 1, 0, 3, 11, ...Buffer.from('example.com'), 1, 187]);
+    for (let n = 0; n < name.length; n++) expect(parseRequest(name.subarray(0, n))).toBeUndefined();
+    expect(parseRequest(name)).toEqual({ host: 'example.com', port: 443, used: name.length });
+    expect(parseRequest(Buffer.from([5, 1, 0, 1, 10, 0, 0, 1, 0, 80, 9]))).toEqual({
+      host: '10.0.0.1',
+      port: 80,
+      used: 10,
+    });
+    const v6 = parseRequest(Buffer.from([5, 1, 0, 4, ...Array(15).fill(0), 1, 0, 22]));
+    expect(v6).toMatchObject({ port: 22 });
+    expect(normaliseHost((v6 as { host: string }).host)).toBe('::1');
+    expect(parseRequest(Buffer.from([5, 3, 0, 1, 1, 2, 3, 4, 0, 53]))).toMatchObject({ error: 7 });
+    expect(parseRequest(Buffer.from([5, 1, 0, 9, 0, 0, 0]))).toMatchObject({ error: 8 });
+    expect(parseRequest(Buffer.from([4, 1, 0, 1, 0, 0, 0]))).toMatchObject({ error: 1 });
   });
 });

@@ -95,6 +95,8 @@ res = {
     "blocked_port": curl("-p", "http://127.0.0.1:%s/" % C),
     "metadata": curl("http://169.254.169.254/latest/meta-data/"),
     "no_proxy": curl("--noproxy", "*", "http://127.0.0.1:%s/direct" % A),
+    "socks": curl("--proxy", "socks5h://127.0.0.1:3128", "http://127.0.0.1:%s/socks" % A),
+    "socks_refused": curl("--proxy", "socks5h://127.0.0.1:3128", "http://127.0.0.2:%s/" % B),
 }
 direct = {}
 for name, host, port in (("allowed", "127.0.0.1", A), ("unlisted", "127.0.0.2", B), ("metadata", "169.254.169.254", "80")):
@@ -136,6 +138,9 @@ print(json.dumps(res))
     // A refused CONNECT: curl reports the proxy's 403 and gives up.
     expect(res.blocked_port!.rc).not.toBe(0);
     expect(res.blocked_port!.err).toMatch(/403/);
+    expect(res.socks!.out).toBe('hello from allowed\n|200');
+    expect(res.socks_refused!.rc).not.toBe(0);
+    expect(res.socks_refused!.err).toMatch(/not allowed|refused|Connection/i);
     expect(res.metadata!.out).toMatch(/169\.254\.169\.254 is link-local.*\|403$/s);
     // Without the proxy, and with raw sockets, nothing outside the namespace answers.
     expect(res.no_proxy!.rc).not.toBe(0);
@@ -143,9 +148,9 @@ print(json.dumps(res))
     expect(res.direct.unlisted).toMatch(/ConnectionRefusedError/);
     expect(res.direct.metadata).toMatch(/errno=(101|113|111)|timeout/);
 
-    // The listeners saw exactly the two proxied requests, and nothing else.
-    expect(allowed.connections).toBe(2);
-    expect(allowed.requests.map((r) => r.url)).toEqual(['/plain', '/tunnel']);
+    // The listeners saw exactly the three proxied requests, and nothing else.
+    expect(allowed.connections).toBe(3);
+    expect(allowed.requests.map((r) => r.url)).toEqual(['/plain', '/tunnel', '/socks']);
     expect(allowed.requests[0]!.headers.connection).toBe('close');
     expect(unlisted.connections).toBe(0);
     expect(blocked.connections).toBe(0);
@@ -172,6 +177,13 @@ print(json.dumps(res))
         reason: expect.stringMatching(/port .* blocked/),
       },
       { host: '169.254.169.254', port: 80, allowed: false, reason: expect.stringMatching(/link-local/) },
+      { host: '127.0.0.1', port: allowed.port, allowed: true, reason: '' },
+      {
+        host: '127.0.0.2',
+        port: unlisted.port,
+        allowed: false,
+        reason: expect.stringMatching(/allowed_hosts/),
+      },
     ]);
     expect(events.every((e) => e.jobId === 'job-1')).toBe(true);
     expect(events[0]!.address).toBe('127.0.0.1');
@@ -314,6 +326,49 @@ describe('egress proxy on the host side', () => {
       expect(events[0]).toMatchObject({ host: 'localhost', allowed: true });
     });
     expect(target.connections).toBe(before + 1);
+  });
+
+  it('speaks SOCKS5 on the same socket: no-auth CONNECT by name or address, refusals as SOCKS replies', async () => {
+    const socks = (request: Buffer, then = ''): Promise<Buffer> =>
+      new Promise((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        const s = connect(socketPathOf!);
+        s.on('data', (d) => {
+          chunks.push(d);
+          // After the method choice and the reply, send the tunnelled bytes.
+          if (then && Buffer.concat(chunks).length === 12) s.write(then);
+        });
+        s.on('error', reject);
+        s.on('close', () => resolve(Buffer.concat(chunks)));
+        s.write(Buffer.concat([Buffer.from([5, 1, 0]), request]));
+      });
+    const port = Buffer.alloc(2);
+    port.writeUInt16BE(target.port);
+    const byName = Buffer.concat([Buffer.from([5, 1, 0, 3, 9]), Buffer.from('127.0.0.1'), port]);
+    const byV4 = Buffer.concat([Buffer.from([5, 1, 0, 1, 127, 0, 0, 1]), port]);
+    const metadata = Buffer.concat([Buffer.from([5, 1, 0, 1, 169, 254, 169, 254]), port]);
+    const v6loopback = Buffer.concat([Buffer.from([5, 1, 0, 4]), Buffer.alloc(15), Buffer.from([1]), port]);
+    const bind = Buffer.concat([Buffer.from([5, 2, 0, 1, 127, 0, 0, 1]), port]);
+    let socketPathOf: string | undefined;
+    await withProxy({ allowedHosts: ['127.0.0.1', '169.254.169.254', '::1'] }, async (p, events) => {
+      socketPathOf = p.socketPath;
+      const get = 'GET /s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+      for (const request of [byName, byV4]) {
+        const answer = await socks(request, get);
+        expect([...answer.subarray(0, 4)]).toEqual([5, 0, 5, 0]);
+        expect(answer.subarray(12).toString()).toContain('hello from target');
+      }
+      expect([...(await socks(metadata)).subarray(2, 4)]).toEqual([5, 2]);
+      expect([...(await socks(v6loopback)).subarray(2, 4)]).toEqual([5, 2]);
+      expect([...(await socks(bind)).subarray(2, 4)]).toEqual([5, 7]);
+      expect(events.map((e) => [e.host, e.allowed])).toEqual([
+        ['127.0.0.1', true],
+        ['127.0.0.1', true],
+        ['169.254.169.254', false],
+        ['::1', false],
+        ['', false],
+      ]);
+    });
   });
 
   it('close() ends open tunnels and removes the socket', async () => {
