@@ -314,10 +314,8 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
         '--',
         ...spec.argv,
       ];
-      const etcFds = held.take(
-        etcFiles.map((path) => openSync(path, 'r')),
-        (opened) => opened.forEach((fd) => closeSync(fd)),
-      );
+      const etcFds = held.take([] as number[], (opened) => opened.forEach((fd) => closeSync(fd)));
+      for (const path of etcFiles) etcFds.push(openSync(path, 'r'));
       const stdio: StdioOptions = [
         ...Array.from({ length: fds.args + 1 }, () => 'pipe' as const),
         ...etcFds,
