@@ -15,6 +15,7 @@ import { openTaskQueue } from './queue/tasks.js';
 import { openValidationQueue } from './queue/validations.js';
 import { openStore, type Store } from './store/db.js';
 import { startRetentionSweeper } from './store/retention.js';
+import { sweepStaging } from './worker/validations.js';
 import { startWorker, type WardenWorker } from './worker/worker.js';
 
 export interface RunningServer {
@@ -71,6 +72,21 @@ export async function startServer(
       onError: (err) => logger.warn({ err: err.message }, 'retention sweep failed'),
     });
     undo.push(() => sweeper.stop());
+
+    // Uploads are staged by this process: it cleans them up, whichever node validated them.
+    let sweeping: Promise<void> | undefined;
+    const sweepUploads = () =>
+      (sweeping ??= sweepStaging(store.db, config.tasks.stagingDir, logger)
+        .catch((err: Error) => logger.warn({ err: err.message }, 'staging sweep failed'))
+        .finally(() => {
+          sweeping = undefined;
+        }));
+    const stagingTimer = setInterval(() => void sweepUploads(), config.tasks.recoveryIntervalMs);
+    stagingTimer.unref();
+    undo.push(async () => {
+      clearInterval(stagingTimer);
+      await sweeping;
+    });
 
     const metrics = createMetrics();
     const logQueueError = throttled(30_000, (err: Error) =>

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecutionResponse } from '../../src/runner/index.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { call, startTestServer, type TestServer } from '../helpers/server.js';
+import { runTask, validated } from '../tasks/helpers.js';
 
 /** The whole service on PostgreSQL (DATABASE_URL), and what a client sees when the database goes away. */
 describe.skipIf(!postgresAvailable())('service on PostgreSQL', () => {
@@ -37,6 +38,20 @@ describe.skipIf(!postgresAvailable())('service on PostgreSQL', () => {
       '/health',
     );
     expect(health.body.checks.store).toMatchObject({ ok: true, dialect: 'postgres' });
+  });
+
+  it('a task result comes back exactly as the handler returned it (a JSON string is not parsed again)', async () => {
+    const echo = await validated(
+      t.url,
+      'echo.py',
+      'async def handler(payload):\n    return payload["value"]\n',
+    );
+    expect(echo.status).toBe('VALIDATED');
+    for (const value of ['hello', '42', 'null', '{"a": 1}', 42, true, { zeta: ['é', { k: false }], a: 1 }]) {
+      const task = await runTask(t.url, 'echo', { value });
+      expect(task.status).toBe('succeeded');
+      expect(JSON.stringify(task.result)).toBe(JSON.stringify(value));
+    }
   });
 
   it('503 with Retry-After when the database is down', async () => {
