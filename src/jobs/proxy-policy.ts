@@ -6,9 +6,6 @@ import { isIP } from 'node:net';
  * Pure functions; the proxy applies them to the addresses it resolved itself.
  */
 
-/** The seed's dangerous ports plus Redis's; a job's own blocked_ports come on top. */
-export const DEFAULT_BLOCKED_PORTS: readonly number[] = [22, 25, 3306, 5432, 6379];
-
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 const MAX_NAME = 253;
 
