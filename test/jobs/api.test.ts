@@ -167,6 +167,25 @@ describe('a running job', () => {
     expect(done.artifacts.map((a) => a.path)).toEqual(['partial.txt']);
   });
 
+  it('cancels a job still queued at once, and it never runs', async () => {
+    const sleepers: string[] = [];
+    for (let i = 0; i < t.config.workers.concurrency; i++)
+      sleepers.push(await submit(t.url, { command: 'sleep 120', timeout: 60 }));
+    await until(async () => {
+      const all = await Promise.all(sleepers.map((id) => job(t.url, id)));
+      return all.every((j) => j.status === 'running') ? true : undefined;
+    });
+    const waiting = await submit(t.url, { command: 'echo never' });
+    expect((await job(t.url, waiting)).status).toBe('queued');
+    const cancel = await call(t.url, 'DELETE', `/jobs/${waiting}`);
+    expect(cancel.status).toBe(200);
+    expect(cancel.body).toMatchObject({ id: waiting, status: 'cancelled' });
+    for (const id of sleepers) expect((await call(t.url, 'DELETE', `/jobs/${id}`)).status).toBe(202);
+    for (const id of sleepers) expect((await finished(t.url, id)).status).toBe('cancelled');
+    const never = await job(t.url, waiting);
+    expect(never).toMatchObject({ status: 'cancelled', running_at: null, attempts: 0 });
+  });
+
   it('ends as timeout past its time limit, and failed past its memory limit', async () => {
     const [slow, hog] = await Promise.all([
       runJob(t.url, { command: 'sleep 30', timeout: 1 }),
