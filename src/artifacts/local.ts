@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants, mkdirSync, realpathSync, type ReadStream } from 'node:fs';
+import { constants, mkdirSync, readdirSync, realpathSync, rmSync, type ReadStream } from 'node:fs';
 import { mkdir, open, realpath, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -23,6 +23,25 @@ export function encodeKeyPath(key: string): string {
   return keySegments(key).map(encodeURIComponent).join('/');
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Uploads whose process died mid-way (named `<pid>-…`); other live processes' uploads stay. */
+function removeAbandonedUploads(incoming: string): void {
+  for (const name of readdirSync(incoming)) {
+    const pid = Number(/^(\d+)-/.exec(name)?.[1]);
+    if (!Number.isInteger(pid) || pid === process.pid || !alive(pid)) {
+      rmSync(join(incoming, name), { force: true, recursive: true });
+    }
+  }
+}
+
 /**
  * Objects live under `<dir>/objects/<key>`, uploads in progress under `<dir>/incoming/` until a
  * rename publishes them whole: a reader never sees a half-written artifact, whatever crashes.
@@ -32,6 +51,7 @@ export function createLocalStore(dir: string, signer: UrlSigner): LocalArtifactS
   const incoming = join(dir, 'incoming');
   mkdirSync(objects, { recursive: true, mode: 0o700 });
   mkdirSync(incoming, { recursive: true, mode: 0o700 });
+  removeAbandonedUploads(incoming);
   const objectsReal = realpathSync(objects);
 
   return {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -88,6 +89,16 @@ describe('artifact keys', () => {
     await store.deletePrefix('jobs/1');
     expect(() => statSync(join(dir, 'artifacts/objects/jobs/1/a.txt'))).toThrow();
     expect(statSync(join(dir, 'artifacts/objects/jobs/10/a.txt')).size).toBe(2);
+  });
+
+  it("removes uploads a dead process left half-written, and keeps a live process's", async () => {
+    const incoming = join(dir, 'artifacts/incoming');
+    const dead = spawnSync('/bin/true').pid!;
+    writeFileSync(join(incoming, `${dead}-abandoned`), 'partial');
+    writeFileSync(join(incoming, `${process.ppid}-in-progress`), 'partial');
+    await openArtifactStore(configFor(dir), logger);
+    expect(readdirSync(incoming).sort()).toEqual([`${process.ppid}-in-progress`]);
+    rmSync(join(incoming, `${process.ppid}-in-progress`));
   });
 
   it('refuses a stream whose length is not the announced size, leaving nothing behind', async () => {
