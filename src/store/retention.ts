@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
 import { deleteExecutionsBefore } from './executions.js';
+import { deleteUploadsBefore } from './task-files.js';
+import { deleteTasksBefore } from './tasks.js';
 
 /**
  * Expiry of stored work (`store.retention`): one periodic sweep for every table that grows with use,
@@ -12,6 +14,8 @@ type Sweep = (db: Kysely<Database>, before: string) => Promise<number>;
 
 const SWEEPS: Record<string, Sweep> = {
   executions: deleteExecutionsBefore,
+  tasks: deleteTasksBefore,
+  task_files: deleteUploadsBefore,
 };
 
 /** Deletes what was created more than `retentionMs` before `now`; rows deleted per table. */

@@ -401,3 +401,37 @@ export async function uploadStates(db: Db, ids: string[]): Promise<Map<string, V
     .execute();
   return new Map(rows.map((r) => [r.validation_id, r.status]));
 }
+
+/**
+ * Retention: uploads created before `before`, except the version a title runs (its tasks need its
+ * bytes), then titles left with neither a version nor an upload (free again for anyone).
+ */
+export async function deleteUploadsBefore(db: Kysely<Database>, before: string): Promise<number> {
+  const res = await db
+    .deleteFrom('task_files')
+    .where('created_at', '<', before)
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('task_titles')
+            .select('task_titles.title')
+            .whereRef('task_titles.validation_id', '=', 'task_files.validation_id'),
+        ),
+      ),
+    )
+    .executeTakeFirst();
+  await db
+    .deleteFrom('task_titles')
+    .where('validation_id', 'is', null)
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('task_files')
+            .select('validation_id')
+            .whereRef('task_files.title', '=', 'task_titles.title'),
+        ),
+      ),
+    )
+    .execute();
+  return Number(res.numDeletedRows);
+}

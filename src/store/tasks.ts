@@ -135,3 +135,9 @@ export async function staleTasks(db: Kysely<Database>, before: string, limit = 5
     .execute();
   return rows.map(toRecord);
 }
+
+/** Retention: tasks created before `before`, whatever became of them. */
+export async function deleteTasksBefore(db: Kysely<Database>, before: string): Promise<number> {
+  const res = await db.deleteFrom('tasks').where('created_at', '<', before).executeTakeFirst();
+  return Number(res.numDeletedRows);
+}

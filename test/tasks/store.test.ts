@@ -7,6 +7,7 @@ import { openStore, type Store } from '../../src/store/db.js';
 import {
   activateVersion,
   claimValidation,
+  deleteUploadsBefore,
   finishValidation,
   getTaskFile,
   getTitle,
@@ -20,7 +21,14 @@ import {
   validatedVersion,
   type NewUpload,
 } from '../../src/store/task-files.js';
-import { finishTask, getTask, insertTask, staleTasks, startTask } from '../../src/store/tasks.js';
+import {
+  deleteTasksBefore,
+  finishTask,
+  getTask,
+  insertTask,
+  staleTasks,
+  startTask,
+} from '../../src/store/tasks.js';
 import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { testConfig } from '../helpers/server.js';
 
@@ -196,5 +204,32 @@ describe.each(dialects)('task store on %s', (dialect) => {
       error: null,
       validationId: 'v',
     });
+  });
+  it('retention deletes old uploads and tasks, but never the version a title runs', async () => {
+    const kept = upload('ret_kept', 'kim');
+    const older = upload('ret_kept', 'kim');
+    const gone = upload('ret_gone', 'lee');
+    for (const u of [older, kept, gone]) await insertUpload(store.db, u);
+    await decide(older.validationId, 'REJECTED');
+    await decide(kept.validationId, 'VALIDATED');
+    await decide(gone.validationId, 'REJECTED');
+    const taskId = randomUUID();
+    await insertTask(store.db, { taskId, title: 'ret_kept', owner: 'kim', payload: {} });
+
+    const past = new Date(Date.now() - 3_600_000).toISOString();
+    expect(await deleteUploadsBefore(store.db, past)).toBe(0);
+    expect(await deleteTasksBefore(store.db, past)).toBe(0);
+
+    const future = new Date(Date.now() + 3_600_000).toISOString();
+    expect(await deleteUploadsBefore(store.db, future)).toBeGreaterThanOrEqual(2);
+    expect(await deleteTasksBefore(store.db, future)).toBeGreaterThanOrEqual(1);
+    expect(await getTask(store.db, taskId)).toBeUndefined();
+    expect(await getTaskFile(store.db, older.validationId)).toBeUndefined();
+    expect(await getTaskFile(store.db, gone.validationId)).toBeUndefined();
+    // The running version, its bytes and its title stay; a title with nothing left is free again.
+    expect((await getTaskFile(store.db, kept.validationId))?.status).toBe('VALIDATED');
+    expect((await uploadContent(store.db, kept.validationId))?.equals(kept.content)).toBe(true);
+    expect((await getTitle(store.db, 'ret_kept'))?.active?.validationId).toBe(kept.validationId);
+    expect(await getTitle(store.db, 'ret_gone')).toBeUndefined();
   });
 });
