@@ -17,6 +17,7 @@ import {
   MAX_TASK_NAME_CHARS,
   TaskFileExistsError,
   UnsafeFileNameError,
+  installTaskFile,
   listStaged,
   promote,
   quarantine,
@@ -187,6 +188,45 @@ describe.each([
       expect(ls(d.tasksDir)).toEqual([]);
     },
   );
+});
+
+describe('an upload staged on another node (its bytes come from the store)', () => {
+  it('installTaskFile writes the validated bytes into the tasks dir, replacing the previous version', async () => {
+    const d = dirs();
+    mkdirSync(d.tasksDir, { recursive: true });
+    writeFileSync(join(d.tasksDir, 'my_task.py'), 'the previous version');
+    const path = await installTaskFile(d.tasksDir, 'my_task.py', 'v-1', Buffer.from(CODE));
+    expect(path).toBe(join(d.tasksDir, 'my_task.py'));
+    expect(readFileSync(path, 'utf8')).toBe(CODE);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(ls(d.tasksDir)).toEqual(['my_task.py']);
+    // Recognised as this validation's promoted file by its digest; nothing was ever staged here.
+    expect(await recoverValidationFile(d, 'v-1', { fileName: 'my_task.py', sha256: sha256(CODE) })).toBe(
+      'promoted',
+    );
+    await expect(installTaskFile(d.tasksDir, '../escape.py', 'v-1', Buffer.from(CODE))).rejects.toThrow(
+      /invalid task file name/,
+    );
+  });
+
+  it('a temp file an install left behind in a crash is removed by recovery', async () => {
+    const d = dirs();
+    mkdirSync(d.tasksDir, { recursive: true });
+    writeFileSync(join(d.tasksDir, '.warden-v-1.task-0123456789ab.tmp'), CODE);
+    expect(await recoverValidationFile(d, 'v-1', { fileName: 'my_task.py', sha256: sha256(CODE) })).toBe(
+      'missing',
+    );
+    expect(ls(d.tasksDir)).toEqual([]);
+  });
+
+  it('quarantine writes the rejected bytes aside with their reasons', async () => {
+    const d = dirs();
+    const out = await quarantine({ bytes: Buffer.from(CODE) }, d.quarantineDir, 'v-1', ['no handler']);
+    expect(ls(d.quarantineDir)).toEqual(['v-1.quarantined', 'v-1.reasons.json']);
+    expect(readFileSync(out.path, 'utf8')).toBe(CODE);
+    expect(JSON.parse(readFileSync(out.reasonsPath, 'utf8')).reasons).toEqual(['no handler']);
+    expect(await recoverValidationFile(d, 'v-1')).toBe('quarantined');
+  });
 });
 
 it('promote refuses file names that are paths or hidden', async () => {
