@@ -4,6 +4,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { isAlive } from '../sandbox/pids.js';
 
 /**
  * The host side of a job's /out: a directory the sandbox binds writable at /out and the worker reads
@@ -81,15 +82,6 @@ export async function createOutputDir(base: string, jobId: string, diskBytes: nu
   };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Removes output dirs whose worker process is gone (a crash); returns their names. */
 export function removeOrphanOutputDirs(base: string): string[] {
   let names: string[];
@@ -102,7 +94,7 @@ export function removeOrphanOutputDirs(base: string): string[] {
   const removed: string[] = [];
   for (const name of names) {
     const pid = Number(name.split('-')[0]);
-    if (!Number.isInteger(pid) || pid === process.pid || alive(pid)) continue;
+    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
     const path = join(base, name);
     if (mounts.has(path)) spawnSync('/usr/bin/umount', ['-l', path]);
     rmSync(path, { recursive: true, force: true });
