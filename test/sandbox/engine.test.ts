@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, cgroupParentDirs, hostProcesses, runCode, sleep, testEngine, waitFor } from './helpers.js';
 import { asJobRun, prepareNonRoot, type NonRoot } from './nonroot.js';
 import { LANGUAGES, buildRun, languageSandbox } from '../../src/languages/index.js';
+import type { SandboxSpec } from '../../src/sandbox/types.js';
 
 const ROOT = process.getuid?.() === 0;
 
@@ -151,6 +152,25 @@ describe.runIf(ROOT)('a pooled run with cgroups', () => {
       expect(await engine.poolReady(20_000)).toBe(true);
       const over = await engine.run(await buildRun(LANGUAGES.python, TOO_BIG, { limits: BIG_LIMITS }));
       expect(over).toMatchObject({ status: 'memory_limit_exceeded', pooled: true });
+    } finally {
+      await engine.shutdown();
+    }
+  });
+});
+
+describe.runIf(ROOT)("a pre-started sandbox already over the run's memory limit", () => {
+  it('ends the run as memory_limit_exceeded, not as an error of Warden', async () => {
+    const engine = testEngine({ pool: { size: 1, perLanguage: {}, maxIdleMs: 60_000 } });
+    // Holds 48 MiB while it waits for its run (cgroup v1 refuses a lower limit: EBUSY; v2 OOM-kills).
+    const hog: SandboxSpec = {
+      argv: ['/usr/bin/python3', '-c', 'import os\nx = bytearray(48 << 20)\nos.read(3, 1)\nprint("ran")'],
+      label: 'hog',
+    };
+    try {
+      engine.prewarm(hog, 1);
+      expect(await engine.poolReady(20_000)).toBe(true);
+      const r = await engine.run({ ...hog, limits: { memoryBytes: 16 * MiB } });
+      expect(r).toMatchObject({ status: 'memory_limit_exceeded', pooled: true });
     } finally {
       await engine.shutdown();
     }
