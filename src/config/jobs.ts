@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { duration } from './duration.js';
 
 /** The `jobs` section of the configuration (SPEC §7): commands with files, limits, logs and artifacts. */
 
@@ -129,12 +130,8 @@ export const jobsConfigSchema = z
       })
       .strict()
       .default({ enabled: true, allowPrivate: [], blockedPorts: [22, 25, 3306, 5432, 6379] }),
-    /** Jobs, their logs and artifacts older than this are deleted by a periodic sweep. */
-    retentionMs: z
-      .number()
-      .int()
-      .min(60_000)
-      .default(7 * 24 * 3600 * 1000),
+    /** Finished jobs, their logs and artifacts older than this are deleted by a periodic sweep (ms or 7d, 12h…). */
+    retention: duration.prefault('7d'),
     /** Tries of a job when Warden itself fails (worker died, store down); never for the job's own exit. */
     maxAttempts: z.number().int().min(1).max(20).default(3),
     /** A job whose worker stops renewing its lock this long goes to another worker. */

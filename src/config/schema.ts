@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { BACKEND_NAMES } from '../sandbox/types.js';
 import { artifactsConfigSchema } from './artifacts.js';
+import { duration } from './duration.js';
 import { jobsConfigSchema } from './jobs.js';
 
 const MiB = 1024 * 1024;
@@ -138,21 +139,6 @@ export const serverConfigSchema = z
   .strict();
 
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
-
-const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
-/** Milliseconds as a number, or a string such as `7d` or `500ms`; parsed to milliseconds. */
-const duration = z
-  .union([
-    z.number().int().positive(),
-    z.string().regex(/^\d+(ms|s|m|h|d)$/, 'must be milliseconds or a duration such as 7d, 12h, 30m, 90s'),
-  ])
-  .transform((value) => {
-    if (typeof value === 'number') return value;
-    const [, amount, unit] = /^(\d+)(ms|s|m|h|d)$/.exec(value)!;
-    return Number(amount) * DURATION_UNITS_MS[unit as keyof typeof DURATION_UNITS_MS];
-  })
-  .pipe(z.number().int().positive());
 
 export const storeConfigSchema = z
   .object({

@@ -172,7 +172,7 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
   }
 
   async function sweepExpired(): Promise<void> {
-    const before = new Date(Date.now() - jobsConfig.retentionMs).toISOString();
+    const before = new Date(Date.now() - jobsConfig.retention).toISOString();
     for (const id of await expiredJobs(db, before)) {
       await artifacts.deletePrefix(`jobs/${id}`);
       await deleteJob(db, id);
