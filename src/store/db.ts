@@ -102,8 +102,10 @@ async function connect(dialect: Dialect, target: string): Promise<Store> {
       connectionTimeoutMillis: 5000,
       types: typeParsers,
     });
-    // An idle client losing its server must not crash the process; the next query reports it.
+    // A client losing its server (PostgreSQL restarted) must not crash the process, whether idle in
+    // the pool or checked out between two queries of a transaction: the next query reports it.
     pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   const migrator = new Migrator({

@@ -10,7 +10,12 @@ import { finals, outcomes, queueCounts, submit } from './helpers.js';
  */
 afterAll(cleanup);
 
-const config = { workers: { concurrency: 2 }, sandbox: { pool: { size: 1 } } };
+/** Short locks and recovery passes: a dead worker's runs are noticed in seconds, not half a minute. */
+const config = {
+  workers: { concurrency: 2 },
+  sandbox: { pool: { size: 1 } },
+  tasks: { jobLockMs: 3000, recoveryIntervalMs: 1000 },
+};
 
 describe.each(['SIGTERM', 'SIGKILL'] as const)('warden serve stopped by %s', (signal) => {
   it('with 20 async runs queued and running: after a restart on the same data dir every id ends done', async () => {

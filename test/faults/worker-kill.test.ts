@@ -22,6 +22,8 @@ describe('a worker killed mid-execution', () => {
       store: { databaseUrl: `sqlite:${join(root, 'warden.sqlite')}` },
       sandbox: { pool: { size: 0 } },
       workers: { concurrency: 1, heartbeatIntervalMs: 300 },
+      // Short locks and recovery passes: the dead worker's run is noticed in seconds.
+      tasks: { jobLockMs: 3000, recoveryIntervalMs: 1000 },
     };
     const api = await spawnWarden('serve', {
       dataDir: join(root, 'api'),
