@@ -142,13 +142,16 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
           },
         },
       );
+    } catch (err) {
+      // A worker that lost the job must not retry it: its retry would take the claim back.
+      if (!lost) throw err;
     } finally {
       clearInterval(timer);
       await flushing.catch(() => {});
       await proxy?.close();
       if (spec.network.outbound) await rm(proxyDir, { recursive: true, force: true });
     }
-    if (lost) {
+    if (lost || !execution) {
       logger.warn({ jobId: job.id }, 'another worker holds the job now; leaving it');
       return;
     }

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/store/db.js';
+import { claimJob, finishJob, getJob } from '../../src/store/jobs.js';
 import { call, sample, startTestServer, type TestServer } from '../helpers/server.js';
 import { allEvents, b64, finished, job, openEvents, runJob, submit, until } from './helpers.js';
 
@@ -184,6 +186,26 @@ describe('a running job', () => {
     for (const id of sleepers) expect((await finished(t.url, id)).status).toBe('cancelled');
     const never = await job(t.url, waiting);
     expect(never).toMatchObject({ status: 'cancelled', running_at: null, attempts: 0 });
+  });
+
+  it('is stopped by its worker as soon as another worker holds its claim (never two runs at once)', async () => {
+    const id = await submit(t.url, { command: `python3 -u -c "import time; print('up'); time.sleep(120)"` });
+    const stream = await openEvents(`${t.url}/jobs/${id}/logs`);
+    expect(JSON.parse((await stream.next())!.data).line).toBe('up');
+    stream.close();
+    const store = await openStore(t.config);
+    try {
+      // What a second worker does when BullMQ hands it a job whose first worker looked dead.
+      expect(await claimJob(store.db, id, 'successor')).toBeDefined();
+      const sandboxes = async () =>
+        sample((await call(t.url, 'GET', '/metrics')).body as unknown as string, 'warden_active_sandboxes');
+      await until(async () => ((await sandboxes()) === 0 ? true : undefined));
+      const row = await getJob(store.db, id);
+      expect(row).toMatchObject({ status: 'preparing', claim: 'successor', finishedAt: null });
+      expect(await finishJob(store.db, id, 'successor', { status: 'cancelled' })).toBe(true);
+    } finally {
+      await store.close();
+    }
   });
 
   it('ends as timeout past its time limit, and failed past its memory limit', async () => {
