@@ -15,7 +15,7 @@ import { allEvents, b64, finished, job, openEvents, runJob, submit, until } from
 let t: TestServer;
 
 beforeAll(async () => {
-  t = await startTestServer({ jobs: { pollMs: 50 } });
+  t = await startTestServer({ jobs: { pollMs: 50, maxRequestBytes: 4 * 2 ** 20 } });
 });
 afterAll(() => t?.close());
 
@@ -259,6 +259,21 @@ describe('job requests that are refused', () => {
     );
     expect(res.status, JSON.stringify(res.body)).toBe(400);
     expect(res.body.error.field).toBe(field);
+  });
+
+  it('takes files past the server’s general body limit, up to jobs.maxRequestBytes (then 413)', async () => {
+    const big = Buffer.alloc(2 * 2 ** 20, 7);
+    const done = await runJob(t.url, {
+      command: 'sha256sum big.bin',
+      files: [{ path: 'big.bin', content: b64(big) }],
+    });
+    const log = await (await fetch(`${t.url}/jobs/${done.id}/logs?format=text`)).text();
+    expect(log).toContain(`${sha256(big)}  big.bin`);
+    const tooBig = await call(t.url, 'POST', '/jobs', {
+      command: 'true',
+      files: [{ path: 'big.bin', content: b64(Buffer.alloc(4 * 2 ** 20)) }],
+    });
+    expect(tooBig.status).toBe(413);
   });
 
   it('answers 404 for an unknown job or another user’s job', async () => {
