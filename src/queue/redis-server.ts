@@ -16,7 +16,7 @@ export interface LocalRedis {
   readonly socket: string;
   /** The redis-server running now (a new one after a restart). */
   readonly pid: number;
-  /** How many times it died and was started again. */
+  /** How many times it was started again after it died (attempts that failed included). */
   readonly restarts: number;
   /** SIGTERM (Redis flushes the append-only file), then SIGKILL if it lingers. Idempotent. */
   stop(): Promise<void>;
@@ -171,14 +171,19 @@ export async function startLocalRedis(options: LocalRedisOptions): Promise<Local
     const spawnError = new Promise<string>((r) => started.once('error', (err) => r(err.message)));
     if (started.pid === undefined) return `cannot start ${binary}: ${await spawnError}`;
     writeFileSync(pidFile, String(started.pid));
+    let up = false;
+    // Only a server that was up is restarted from here; one that never came up is the caller's.
     started.once('exit', (code, signal) => {
-      if (stopping || child !== started) return;
+      if (!up || stopping || child !== started) return;
       options.onRestart?.({ pid: started.pid!, code, signal });
       void supervise();
     });
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (started.exitCode === null && started.signalCode === null && Date.now() < deadline) {
-      if (await pings(socket)) return undefined;
+      if (await pings(socket)) {
+        up = true;
+        return undefined;
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
     killNow();
