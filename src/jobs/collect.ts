@@ -56,6 +56,15 @@ const OPEN_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLL
 
 const at = (dir: FileHandle, name: string) => `/proc/self/fd/${dir.fd}/${name}`;
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+function utf8(raw: Buffer): string | undefined {
+  try {
+    return strictUtf8.decode(raw);
+  } catch {
+    return undefined;
+  }
+}
+
 function kindOf(st: {
   isSymbolicLink(): boolean;
   isFIFO(): boolean;
@@ -99,20 +108,31 @@ export async function collectOutputs(
     artifacts.push({ path, size, sha256: hash.digest('hex') });
   }
 
+  /** Whatever the job did to an entry (a name that vanished, a mode root cannot read), it is skipped. */
+  const inspect = async <T>(work: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await work();
+    } catch {
+      return undefined;
+    }
+  };
+
   async function visit(dir: FileHandle, name: string, path: string, depth: number): Promise<void> {
     if (limits.acceptsName && !limits.acceptsName(path))
       return void skipped.push({ path, reason: 'invalid_name' });
-    const st = await lstat(at(dir, name));
+    const st = await inspect(() => lstat(at(dir, name)));
+    if (!st) return void skipped.push({ path, reason: 'unreadable' });
     const special = kindOf(st);
     if (special) return void skipped.push({ path, reason: special });
     if (st.isDirectory()) {
       if (depth >= MAX_DEPTH) return void skipped.push({ path, reason: 'too_deep' });
-      const sub = await open(at(dir, name), OPEN_DIR);
+      const sub = await inspect(() => open(at(dir, name), OPEN_DIR));
+      if (!sub) return void skipped.push({ path, reason: 'unreadable' });
       try {
-        const again = await sub.stat();
-        if (!again.isDirectory() || again.ino !== st.ino || again.dev !== st.dev)
+        const again = await inspect(() => sub.stat());
+        if (!again?.isDirectory() || again.ino !== st.ino || again.dev !== st.dev)
           return void skipped.push({ path, reason: 'unreadable' });
-        await walk(sub, `${path}/`, depth + 1);
+        await walk(sub, path, depth + 1);
       } finally {
         await sub.close();
       }
@@ -131,9 +151,9 @@ export async function collectOutputs(
       return void skipped.push({ path, reason: code === 'ELOOP' ? 'symlink' : 'unreadable' });
     }
     try {
-      const again = await file.stat();
-      if (!again.isFile() || again.ino !== st.ino || again.dev !== st.dev || again.nlink !== 1)
-        return void skipped.push({ path, reason: again.nlink !== 1 ? 'hardlink' : 'unreadable' });
+      const again = await inspect(() => file.stat());
+      if (!again?.isFile() || again.ino !== st.ino || again.dev !== st.dev || again.nlink !== 1)
+        return void skipped.push({ path, reason: again && again.nlink !== 1 ? 'hardlink' : 'unreadable' });
       total += again.size;
       await copy(file, path, again.size);
     } finally {
@@ -141,9 +161,18 @@ export async function collectOutputs(
     }
   }
 
-  async function walk(dir: FileHandle, prefix: string, depth: number): Promise<void> {
-    const names = (await readdir(`/proc/self/fd/${dir.fd}`)).sort();
-    for (const name of names) await visit(dir, name, `${prefix}${name}`, depth);
+  async function walk(dir: FileHandle, path: string, depth: number): Promise<void> {
+    const names = await inspect(() => readdir(`/proc/self/fd/${dir.fd}`, { encoding: 'buffer' }));
+    if (!names) return void skipped.push({ path: path || '.', reason: 'unreadable' });
+    const decoded = names
+      .map((raw) => ({ raw, text: utf8(raw) }))
+      .sort((a, b) => Buffer.compare(a.raw, b.raw));
+    for (const { raw, text } of decoded) {
+      const child = `${path ? `${path}/` : ''}${text ?? raw.toString('utf8')}`;
+      // A name that is not UTF-8 cannot be named in a key or a URL (nor opened by its decoded text).
+      if (text === undefined) skipped.push({ path: child, reason: 'invalid_name' });
+      else await visit(dir, text, child, depth);
+    }
   }
 
   const top = await open(root, OPEN_DIR);

@@ -37,6 +37,7 @@ beforeAll(() => {
   writeFileSync(join(out, 'sparse'), '');
   truncateSync(join(out, 'sparse'), 10 * 2 ** 30);
   writeFileSync(join(out, 'bad\nname'), 'x');
+  writeFileSync(Buffer.concat([Buffer.from(`${out}/`), Buffer.from([0x6e, 0xff, 0xfe])]), 'not utf-8');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -86,6 +87,7 @@ describe('collecting /out', () => {
     });
     expect(Object.fromEntries(result.skipped.map((s) => [s.path, s.reason]))).toEqual({
       'bad\nname': 'invalid_name',
+      'n\ufffd\ufffd': 'invalid_name',
       'dir-link': 'symlink',
       fifo: 'fifo',
       'hard-secret': 'hardlink',

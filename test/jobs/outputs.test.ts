@@ -60,6 +60,8 @@ const plant = (secretPath: string) =>
     '        f.truncate(10 * 1024 ** 3)',
     'attempt("sparse", sparse)',
     'attempt("chmod", lambda: os.chmod("/out", 0o777))',
+    'open(b"/out/latin-\\xe9", "w").write("a name that is not UTF-8")',
+    'os.chmod("/out/sub", 0)',
     'open("/out/ok.txt", "w").write("fine")',
   ].join('\n');
 
@@ -86,6 +88,7 @@ describe('outputs planted to escape the collection', () => {
       'mine-again.txt': 'hardlink',
       fifo: 'fifo',
       'sparse.bin': 'too_large',
+      'latin-\ufffd': 'invalid_name',
     });
     const links = await call<{ url: string }[]>(t.url, 'GET', `/jobs/${done.id}/artifacts`);
     expect(links.body).toHaveLength(1);
