@@ -51,6 +51,11 @@ export interface CollectLimits {
 export type ArtifactSink = (path: string, body: NodeJS.ReadableStream, size: number) => Promise<void>;
 
 const MAX_DEPTH = 32;
+/**
+ * Entries looked at beyond the file cap. A job can leave millions of empty files; the walk (and the
+ * skipped list stored with the job) stops here, its last entry saying `too_many`.
+ */
+const MAX_EXTRA_ENTRIES = 1000;
 const OPEN_FILE = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
 const OPEN_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
@@ -84,6 +89,8 @@ export async function collectOutputs(
   const artifacts: Collected[] = [];
   const skipped: Skipped[] = [];
   let total = 0;
+  let entries = 0;
+  let stopped = false;
 
   async function copy(file: FileHandle, path: string, size: number): Promise<void> {
     const hash = createHash('sha256');
@@ -168,7 +175,12 @@ export async function collectOutputs(
       .map((raw) => ({ raw, text: utf8(raw) }))
       .sort((a, b) => Buffer.compare(a.raw, b.raw));
     for (const { raw, text } of decoded) {
+      if (stopped) return;
       const child = `${path ? `${path}/` : ''}${text ?? raw.toString('utf8')}`;
+      if (++entries > limits.maxFiles + MAX_EXTRA_ENTRIES) {
+        stopped = true;
+        return void skipped.push({ path: child, reason: 'too_many' });
+      }
       // A name that is not UTF-8 cannot be named in a key or a URL (nor opened by its decoded text).
       if (text === undefined) skipped.push({ path: child, reason: 'invalid_name' });
       else await visit(dir, text, child, depth);

@@ -110,6 +110,17 @@ describe('collecting /out', () => {
     expect(small.skipped).toContainEqual({ path: 'nested/deeper/b.bin', reason: 'too_large' });
   });
 
+  it('stops walking a flood of entries, keeping the list bounded', async () => {
+    const flood = join(dir, 'flood');
+    mkdirSync(flood);
+    for (let i = 0; i < 1500; i++) writeFileSync(join(flood, `f${String(i).padStart(4, '0')}`), '');
+    const { sink } = memorySink();
+    const result = await collectOutputs(flood, { maxFiles: 10, maxFileBytes: 1, maxTotalBytes: 1 }, sink);
+    expect(result.artifacts).toHaveLength(10);
+    expect(result.skipped).toHaveLength(1001);
+    expect(result.skipped.every((s) => s.reason === 'too_many')).toBe(true);
+  });
+
   it('refuses an output dir that is itself a symlink', async () => {
     const link = join(dir, 'out-link');
     symlinkSync(out, link);
