@@ -99,6 +99,8 @@ export const jobsConfigSchema = z
       .int()
       .min(1024)
       .default(4 * MiB),
+    /** Lines kept (stored, streamed) per job; the rest is dropped with a note, the job goes on. */
+    maxLogLines: z.number().int().min(100).default(100_000),
     /** What is collected from /out; the rest is listed as skipped with the reason. */
     artifacts: z
       .object({

@@ -4,7 +4,9 @@ import type { LogLine, LogStream } from '../store/jobs.js';
 /**
  * Turns a run's output chunks into numbered lines as they arrive: one per `\n`, a longer line cut
  * into pieces of MAX_LINE characters, each stream kept up to its byte cap (the run is stopped at the
- * same cap by the sandbox). `take()` hands over what is complete so far.
+ * same cap by the sandbox), and at most `maxLines` lines in all (a flood of empty lines would
+ * otherwise be millions of rows), past which one `system` line says the log was cut. `take()` hands
+ * over what is complete so far.
  */
 
 const MAX_LINE = 16 * 1024;
@@ -15,16 +17,24 @@ export class LogLines {
   private readonly partial = new Map<LogStream, string>();
   private readonly decoders = new Map<LogStream, StringDecoder>();
   private readonly bytes = new Map<LogStream, number>();
+  private lines = 0;
+  private cut = false;
 
   constructor(
     firstSeq: number,
     private readonly capBytes: number,
+    private readonly maxLines: number,
   ) {
     this.seq = firstSeq;
   }
 
   private emit(stream: LogStream, line: string): void {
     for (let i = 0; i === 0 || i < line.length; i += MAX_LINE) {
+      if (stream !== 'system' && this.lines++ >= this.maxLines) {
+        if (!this.cut) this.emit('system', `the log was cut after ${this.maxLines} lines`);
+        this.cut = true;
+        return;
+      }
       this.pending.push({
         seq: this.seq++,
         stream,

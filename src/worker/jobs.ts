@@ -54,7 +54,7 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
   async function run(job: JobRecord, token: string): Promise<void> {
     const spec = job.spec as JobSpec;
     const files = (job.files ?? []) as JobFile[];
-    const log = new LogLines(await nextLogSeq(db, job.id), jobsConfig.maxLogBytes);
+    const log = new LogLines(await nextLogSeq(db, job.id), jobsConfig.maxLogBytes, jobsConfig.maxLogLines);
     if (job.attempts > 1)
       log.note(`Warden started the job again (attempt ${job.attempts}): its previous worker stopped`);
     const controller = new AbortController();
