@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -270,6 +271,14 @@ describe('recovery of what a crash or a lost Redis left behind', () => {
       return res.body.status === 'succeeded' ? res.body : undefined;
     });
     expect(task.result).toBe(6);
+  });
+
+  it('an upload recorded before the store kept bytes validates from staging and runs from the tasks dir', async () => {
+    const { id } = await orphanUpload('legacy', code(7));
+    await sql`update task_files set content = null where validation_id = ${id}`.execute(store.db);
+    expect((await verdict(server.url, id)).status).toBe('VALIDATED');
+    expect(ls(config.tasks.dir)).toContain('legacy.py');
+    expect(await runTask(server.url, 'legacy', {})).toMatchObject({ status: 'succeeded', result: 7 });
   });
 
   it('an upload interrupted maxAttempts times is closed as REJECTED, saying it was not the file', async () => {
