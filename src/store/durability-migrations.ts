@@ -8,6 +8,17 @@ const JSON_COLUMNS: Record<string, string[]> = {
   tasks: ['payload', 'result', 'usage'],
 };
 
+async function retypeJson(db: Kysely<unknown>, type: 'text' | 'jsonb'): Promise<void> {
+  for (const [table, columns] of Object.entries(JSON_COLUMNS)) {
+    for (const column of columns) {
+      const col = sql.ref(column);
+      await sql`alter table ${sql.table(table)} alter column ${col} type ${sql.raw(type)} using ${col}::${sql.raw(type)}`.execute(
+        db,
+      );
+    }
+  }
+}
+
 /**
  * Durability and multi-node (issue 11), appended after the first migrations:
  * - JSON is kept as text on PostgreSQL too: jsonb reorders object keys and refuses the string
@@ -18,26 +29,8 @@ const JSON_COLUMNS: Record<string, string[]> = {
 export function durabilityMigrations(dialect: Dialect): Record<string, Migration> {
   return {
     '0200_dur_json_text': {
-      async up(db: Kysely<unknown>) {
-        if (dialect !== 'postgres') return;
-        for (const [table, columns] of Object.entries(JSON_COLUMNS)) {
-          for (const column of columns) {
-            await sql`alter table ${sql.table(table)} alter column ${sql.ref(column)} type text using ${sql.ref(column)}::text`.execute(
-              db,
-            );
-          }
-        }
-      },
-      async down(db: Kysely<unknown>) {
-        if (dialect !== 'postgres') return;
-        for (const [table, columns] of Object.entries(JSON_COLUMNS)) {
-          for (const column of columns) {
-            await sql`alter table ${sql.table(table)} alter column ${sql.ref(column)} type jsonb using ${sql.ref(column)}::jsonb`.execute(
-              db,
-            );
-          }
-        }
-      },
+      up: (db: Kysely<unknown>) => (dialect === 'postgres' ? retypeJson(db, 'text') : Promise.resolve()),
+      down: (db: Kysely<unknown>) => (dialect === 'postgres' ? retypeJson(db, 'jsonb') : Promise.resolve()),
     },
     '0201_dur_task_file_content': {
       async up(db: Kysely<unknown>) {

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, storeTarget, type Store } from '../../src/store/db.js';
 import { migrationProvider } from '../../src/store/migrations.js';
@@ -175,5 +176,41 @@ describe('store target', () => {
       openStore(testConfig('/tmp', { store: { databaseUrl: 'postgres://warden@127.0.0.1:1/none' } })),
     ).rejects.toThrow(/postgres/);
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
+
+describe.skipIf(!postgresAvailable())('a PostgreSQL store from before JSON was kept as text', () => {
+  it('is upgraded with every stored value intact', async () => {
+    const server = await startPostgres();
+    const dir = mkdtempSync(join(tmpdir(), 'warden-store-'));
+    try {
+      const old = new Kysely<unknown>({
+        dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: server.url }) }),
+      });
+      const migrator = new Migrator({
+        db: old,
+        provider: migrationProvider('postgres'),
+        migrationTableName: 'warden_migrations',
+        migrationLockTableName: 'warden_migrations_lock',
+      });
+      expect((await migrator.migrateTo('0003_tasks')).error).toBeUndefined();
+      await sql`insert into tasks (task_id, title, owner, status, payload, result, attempts, created_at, updated_at)
+        values ('old', 't', 'o', 'succeeded', ${'{"b": 1, "a": "x"}'}::jsonb, ${'"hello"'}::jsonb, 1, now(), now())`.execute(
+        old,
+      );
+      await old.destroy();
+
+      const store = await openStore(testConfig(dir, { store: { databaseUrl: server.url } }));
+      try {
+        const task = await getTask(store.db, 'old');
+        expect(task?.payload).toStrictEqual({ a: 'x', b: 1 });
+        expect(task?.result).toBe('hello');
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
