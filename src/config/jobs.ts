@@ -138,6 +138,11 @@ export const jobsConfigSchema = z
     maxAttempts: z.number().int().min(1).max(20).default(3),
     /** A job whose worker stops renewing its lock this long goes to another worker. */
     jobLockMs: z.number().int().min(500).default(15_000),
+    /**
+     * A worker shutting down lets running jobs finish this long, then stops their sandboxes; those
+     * jobs run again on another worker (Warden's interruption, not the job's failure).
+     */
+    shutdownGraceMs: z.number().int().min(0).default(10_000),
     /** How often a running job's worker looks for a cancellation, and SSE readers for new lines. */
     pollMs: z.number().int().min(20).max(5000).default(200),
   })

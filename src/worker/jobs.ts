@@ -44,6 +44,9 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
   const orphans = removeOrphanOutputDirs(base);
   if (orphans.length > 0) logger.warn({ removed: orphans }, 'removed job output dirs of a crashed worker');
 
+  /** Jobs running now, each with what stops its sandbox (a worker shutting down uses it). */
+  const running = new Set<() => void>();
+
   async function finish(job: JobRecord, token: string | null, end: JobEnd): Promise<void> {
     if (!(await finishJob(db, job.id, token, end))) return;
     const seconds = (Date.now() - Date.parse(job.createdAt)) / 1000;
@@ -60,6 +63,12 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
     const controller = new AbortController();
     let cancelled = false;
     let lost = false;
+    let interrupted = false;
+    const interrupt = () => {
+      interrupted = true;
+      controller.abort();
+    };
+    running.add(interrupt);
 
     // One flush at a time: lines in seq order, and a slow store does not stack writes up.
     let flushing: Promise<void> = Promise.resolve();
@@ -146,6 +155,7 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
       // A worker that lost the job must not retry it: its retry would take the claim back.
       if (!lost) throw err;
     } finally {
+      running.delete(interrupt);
       clearInterval(timer);
       await flushing.catch(() => {});
       await proxy?.close();
@@ -157,6 +167,11 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
     }
     log.end();
     const { result } = execution;
+    if (interrupted && !cancelled) {
+      log.note('the worker stopped before the job ended: it runs again on another worker');
+      await appendLogs(db, job.id, log.take());
+      throw new WardenFailure('the worker stopped before the job ended');
+    }
     if (result.status === 'error' && !cancelled) throw new WardenFailure(result.error ?? 'sandbox error');
     const outcome = jobOutcome(result, cancelled, spec);
     log.note(`job ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`);
@@ -188,7 +203,13 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
     queue: queue.name,
     lockMs: jobsConfig.jobLockMs,
     maxStalledCount: jobsConfig.maxAttempts,
-    graceMs: jobsConfig.maxLimits.timeoutSeconds * 1000 + 30_000,
+    graceMs: jobsConfig.shutdownGraceMs + 30_000,
+    stopping() {
+      // After the grace, running sandboxes stop; their jobs fail this attempt and run again elsewhere.
+      setTimeout(() => {
+        for (const stop of running) stop();
+      }, jobsConfig.shutdownGraceMs).unref();
+    },
     async process(bull: Job<JobMessage>): Promise<void> {
       const token = randomUUID();
       const job = await claimJob(db, bull.data.job_id, token);

@@ -28,6 +28,8 @@ export interface Role {
   maxStalledCount?: number;
   /** How long close() lets running jobs finish. */
   graceMs: number;
+  /** Called when close() begins, before the grace: a role may cut long work short (jobs do). */
+  stopping?(): void;
   /** Finds work that lost its job (run at start, then every recoveryIntervalMs). */
   recover?(): Promise<void>;
 }

@@ -162,6 +162,7 @@ export async function startWorker(
     undo.push(async () => {
       await Promise.all(
         consumers.map(async ({ role, worker }) => {
+          role.stopping?.();
           if (!(await withDeadline(worker.close(), role.graceMs)))
             logger.warn({ role: role.name }, 'worker did not stop in time');
         }),
