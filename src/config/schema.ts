@@ -238,8 +238,8 @@ export const tasksConfigSchema = z
      */
     jobLockMs: z.number().int().min(500).default(15_000),
     /**
-     * How often each worker looks for validations and tasks without a live job (Redis lost them, e.g. a
-     * local redis-server that died with the service) and queues them again.
+     * How often each worker looks for work without a live job (a Redis killed may lose its last second
+     * of writes; an external one may lose everything) and queues it again.
      */
     recoveryIntervalMs: z.number().int().min(100).default(30_000),
   })

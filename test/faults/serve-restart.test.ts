@@ -30,11 +30,12 @@ describe.each(['SIGTERM', 'SIGKILL'] as const)('warden serve stopped by %s', (si
     }, 30_000);
 
     const redis = localRedisPid(dataDir);
+    expect(redis).toBeDefined();
     serve.child.kill(signal);
     const exit = await serve.exited;
     if (signal === 'SIGTERM') {
       expect(exit.code).toBe(0);
-      expect(redis !== undefined && isAlive(redis)).toBe(false);
+      expect(isAlive(redis!)).toBe(false);
     }
 
     serve = await spawnWarden('serve', { dataDir, config });
