@@ -88,7 +88,7 @@ export async function jobRunCommand(argv: string[], opts: JobRunOptions): Promis
         onOutput: (stream, chunk) => (stream === 'stdout' ? process.stdout : process.stderr).write(chunk),
         sink: async (path, body) => {
           if (!outDir) {
-            body.resume();
+            body.resume(); // listed, not kept
             return;
           }
           // Names come from the collector's readdir walk: plain relative paths without `..`.

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, open, readdir, type FileHandle } from 'node:fs/promises';
 import { Transform } from 'node:stream';
+import { finished } from 'node:stream/promises';
 
 /**
  * Collects the regular files a job left in its output dir, as root, without ever acting through a
@@ -111,6 +112,8 @@ export async function collectOutputs(
       source.pipe(body);
     }
     await sink(path, body, size);
+    // The sink may resolve before the last bytes went through (it handed the stream on).
+    await finished(body);
     if (seen !== size) throw new Error(`${path}: read ${seen} bytes of ${size}`);
     artifacts.push({ path, size, sha256: hash.digest('hex') });
   }

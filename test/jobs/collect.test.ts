@@ -121,6 +121,19 @@ describe('collecting /out', () => {
     expect(result.skipped.every((s) => s.reason === 'too_many')).toBe(true);
   });
 
+  it('waits for every byte when the sink hands the stream on and resolves at once', async () => {
+    let bytes = 0;
+    const result = await collectOutputs(
+      out,
+      { maxFiles: 10, maxFileBytes: 4 * 1024 * 1024, maxTotalBytes: 10 * 1024 * 1024 },
+      async (_path, body) => {
+        body.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      },
+    );
+    expect(result.artifacts.find((a) => a.path === 'large.bin')?.size).toBe(LARGE.length);
+    expect(bytes).toBe(result.artifacts.reduce((n, a) => n + a.size, 0));
+  });
+
   it('refuses an output dir that is itself a symlink', async () => {
     const link = join(dir, 'out-link');
     symlinkSync(out, link);
