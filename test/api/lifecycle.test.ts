@@ -41,6 +41,19 @@ const appended = (dir: string, text: string) => () => {
     : undefined;
 };
 
+describe('Redis addresses', () => {
+  it('a unix:// URL is a socket path (with its db); redis:// URLs pass as they are', () => {
+    expect(redisTarget('unix:///srv/warden/redis/redis.sock')).toEqual({
+      path: '/srv/warden/redis/redis.sock',
+    });
+    expect(redisTarget('unix:///tmp/with%20space.sock?db=2')).toEqual({
+      path: '/tmp/with space.sock',
+      db: 2,
+    });
+    expect(redisTarget('redis://:secret@cache:6379/1')).toEqual({ url: 'redis://:secret@cache:6379/1' });
+  });
+});
+
 describe('local redis-server', () => {
   it('listens only on a unix socket in its dir, with an fsynced append-only file, and stops by pid', async () => {
     const dir = tempDir();
