@@ -18,7 +18,7 @@ import {
 import type { Usage, Violation } from '../../sandbox/types.js';
 import type { Collected, Skipped } from '../../jobs/collect.js';
 import type { AppDeps } from '../deps.js';
-import { ApiError, UnavailableError } from '../errors.js';
+import { ApiError, storeGuard, UnavailableError } from '../errors.js';
 import { errorBody, errors } from '../schemas.js';
 import {
   artifactLinks,
@@ -125,14 +125,7 @@ export const jobRoutes =
       for (const stop of streams) stop();
     });
 
-    const stored = async <T>(work: () => Promise<T>, log: FastifyBaseLogger): Promise<T> => {
-      try {
-        return await work();
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'store unavailable');
-        throw new UnavailableError('store', retryAfter);
-      }
-    };
+    const stored = storeGuard(retryAfter);
 
     const ownJob = async (req: FastifyRequest, id: string): Promise<JobRecord> => {
       const user = requestUser(req);
