@@ -1,4 +1,6 @@
-import { call } from '../helpers/server.js';
+import { openStore } from '../../src/store/db.js';
+import { getExecution, type ExecutionRecord } from '../../src/store/executions.js';
+import { call, testConfig } from '../helpers/server.js';
 import { until } from '../helpers/wait.js';
 
 /** Client side of the fault tests: async executions submitted, then followed to their end. */
@@ -112,5 +114,19 @@ export async function queueCounts(url: string): Promise<{ waiting: number; activ
     return waiting === null || active === null ? undefined : { waiting, active };
   } catch {
     return undefined;
+  }
+}
+
+/** The executions as stored (attempts, start times) in the SQLite store of `dataDir` or `databaseUrl`. */
+export async function stored(
+  dataDir: string,
+  ids: string[],
+  databaseUrl?: string,
+): Promise<(ExecutionRecord | undefined)[]> {
+  const store = await openStore(testConfig(dataDir, { store: { databaseUrl } }));
+  try {
+    return await Promise.all(ids.map((id) => getExecution(store.db, id)));
+  } finally {
+    await store.close();
   }
 }

@@ -4,7 +4,7 @@ import { cleanup, localRedisPid, spawnWarden, tempDir } from '../helpers/process
 import { call } from '../helpers/server.js';
 import { until } from '../helpers/wait.js';
 import { upload as uploadFile, validated, verdict } from '../tasks/helpers.js';
-import { finals, outcomes, queueCounts, submit } from './helpers.js';
+import { finals, outcomes, queueCounts, stored, submit } from './helpers.js';
 
 /**
  * `warden serve` on its defaults (local redis-server, SQLite) stopped with async runs queued and
@@ -12,9 +12,9 @@ import { finals, outcomes, queueCounts, submit } from './helpers.js';
  */
 afterAll(cleanup);
 
-/** Short locks and recovery passes: a dead worker's runs are noticed in seconds, not half a minute. */
 const ECHO = 'async def handler(payload):\n    return payload\n';
 
+/** Short locks and recovery passes: a dead worker's runs are noticed in seconds, not half a minute. */
 const config = {
   workers: { concurrency: 2 },
   sandbox: { pool: { size: 1 } },
@@ -52,6 +52,7 @@ describe.each(['SIGTERM', 'SIGKILL'] as const)('warden serve stopped by %s', (si
       expect(isAlive(redis!)).toBe(false);
     }
 
+    const restarted = new Date().toISOString();
     serve = await spawnWarden('serve', { dataDir, config });
     const last = await finals(
       () => serve.url,
@@ -59,6 +60,14 @@ describe.each(['SIGTERM', 'SIGKILL'] as const)('warden serve stopped by %s', (si
       150_000,
     );
     expect(outcomes(sent.accepted, last)).toEqual(sent.accepted.map(() => 'success'));
+    // The stop really cut into the work: runs waiting in the queue ran after the restart, and a
+    // SIGKILL interrupted runs that were then taken again.
+    const records = await stored(
+      dataDir,
+      sent.accepted.map((a) => a.id),
+    );
+    expect(records.filter((r) => r!.startedAt! > restarted).length).toBeGreaterThan(0);
+    if (signal === 'SIGKILL') expect(Math.max(...records.map((r) => r!.attempts))).toBeGreaterThan(1);
     expect((await verdict(serve.url, upload.body.validation_id as string, undefined, 60_000)).status).toBe(
       'VALIDATED',
     );

@@ -4,7 +4,7 @@ import { startLocalRedis, type LocalRedis } from '../../src/queue/redis-server.j
 import { cleanup, spawnWarden, tempDir } from '../helpers/processes.js';
 import { call } from '../helpers/server.js';
 import { until } from '../helpers/wait.js';
-import { finals, outcomes, submit } from './helpers.js';
+import { finals, outcomes, stored, submit } from './helpers.js';
 
 /** A standalone `warden worker` SIGKILLed while it runs an execution: another worker finishes it. */
 describe('a worker killed mid-execution', () => {
@@ -44,5 +44,8 @@ describe('a worker killed mid-execution', () => {
     await spawnWarden('worker', { dataDir: join(root, 'survivor'), config: shared });
     const last = await finals(() => api.url, [id], 150_000);
     expect(outcomes(sent.accepted, last)).toEqual(['success']);
+    // Taken twice: the killed worker did not get to finish it.
+    const [record] = await stored(root, [id], shared.store.databaseUrl);
+    expect(record?.attempts).toBe(2);
   }, 300_000);
 });
