@@ -31,8 +31,14 @@ export async function submit(base: string, body: Record<string, unknown>, user?:
   return res.body.id as string;
 }
 
-export async function job(base: string, id: string): Promise<JobAnswer> {
-  const res = await call<JobAnswer>(base, 'GET', `/jobs/${id}`);
+export async function job(base: string, id: string, user?: string): Promise<JobAnswer> {
+  const res = await call<JobAnswer>(
+    base,
+    'GET',
+    `/jobs/${id}`,
+    undefined,
+    user ? { 'x-warden-user': user } : {},
+  );
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   return res.body;
 }
@@ -47,9 +53,9 @@ export async function until<T>(probe: () => Promise<T | undefined>, ms = 60_000,
   }
 }
 
-export async function finished(base: string, id: string): Promise<JobAnswer> {
+export async function finished(base: string, id: string, user?: string): Promise<JobAnswer> {
   return until(async () => {
-    const j = await job(base, id);
+    const j = await job(base, id, user);
     return FINAL.includes(j.status) ? j : undefined;
   });
 }
