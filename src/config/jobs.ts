@@ -149,3 +149,20 @@ export const jobsConfigSchema = z
   .strict();
 
 export type JobsConfig = z.infer<typeof jobsConfigSchema>;
+
+/**
+ * The jobs' ceilings as they really are: a job runs on the sandbox engine, which holds every run
+ * under `sandbox.maxLimits` too, so the lower of the two is what a job gets (and is told).
+ */
+export function withinSandbox(
+  jobs: JobsConfig,
+  sandbox: { wallTimeMs: number; memoryBytes: number; cpus: number },
+): JobsConfig {
+  const max = {
+    ...jobs.maxLimits,
+    timeoutSeconds: Math.min(jobs.maxLimits.timeoutSeconds, sandbox.wallTimeMs / 1000),
+    memoryBytes: Math.min(jobs.maxLimits.memoryBytes, sandbox.memoryBytes),
+    cpu: Math.min(jobs.maxLimits.cpu, sandbox.cpus),
+  };
+  return { ...jobs, maxLimits: max };
+}

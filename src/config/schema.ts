@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { BACKEND_NAMES } from '../sandbox/types.js';
 import { artifactsConfigSchema } from './artifacts.js';
 import { duration } from './duration.js';
-import { jobsConfigSchema } from './jobs.js';
+import { jobsConfigSchema, withinSandbox } from './jobs.js';
 
 const MiB = 1024 * 1024;
 
@@ -272,6 +272,7 @@ export const configSchema = configObject.transform((config) => ({
     quarantineDir: config.tasks.quarantineDir ?? join(config.dataDir, 'quarantine'),
   },
   artifacts: { ...config.artifacts, dir: config.artifacts.dir ?? join(config.dataDir, 'artifacts') },
+  jobs: withinSandbox(config.jobs, config.sandbox.maxLimits),
 }));
 
 export type WardenConfig = z.output<typeof configSchema>;

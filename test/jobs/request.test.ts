@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { jobsConfigSchema } from '../../src/config/jobs.js';
+import { configSchema } from '../../src/config/schema.js';
 import { CommandAllowList, CommandError, parseCommand } from '../../src/jobs/command.js';
 import { parseBytes, parseCpu, QuantityError } from '../../src/jobs/quantity.js';
 import { JobRequestError, prepareJob, type JobRequest } from '../../src/jobs/spec.js';
@@ -211,5 +212,19 @@ describe('a job request', () => {
     expect(
       prepare({ network: { outbound: true, allowed_hosts: ['*.Example.org'] } }).spec.network,
     ).toMatchObject({ outbound: true, allowedHosts: ['*.example.org'] });
+  });
+});
+
+describe('the jobs ceilings', () => {
+  it('are never above the sandbox’s own, so what a job is told is what it gets', () => {
+    const defaults = configSchema.parse({}).jobs.maxLimits;
+    expect(defaults).toMatchObject({ timeoutSeconds: 60, memoryBytes: 2 * 2 ** 30, cpu: 4 });
+    const raised = configSchema.parse({
+      sandbox: { maxLimits: { wallTimeMs: 3_600_000, memoryBytes: 8 * 2 ** 30, cpus: 16 } },
+    }).jobs.maxLimits;
+    expect(raised).toMatchObject({ timeoutSeconds: 600, memoryBytes: 2 * 2 ** 30, cpu: 4 });
+    const allow = new CommandAllowList(['python3'], () => true);
+    const { spec } = prepareJob({ command: 'python3', timeout: 300 }, configSchema.parse({}).jobs, allow);
+    expect(spec.limits.timeoutMs).toBe(60_000);
   });
 });
