@@ -111,9 +111,13 @@ export function jobOutcome(
             : `the command was killed by ${result.signal ?? 'a signal'}`,
       };
     case 'timeout':
+      // Stopped well before its wall-clock limit: it used up the CPU time the ceilings allow.
       return {
         status: 'timeout',
-        error: `the job ran past its time limit of ${spec.limits.timeoutMs / 1000} s`,
+        error:
+          result.usage.wallMs < spec.limits.timeoutMs - 1000
+            ? `the job used up its CPU time (${(result.usage.cpuMs / 1000).toFixed(1)} s)`
+            : `the job ran past its time limit of ${spec.limits.timeoutMs / 1000} s`,
       };
     case 'memory_limit_exceeded':
       return {

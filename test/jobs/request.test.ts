@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { jobsConfigSchema } from '../../src/config/jobs.js';
 import { configSchema } from '../../src/config/schema.js';
 import { CommandAllowList, CommandError, parseCommand } from '../../src/jobs/command.js';
+import { jobOutcome } from '../../src/jobs/execute.js';
+import { resultWithoutRun } from '../../src/sandbox/engine.js';
 import { parseBytes, parseCpu, QuantityError } from '../../src/jobs/quantity.js';
 import { JobRequestError, prepareJob, type JobRequest } from '../../src/jobs/spec.js';
 
@@ -226,5 +228,37 @@ describe('the jobs ceilings', () => {
     const allow = new CommandAllowList(['python3'], () => true);
     const { spec } = prepareJob({ command: 'python3', timeout: 300 }, configSchema.parse({}).jobs, allow);
     expect(spec.limits.timeoutMs).toBe(60_000);
+  });
+});
+
+describe('a run’s verdict as a job’s outcome', () => {
+  const spec = {
+    argv: ['/usr/bin/true'],
+    env: {},
+    limits: { timeoutMs: 60_000, cpus: 4, memoryBytes: 2 ** 28, diskBytes: 2 ** 30 },
+    network: { outbound: false, allowedHosts: [], blockedPorts: [] },
+  };
+  const run = (status: Parameters<typeof resultWithoutRun>[1], usage = { wallMs: 60_100, cpuMs: 100 }) => ({
+    ...resultWithoutRun('bwrap', status),
+    usage: { ...usage, peakMemoryBytes: 0 },
+  });
+
+  it('says which limit stopped it, and never blames the user for Warden', () => {
+    expect(jobOutcome(run('timeout'), false, spec).error).toBe('the job ran past its time limit of 60 s');
+    expect(jobOutcome(run('timeout', { wallMs: 15_000, cpuMs: 60_000 }), false, spec).error).toBe(
+      'the job used up its CPU time (60.0 s)',
+    );
+    expect(jobOutcome(run('memory_limit_exceeded'), false, spec)).toMatchObject({ status: 'failed' });
+    expect(jobOutcome({ ...run('failed'), exitCode: 2 }, false, spec).error).toBe(
+      'the command exited with status 2',
+    );
+    expect(jobOutcome({ ...run('failed'), signal: 'SIGSEGV' }, false, spec).error).toBe(
+      'the command was killed by SIGSEGV',
+    );
+    expect(jobOutcome(run('success'), true, spec)).toEqual({
+      status: 'cancelled',
+      error: 'cancelled by request',
+    });
+    expect(jobOutcome(run('error'), false, spec).status).toBe('error');
   });
 });
