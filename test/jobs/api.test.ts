@@ -156,14 +156,23 @@ describe('a running job', () => {
     expect((await call(t.url, 'DELETE', `/jobs/${id}`)).status).toBe(409);
   });
 
-  it('keeps the outputs a cancelled job wrote before it was killed', async () => {
+  it('resumes a live log after Last-Event-ID, and keeps the outputs a cancelled job wrote', async () => {
     const id = await submit(t.url, {
       command: `python3 -u -c "import time; open('/out/partial.txt','w').write('so far'); print('written'); time.sleep(120)"`,
     });
     const stream = await openEvents(`${t.url}/jobs/${id}/logs`);
-    expect(JSON.parse((await stream.next())!.data).line).toBe('written');
+    const first = (await stream.next())!;
+    expect(JSON.parse(first.data).line).toBe('written');
     stream.close();
+    // Resumed while still running: nothing already seen comes again.
+    const resumed = await openEvents(`${t.url}/jobs/${id}/logs`, { 'last-event-id': first.id! });
     expect((await call(t.url, 'DELETE', `/jobs/${id}`)).status).toBe(202);
+    const rest = [];
+    for (let ev = await resumed.next(); ev; ev = await resumed.next()) rest.push(ev);
+    expect(rest.at(-1)).toMatchObject({ event: 'end' });
+    const ids = rest.filter((e) => e.event === 'message').map((e) => Number(e.id));
+    expect(ids.every((n) => n > Number(first.id))).toBe(true);
+    expect(rest.map((e) => e.data).join('\n')).not.toContain('"written"');
     const done = await finished(t.url, id);
     expect(done.status).toBe('cancelled');
     expect(done.artifacts.map((a) => a.path)).toEqual(['partial.txt']);
