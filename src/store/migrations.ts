@@ -138,7 +138,8 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     },
     ...executionMigrations(t.timestamp),
     ...durabilityMigrations(dialect),
-    '0300_jobs': jobsMigration(t),
+    // JSON as text on both databases from here on (see 0200_dur_json_text: jsonb reorders keys, refuses NUL).
+    '0300_jobs': jobsMigration({ ...t, json: sql`text` }),
   };
 }
 
