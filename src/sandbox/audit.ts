@@ -1,33 +1,111 @@
-import { constants, openSync, readSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { syscallName } from './seccomp.js';
 
 const AUDIT_ARCH: Record<string, 'x86_64' | 'aarch64'> = { c000003e: 'x86_64', c00000b7: 'aarch64' };
 
 /**
- * Seccomp kills by host uid, read from the kernel log. Every seccomp kill of any process (a forked
- * child as much as the run's first process) is logged as an audit record (type 1326) carrying the
- * offender's host uid; each live sandbox has a uid of its own (UidLeases), so a record for that uid
- * read while the sandbox holds it is that sandbox's (the log is read up to date when the watch
- * begins). One non-blocking /dev/kmsg descriptor per Warden process is
- * read forward at the end of each run (usually one read that finds nothing), keeping only records of
- * uids being watched.
- *
- * Limits, and why the first process's SIGSYS is still checked on its own: this needs root (per-run
- * uids, and /dev/kmsg is unreadable to others under dmesg_restrict); the kernel must have audit
- * enabled and `kill_process` in /proc/sys/kernel/seccomp/actions_logged (both defaults); without an
- * audit daemon the kernel prints records through printk's rate limit (10 per 5 s by default,
- * host-wide), so under a flood of violations a forked child's kill can go unlogged; and the record is
- * printed by a kernel thread, which has always been well ahead of the few milliseconds a run takes
- * to be collected, but is not ordered with it.
+ * Reads the kernel's audit multicast group (NETLINK_AUDIT, AUDIT_NLGRP_READLOG: root's
+ * CAP_AUDIT_READ) and prints one line per seccomp kill (record type 1326): `k <uid> <nr> <arch>`.
+ * Node has no netlink sockets, hence a small python3 (already a runtime of ours). The multicast group
+ * gets every record the kernel queues, whether or not an audit daemon runs, and is not subject to
+ * printk's rate limit, which the kernel log (/dev/kmsg) is: there, a flood of 10 kills in 5 s hides
+ * the next one host-wide. A line `p <n>` on stdin is answered `p <n>` once every record already in
+ * the socket has been printed: the barrier a run's end waits for.
+ */
+const READER = String.raw`
+import os, re, select, socket, struct, sys
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 9)
+try:
+    s.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)  # SO_RCVBUFFORCE: a burst must not overflow it
+except OSError:
+    pass
+s.bind((0, 1))
+s.setblocking(False)
+out = sys.stdout.buffer
+uid_re, nr_re, arch_re = re.compile(rb' uid=(\d+) '), re.compile(rb'\bsyscall=(\d+)'), re.compile(rb'\barch=([0-9a-f]+)')
+def drain():
+    while True:
+        try:
+            d = s.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:  # ENOBUFS: records were lost
+            out.write(b'x\n')
+            continue
+        if len(d) < 16 or struct.unpack_from('=H', d, 4)[0] != 1326:
+            continue
+        uid, nr, arch = uid_re.search(d), nr_re.search(d), arch_re.search(d)
+        if uid and nr:
+            out.write(b'k %s %s %s\n' % (uid.group(1), nr.group(1), arch.group(1) if arch else b'-'))
+out.write(b'ready\n'); out.flush()
+pending = b''
+while True:
+    r = select.select([s, 0], [], [])[0]
+    drain()
+    if 0 in r:
+        data = os.read(0, 4096)
+        if not data:
+            break
+        pending += data
+        *lines, pending = pending.split(b'\n')
+        for line in lines:
+            out.write(line + b'\n')
+    out.flush()
+`;
+
+/** A barrier the reader did not answer within this is given up on (the run is judged without it). */
+const BARRIER_TIMEOUT_MS = 2000;
+
+/**
+ * Seccomp kills by host uid. Each live sandbox has a host uid of its own (UidLeases), so a kill
+ * record for that uid between the watch's start and the run's end is that run's: the first process
+ * or any child it forked. Limits: needs root (per-run uids and the audit group); a kernel without
+ * audit support has no records (the first process's SIGSYS is still seen by the backend).
  */
 class SeccompKillLog {
-  private fd: number | null | undefined;
+  private reader: ChildProcess | null = null;
+  private ready: Promise<boolean> | null = null;
   private readonly kills = new Map<number, string[]>();
-  private readonly buf = Buffer.alloc(8192);
+  private readonly barriers = new Map<number, () => void>();
+  private seq = 0;
+  /** Set when the reader could not start or records were lost; said in warnings. */
+  problem: string | null = null;
 
-  watch(uid: number): void {
-    this.open();
-    this.drain();
+  private users = 0;
+
+  /** A backend that will watch uids; the reader runs (from the first watch) until the last releases. */
+  retain(): void {
+    this.users++;
+  }
+
+  async release(): Promise<void> {
+    if (--this.users > 0 || !this.ready) return;
+    const starting = this.ready;
+    this.ready = null;
+    if (!(await starting)) return;
+    const reader = this.reader;
+    if (!reader || reader.exitCode !== null) return;
+    const gone = new Promise((resolve) => reader.once('exit', resolve));
+    reader.kill('SIGTERM');
+    await gone;
+  }
+
+  /** The reader's pid while it runs (it outlives runs by design; leak checks skip it). */
+  readerPid(): number | undefined {
+    return this.reader?.pid;
+  }
+
+  /** Whether kills of forked children can be seen on this host (starts the reader). */
+  available(): Promise<boolean> {
+    this.ready ??= this.start();
+    return this.ready;
+  }
+
+  /** Begin attributing kills of `uid`; earlier records (a previous holder of the uid) are skipped. */
+  async watch(uid: number): Promise<void> {
+    if (!(await this.available())) return;
+    await this.barrier();
     this.kills.set(uid, []);
   }
 
@@ -36,41 +114,78 @@ class SeccompKillLog {
   }
 
   /** Syscalls the processes of `uid` were killed for since its watch began. */
-  of(uid: number): string[] {
-    this.drain();
+  async of(uid: number): Promise<string[]> {
+    if (!this.kills.has(uid)) return [];
+    await this.barrier();
     return [...(this.kills.get(uid) ?? [])];
   }
 
-  private open(): void {
-    if (this.fd !== undefined) return;
-    try {
-      this.fd = openSync('/dev/kmsg', constants.O_RDONLY | constants.O_NONBLOCK);
-    } catch {
-      this.fd = null;
-    }
-  }
-
-  private drain(): void {
-    if (this.fd === null || this.fd === undefined) return;
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(this.fd, this.buf, 0, this.buf.length, null);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EPIPE') continue; // overwritten while away: skip ahead
-        return; // EAGAIN: nothing newer
+  private barrier(): Promise<void> {
+    const reader = this.reader;
+    if (!reader?.stdin?.writable) return Promise.resolve();
+    const n = ++this.seq;
+    return new Promise<void>((resolve) => {
+      // Not unref'd: while a run waits for its barrier the process must stay up to hear the answer.
+      const timer = setTimeout(done, BARRIER_TIMEOUT_MS);
+      function done() {
+        clearTimeout(timer);
+        resolve();
       }
-      if (this.kills.size > 0) this.record(this.buf.toString('utf8', 0, n));
-    }
+      this.barriers.set(n, () => {
+        this.barriers.delete(n);
+        done();
+      });
+      reader.stdin!.write(`p ${n}\n`);
+    });
   }
 
-  private record(line: string): void {
-    if (!line.includes('type=1326')) return;
-    const list = this.kills.get(Number(/ uid=(\d+) /.exec(line)?.[1]));
-    const nr = /\bsyscall=(\d+)/.exec(line)?.[1];
-    if (!list || nr === undefined) return;
-    const arch = /\barch=([0-9a-f]+)/.exec(line)?.[1];
-    list.push(syscallName(Number(nr), AUDIT_ARCH[arch ?? ''] ?? undefined) ?? `syscall ${nr}`);
+  private start(): Promise<boolean> {
+    if (process.getuid?.() !== 0) {
+      this.problem = 'Warden is not root';
+      return Promise.resolve(false);
+    }
+    return new Promise<boolean>((resolve) => {
+      const child = spawn('/usr/bin/python3', ['-I', '-S', '-c', READER], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: {},
+      });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-500)));
+      child.stdin!.on('error', () => {});
+      child.on('error', (err) => {
+        this.problem = `audit reader: ${err.message}`;
+        resolve(false);
+      });
+      child.on('exit', (_code, signal) => {
+        if (signal !== 'SIGTERM')
+          this.problem ??= `audit reader ended: ${stderr.trim().split('\n').pop() ?? ''}`;
+        this.reader = null;
+        // A later watch starts it again; barriers waiting on this one are released now.
+        this.ready = null;
+        for (const release of [...this.barriers.values()]) release();
+        resolve(false);
+      });
+      // Once up, it lives as long as the service and must not keep it alive.
+      const detach = () => {
+        child.unref();
+        for (const pipe of [child.stdin, child.stdout, child.stderr])
+          (pipe as unknown as { unref?: () => void } | null)?.unref?.();
+      };
+      const lines = createInterface({ input: child.stdout! });
+      lines.on('line', (line) => {
+        const [kind, a, b, c] = line.split(' ');
+        if (kind === 'ready') {
+          detach();
+          this.reader = child;
+          this.problem = null;
+          resolve(true);
+        } else if (kind === 'p') this.barriers.get(Number(a))?.();
+        else if (kind === 'k') {
+          const list = this.kills.get(Number(a));
+          list?.push(syscallName(Number(b), AUDIT_ARCH[c ?? '']) ?? `syscall ${b}`);
+        } else if (kind === 'x') this.problem = 'the kernel dropped audit records (receive buffer full)';
+      });
+    });
   }
 }
 

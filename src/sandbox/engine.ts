@@ -178,6 +178,7 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
     async shutdown() {
       pool?.shutdown();
       await settle();
+      await Promise.all([...backends.values()].map((b) => b.close?.()));
     },
   };
 }

@@ -217,4 +217,6 @@ export interface Backend {
   start(spec: SandboxSpec, limits: Limits): Promise<Sandbox>;
   /** Remove what a crashed predecessor left behind (cgroups, containers, temp dirs). */
   cleanupOrphans(): Promise<string[]>;
+  /** Stop what the backend keeps running between runs (engine shutdown). */
+  close?(): Promise<void>;
 }

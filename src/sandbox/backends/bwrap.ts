@@ -181,6 +181,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
     );
   }
   if (!options.uids) warnings.push('Warden is not root: sandboxes run as its own uid (user namespace only)');
+  if (options.uids) seccompKills.retain();
 
   /**
    * bwrap's options. They travel on a descriptor (--args), not the command line: bwrap's init is
@@ -266,7 +267,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
       const uids = options.uids;
       const uid = uids ? held.take(uids.acquire(), (u) => uids.release(u)) : null;
       if (uid !== null) {
-        seccompKills.watch(uid);
+        await seccompKills.watch(uid);
         held.take(uid, (u) => seccompKills.unwatch(u));
       }
       fault('uid');
@@ -392,7 +393,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
           return { kind: 'exited', exitCode: code, signal: null };
         },
         async violations(decoded) {
-          const found: Violation[] = [...new Set(uid === null ? [] : seccompKills.of(uid))].map(
+          const found: Violation[] = [...new Set(uid === null ? [] : await seccompKills.of(uid))].map(
             (syscall) => ({
               rule: 'forbidden_syscall',
               message: `a process of the run was stopped for calling a forbidden system call: ${syscall}`,
@@ -420,7 +421,16 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
     adjustableLimits: options.cgroups ? [...SUPERVISED_LIMITS, ...CGROUP_LIMITS] : SUPERVISED_LIMITS,
     start,
     async probe(): Promise<BackendProbe> {
-      const base = { backend: 'bwrap' as const, isolation: 'namespaces' as const, warnings };
+      const childKills = (await seccompKills.available())
+        ? []
+        : [
+            `a forbidden system call by a forked child is not detected (${seccompKills.problem ?? 'no audit records'}); the first process's is`,
+          ];
+      const base = {
+        backend: 'bwrap' as const,
+        isolation: 'namespaces' as const,
+        warnings: [...warnings, ...childKills],
+      };
       if (!existsSync(BWRAP)) return { ...base, available: false, detail: 'bubblewrap is not installed' };
       const version = spawnSync(BWRAP, ['--version'], { encoding: 'utf8' }).stdout.trim();
       let sandbox: Sandbox | undefined;
@@ -440,6 +450,9 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
         await sandbox?.release().catch(() => {});
       }
       return { ...base, available: true, detail: version };
+    },
+    async close() {
+      if (options.uids) await seccompKills.release();
     },
     async cleanupOrphans() {
       const removed = options.cgroups ? await removeOrphanCgroups(options.cgroups) : [];
