@@ -87,6 +87,7 @@ class SeccompKillLog {
     const reader = this.reader;
     if (!reader || reader.exitCode !== null) return;
     const gone = new Promise((resolve) => reader.once('exit', resolve));
+    reader.ref(); // the exit must be heard
     reader.kill('SIGTERM');
     await gone;
   }
