@@ -16,6 +16,8 @@ wanted=(
   redis-server:/usr/bin/redis-server
   postgresql:/usr/lib/postgresql/15/bin/initdb
   procps:/usr/bin/ps
+  # Jobs: common tools on the default allow-list, and what the egress-proxy tests drive.
+  curl:/usr/bin/curl
 )
 missing=()
 for entry in "${wanted[@]}"; do
