@@ -8,29 +8,35 @@ import { analyzeJavaScript } from './javascript.js';
 import { getParser, loadParsers } from './parser.js';
 import { analyzePython } from './python.js';
 import { findSyntaxError } from './syntax.js';
+import { ruleAction } from './rules.js';
 import {
   CodeTooLargeError,
   DEFAULT_POLICY,
   LANGUAGES,
+  PROFILES,
   SEVERITIES,
-  severityRank,
   type AnalysisLanguage,
+  type AnalysisProfile,
   type AnalysisPolicy,
   type AnalysisReport,
   type Finding,
   type Severity,
 } from './types.js';
 
-export { RULES } from './rules.js';
-export { CodeTooLargeError, DEFAULT_POLICY };
-export type { AnalysisLanguage, AnalysisPolicy, AnalysisReport, Finding, Severity };
+export { RULES, ruleAction, type RuleAction } from './rules.js';
+export { CodeTooLargeError, DEFAULT_POLICY, PROFILES };
+export type { AnalysisLanguage, AnalysisPolicy, AnalysisProfile, AnalysisReport, Finding, Severity };
 
 function resolvePolicy(policy: Partial<AnalysisPolicy> | undefined): AnalysisPolicy {
   const merged: AnalysisPolicy = { ...DEFAULT_POLICY };
   // Explicit undefined values (common when a policy is built from optional config) keep the default.
+  if (policy?.profile !== undefined) merged.profile = policy.profile;
   if (policy?.rejectAt !== undefined) merged.rejectAt = policy.rejectAt;
   if (policy?.maxCodeChars !== undefined) merged.maxCodeChars = policy.maxCodeChars;
   if (policy?.maxLiteralRange !== undefined) merged.maxLiteralRange = policy.maxLiteralRange;
+  if (!PROFILES.includes(merged.profile)) {
+    throw new RangeError(`invalid profile: ${String(merged.profile)}`);
+  }
   if (!SEVERITIES.includes(merged.rejectAt)) {
     throw new RangeError(`invalid rejectAt severity: ${String(merged.rejectAt)}`);
   }
@@ -78,8 +84,7 @@ export async function analyze(
   }
 
   const findings = out.findings.sort(compareFindings);
-  const threshold = severityRank(effective.rejectAt);
-  const rejected = findings.filter((f) => severityRank(f.severity) >= threshold);
+  const rejected = findings.filter((f) => ruleAction(f.rule, f.severity, effective) === 'reject');
   return {
     safe: rejected.length === 0,
     language,

@@ -73,12 +73,46 @@ const REFS = table<RuleId>({
   process_spawn: ['exec', 'execSync', 'spawn', 'spawnSync', 'execFile', 'execFileSync', 'fork'].map(
     (f) => `child_process.${f}`,
   ),
+  thread_spawn: ['worker_threads.Worker', 'cluster.fork', 'cluster.setupPrimary', 'cluster.setupMaster'],
+  network_connect: [
+    'net.connect',
+    'net.createConnection',
+    'net.Socket',
+    'net.createServer',
+    'http.request',
+    'http.get',
+    'http.createServer',
+    'http.Agent',
+    'https.request',
+    'https.get',
+    'https.createServer',
+    'http2.connect',
+    'http2.createServer',
+    'tls.connect',
+    'tls.createServer',
+    'dgram.createSocket',
+    'dns.lookup',
+    'dns.resolve',
+    'dns.Resolver',
+    'dns.promises.lookup',
+    'dns.promises.resolve',
+  ],
   process_signal: ['process.kill'],
   process_exit: ['process.exit', 'process.abort', 'process.reallyExit'],
   environment_access: ['process.env'],
   process_internals: ['process.binding', 'process._linkedBinding', 'process.dlopen', 'process.mainModule'],
   network_access: ['fetch', 'WebSocket', 'XMLHttpRequest', 'EventSource'],
 });
+
+/** Places where an expression is handed on whole: an argument, a spread, a value returned or formatted. */
+const ENVIRONMENT_DUMP_PARENTS = new Set([
+  'arguments',
+  'spread_element',
+  'return_statement',
+  'template_substitution',
+  'array',
+  'pair',
+]);
 
 const BUILTIN_REFS = new Set([...REFS.keys()].filter((k) => !k.includes('.')));
 // Single-segment names are included: `globalThis.eval` is eval.
@@ -338,6 +372,40 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
     if (!rule) return;
     if (rule === 'network_access' && this.declared.has(q)) return;
     this.add(rule, node, referenceMessage(rule, q));
+    if (q === 'process.env' && this.readsWholeEnvironment(node)) {
+      this.add('environment_dump', node, referenceMessage('environment_dump', q));
+    }
+  }
+
+  /**
+   * Whether process.env (named at `node`) is handed on whole (an argument, spread, iterated, returned)
+   * rather than read one variable at a time (`process.env.HOME`, `process.env[k]`, `k in process.env`).
+   */
+  private readsWholeEnvironment(node: Node): boolean {
+    let expression = node;
+    let parent = node.parent;
+    if (parent?.type === 'member_expression' && this.fieldIs(parent, 'property', node)) {
+      expression = parent;
+      parent = parent.parent;
+    }
+    while (parent?.type === 'parenthesized_expression' || parent?.type === 'as_expression') {
+      expression = parent;
+      parent = parent.parent;
+    }
+    if (!parent) return false;
+    switch (parent.type) {
+      case 'for_in_statement':
+        return this.fieldIs(parent, 'right', expression);
+      case 'variable_declarator': {
+        // const { ...all } = process.env copies every variable; const { HOME } = process.env reads one.
+        const name = parent.childForFieldName('name');
+        return name?.type === 'object_pattern' && name.namedChildren.some((c) => c.type === 'rest_pattern');
+      }
+      case 'binary_expression':
+        return parent.childForFieldName('operator')?.type === '+';
+      default:
+        return ENVIRONMENT_DUMP_PARENTS.has(parent.type);
+    }
   }
 
   private checkModule(specifier: string, node: Node): string {

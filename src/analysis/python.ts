@@ -70,6 +70,7 @@ const MODULES = table<ImportRule>({
     'mmap',
     'fcntl',
     'multiprocessing',
+    '_thread',
     'pwd',
     'grp',
     'spwd',
@@ -102,7 +103,7 @@ const MODULES = table<ImportRule>({
     'pycurl',
   ],
   import_introspection: ['gc', 'inspect'],
-  import_threading: ['threading', '_thread', 'concurrent'],
+  import_threading: ['threading', 'concurrent'],
 });
 
 function moduleRule(module: string): ImportRule | undefined {
@@ -181,6 +182,61 @@ const REFS = table<RuleId>({
     'commands.getoutput',
     'commands.getstatusoutput',
   ],
+  thread_spawn: [
+    'multiprocessing.Process',
+    'multiprocessing.Pool',
+    'multiprocessing.get_context',
+    'multiprocessing.pool.Pool',
+    'multiprocessing.pool.ThreadPool',
+    'concurrent.futures.ProcessPoolExecutor',
+    '_thread.start_new_thread',
+    '_thread.start_new',
+  ],
+  network_connect: [
+    'socket.socket',
+    'socket.create_connection',
+    'socket.create_server',
+    'socket.fromfd',
+    'ssl.wrap_socket',
+    'urllib.request.urlopen',
+    'urllib.request.urlretrieve',
+    'urllib.request.build_opener',
+    'urllib.urlopen',
+    'urllib.urlretrieve',
+    'urllib2.urlopen',
+    'urllib3.PoolManager',
+    'urllib3.request',
+    'http.client.HTTPConnection',
+    'http.client.HTTPSConnection',
+    'httplib.HTTPConnection',
+    'httplib.HTTPSConnection',
+    'ftplib.FTP',
+    'ftplib.FTP_TLS',
+    'telnetlib.Telnet',
+    'smtplib.SMTP',
+    'smtplib.SMTP_SSL',
+    'smtplib.LMTP',
+    'poplib.POP3',
+    'poplib.POP3_SSL',
+    'imaplib.IMAP4',
+    'imaplib.IMAP4_SSL',
+    'nntplib.NNTP',
+    'xmlrpc.client.ServerProxy',
+    'asyncio.open_connection',
+    'asyncio.start_server',
+    ...['get', 'post', 'put', 'patch', 'delete', 'head', 'options', 'request', 'Session'].map(
+      (f) => `requests.${f}`,
+    ),
+    ...['get', 'post', 'put', 'patch', 'delete', 'head', 'request', 'stream', 'Client', 'AsyncClient'].map(
+      (f) => `httpx.${f}`,
+    ),
+    'aiohttp.ClientSession',
+    'aiohttp.request',
+    'paramiko.SSHClient',
+    'pycurl.Curl',
+    'websocket.create_connection',
+    'websockets.connect',
+  ],
   process_signal: ['os.kill', 'os.killpg', 'posix.kill', 'posix.killpg', 'signal.pthread_kill'],
   environment_access: [
     'os.environ',
@@ -208,6 +264,23 @@ const REFS = table<RuleId>({
   // gc hands out every live object, modules included, without a single dunder in sight.
   introspection_escape: ['gc.get_objects', 'gc.get_referrers', 'gc.get_referents'],
 });
+
+const ENVIRONMENTS = new Set(['os.environ', 'os.environb', 'posix.environ']);
+/** Methods that hand out the whole environment mapping. */
+const ENVIRONMENT_DUMPERS = new Set(['items', 'keys', 'values', 'copy', '__iter__', '__repr__', '__str__']);
+/** Places where an expression is handed on whole: an argument, a splat, a value returned or formatted. */
+const ENVIRONMENT_DUMP_PARENTS = new Set([
+  'argument_list',
+  'keyword_argument',
+  'list_splat',
+  'dictionary_splat',
+  'return_statement',
+  'interpolation',
+  'list',
+  'tuple',
+  'pair',
+  'yield',
+]);
 
 /** Builtins that are dangerous by name; a bare reference to one is resolved and checked. */
 const BUILTIN_REFS = new Set([...REFS.keys()].filter((k) => !k.includes('.')));
@@ -481,7 +554,40 @@ class PythonAnalyzer extends Analyzer<Ident> {
 
   protected checkRef(q: string, node: Node): void {
     const rule = REFS.get(q);
-    if (rule) this.add(rule, node, referenceMessage(rule, q));
+    if (!rule) return;
+    this.add(rule, node, referenceMessage(rule, q));
+    if (ENVIRONMENTS.has(q) && this.readsWholeEnvironment(node)) {
+      this.add('environment_dump', node, referenceMessage('environment_dump', q));
+    }
+  }
+
+  /**
+   * Whether the environment mapping named at `node` is handed on whole (an argument, iterated, splatted,
+   * copied, its items listed) rather than read one key at a time (`os.environ["HOME"]`, `.get`, `in`).
+   */
+  private readsWholeEnvironment(node: Node): boolean {
+    let expression = node;
+    let parent = node.parent;
+    if (
+      parent?.type === 'attribute' &&
+      parent.childForFieldName('attribute')?.startIndex === node.startIndex
+    ) {
+      expression = parent;
+      parent = parent.parent;
+    }
+    while (parent?.type === 'parenthesized_expression') {
+      expression = parent;
+      parent = parent.parent;
+    }
+    if (!parent) return false;
+    if (parent.type === 'attribute') {
+      const attribute = parent.childForFieldName('attribute');
+      return !!attribute && ENVIRONMENT_DUMPERS.has(this.nameOf(attribute));
+    }
+    if (parent.type === 'for_statement' || parent.type === 'for_in_clause') {
+      return parent.childForFieldName('right')?.startIndex === expression.startIndex;
+    }
+    return ENVIRONMENT_DUMP_PARENTS.has(parent.type);
   }
 
   private checkImport(module: string, node: Node): void {

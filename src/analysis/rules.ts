@@ -1,4 +1,4 @@
-import type { AnalysisLanguage, Severity } from './types.js';
+import { severityRank, type AnalysisLanguage, type AnalysisPolicy, type Severity } from './types.js';
 
 export interface RuleInfo {
   id: string;
@@ -46,7 +46,7 @@ const CATALOGUE = [
     severity: 'medium',
     languages: ALL,
     description:
-      'Imports a module with operating-system access (Python: os, shutil, signal, resource, mmap, fcntl, posix, multiprocessing; Node: fs, os, process, worker_threads, v8, wasi).',
+      'Imports a module with operating-system access (Python: os, shutil, signal, resource, mmap, fcntl, posix, multiprocessing, _thread; Node: fs, os, process, worker_threads, v8, wasi).',
   },
   {
     id: 'import_network',
@@ -65,7 +65,7 @@ const CATALOGUE = [
     id: 'import_threading',
     severity: 'low',
     languages: PY,
-    description: 'Imports a threading module (threading, _thread, concurrent).',
+    description: 'Imports a threading module (threading, concurrent).',
   },
   {
     id: 'dynamic_code',
@@ -134,6 +134,27 @@ const CATALOGUE = [
     languages: ALL,
     description:
       'Starts another program or shell command (os.system, subprocess.run, child_process.exec, …).',
+  },
+  {
+    id: 'thread_spawn',
+    severity: 'high',
+    languages: ALL,
+    description:
+      'Starts a process or low-level thread outside the runtime’s ordinary tools (multiprocessing.Process/Pool, _thread.start_new_thread, new Worker, cluster.fork).',
+  },
+  {
+    id: 'network_connect',
+    severity: 'high',
+    languages: ALL,
+    description:
+      'Opens a network connection or socket (socket.socket, urlopen, requests.get, ftplib.FTP, telnetlib.Telnet, net.connect, http.request, dgram.createSocket, …); runs have no network.',
+  },
+  {
+    id: 'environment_dump',
+    severity: 'high',
+    languages: ALL,
+    description:
+      'Reads the whole environment at once (JSON.stringify(process.env), dict(os.environ), iterating or copying it), which leaks every variable.',
   },
   {
     id: 'process_signal',
@@ -229,4 +250,29 @@ const SEVERITY_BY_ID = new Map<string, Severity>(CATALOGUE.map((r) => [r.id, r.s
 export function ruleSeverity(id: RuleId): Severity {
   // Every RuleId comes from CATALOGUE, so the lookup cannot miss.
   return SEVERITY_BY_ID.get(id) as Severity;
+}
+
+/** Rules for importing a module that the `strict` profile rejects whatever their severity. */
+const STRICT_IMPORTS: ReadonlySet<string> = new Set<RuleId>([
+  'import_process',
+  'import_native_code',
+  'import_dynamic_code',
+  'import_system',
+  'import_network',
+]);
+
+export type RuleAction = 'reject' | 'warn';
+
+/**
+ * What a finding of rule `id` does under `policy`: `off` never rejects; `strict` rejects the
+ * dangerous-import rules; otherwise a finding rejects at or above `policy.rejectAt`.
+ */
+export function ruleAction(
+  id: string,
+  severity: Severity,
+  policy: Pick<AnalysisPolicy, 'profile' | 'rejectAt'>,
+): RuleAction {
+  if (policy.profile === 'off') return 'warn';
+  if (policy.profile === 'strict' && STRICT_IMPORTS.has(id)) return 'reject';
+  return severityRank(severity) >= severityRank(policy.rejectAt) ? 'reject' : 'warn';
 }

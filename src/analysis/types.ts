@@ -10,8 +10,18 @@ export interface Finding {
   column: number;
 }
 
+/**
+ * How findings turn into a rejection. `strict`: importing a dangerous module rejects, and so does any
+ * finding at or above `rejectAt`. `standard`: only findings at or above `rejectAt` reject (an import
+ * alone warns; dangerous uses are high or critical). `off`: findings are reported, nothing rejects.
+ */
+export type AnalysisProfile = 'strict' | 'standard' | 'off';
+
+export const PROFILES: readonly AnalysisProfile[] = ['strict', 'standard', 'off'];
+
 export interface AnalysisPolicy {
-  /** Findings at or above this severity make the code unsafe. */
+  profile: AnalysisProfile;
+  /** Findings at or above this severity make the code unsafe (unless the profile is `off`). */
   rejectAt: Severity;
   /** Code longer than this (in UTF-16 code units, i.e. JavaScript string length) is refused before parsing. */
   maxCodeChars: number;
@@ -20,6 +30,7 @@ export interface AnalysisPolicy {
 }
 
 export const DEFAULT_POLICY: AnalysisPolicy = Object.freeze({
+  profile: 'strict',
   rejectAt: 'high',
   maxCodeChars: 50_000,
   maxLiteralRange: 10_000_000,
@@ -30,7 +41,7 @@ export interface AnalysisReport {
   language: AnalysisLanguage;
   /** Sorted by line, then column. */
   findings: Finding[];
-  /** The findings at or above `policy.rejectAt`. */
+  /** The findings that reject the code under the policy's profile (see AnalysisProfile). */
   rejected: Finding[];
   durationMs: number;
 }

@@ -79,16 +79,21 @@ export function validateRequest(config: WardenConfig) {
   });
 }
 
+const analysisProfile = z
+  .enum(['strict', 'standard', 'off'])
+  .describe('strict: dangerous imports reject too; standard: only dangerous uses reject; off: report only.');
+
 export const validateResponse = z.object({
-  safe: z.boolean().describe('No finding at or above the policy’s severity: the code would be run.'),
+  safe: z.boolean().describe('No finding rejects the code under the active profile: it would be run.'),
   language: z.string(),
+  profile: analysisProfile,
   reject_at: z
     .enum(['low', 'medium', 'high', 'critical'])
     .describe('Findings at or above this severity reject code.'),
   violations: z
     .array(finding)
     .describe('Every finding, sorted by position, including those below reject_at.'),
-  rejected: z.number().int().describe('How many findings are at or above reject_at.'),
+  rejected: z.number().int().describe('How many findings reject the code under the active profile.'),
 });
 
 export const languageInfo = z.object({
@@ -107,6 +112,7 @@ export const languageParams = z.strictObject({ language: z.string().min(1).max(3
 export const ruleCatalogue = z.object({
   language: z.string(),
   supported: z.literal(true),
+  profile: analysisProfile,
   reject_at: z.enum(['low', 'medium', 'high', 'critical']),
   max_code_chars: z.number().int(),
   rules: z.array(
@@ -114,6 +120,9 @@ export const ruleCatalogue = z.object({
       id: z.string(),
       severity: z.enum(['low', 'medium', 'high', 'critical']),
       description: z.string(),
+      action: z
+        .enum(['reject', 'warn'])
+        .describe('What a finding of this rule does under the active profile and reject_at.'),
       rejects: z
         .boolean()
         .describe('Whether a finding of this rule rejects code under this server’s policy.'),

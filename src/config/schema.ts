@@ -93,7 +93,12 @@ export type SandboxConfig = z.infer<typeof sandboxConfigSchema>;
 
 export const analysisConfigSchema = z
   .object({
-    /** Findings at or above this severity reject the code. */
+    /**
+     * strict: importing a dangerous module rejects too (SPEC §4); standard: an import alone warns,
+     * dangerous uses reject; off: findings are reported, nothing is rejected.
+     */
+    profile: z.enum(['strict', 'standard', 'off']).default('strict'),
+    /** Findings at or above this severity reject the code (under strict and standard). */
     rejectAt: z.enum(['low', 'medium', 'high', 'critical']).default('high'),
     maxCodeChars: z.number().int().positive().default(50_000),
     /** `range(N)` / loops with a literal bound above this are flagged as DoS shapes. */

@@ -119,9 +119,17 @@ describe('syntax errors', () => {
 });
 
 describe('policy', () => {
-  it('rejects at high by default', async () => {
-    expect(DEFAULT_POLICY).toEqual({ rejectAt: 'high', maxCodeChars: 50_000, maxLiteralRange: 10_000_000 });
-    const medium = await analyze('import os\n', 'python');
+  it('is strict and rejects at high by default', () => {
+    expect(DEFAULT_POLICY).toEqual({
+      profile: 'strict',
+      rejectAt: 'high',
+      maxCodeChars: 50_000,
+      maxLiteralRange: 10_000_000,
+    });
+  });
+
+  it('standard rejects at high: an import alone of a medium module passes', async () => {
+    const medium = await analyze('import os\n', 'python', { profile: 'standard' });
     expect(medium.findings).toHaveLength(1);
     expect(medium.safe).toBe(true);
     expect(medium.rejected).toEqual([]);
@@ -131,7 +139,7 @@ describe('policy', () => {
   });
 
   it('rejectAt medium rejects medium findings', async () => {
-    const report = await analyze('import os\n', 'python', { rejectAt: 'medium' });
+    const report = await analyze('import os\n', 'python', { profile: 'standard', rejectAt: 'medium' });
     expect(report.safe).toBe(false);
     expect(report.rejected.map((f) => f.rule)).toEqual(['import_system']);
   });
@@ -142,7 +150,10 @@ describe('policy', () => {
   });
 
   it('rejectAt critical lets high findings through but not critical ones', async () => {
-    const high = await analyze('import subprocess\n', 'python', { rejectAt: 'critical' });
+    const high = await analyze('import subprocess\n', 'python', {
+      profile: 'standard',
+      rejectAt: 'critical',
+    });
     expect(high.safe).toBe(true);
     expect(high.findings).toHaveLength(1);
     const critical = await analyze('eval("1")\n', 'javascript', { rejectAt: 'critical' });
@@ -158,11 +169,17 @@ describe('policy', () => {
   });
 
   it('undefined policy fields keep their defaults', async () => {
-    const report = await analyze('import os\n', 'python', { rejectAt: undefined, maxCodeChars: undefined });
-    expect(report.safe).toBe(true);
+    const report = await analyze('import os\n', 'python', {
+      profile: undefined,
+      rejectAt: undefined,
+      maxCodeChars: undefined,
+    });
+    expect(report.safe).toBe(false);
+    expect(report.rejected.map((f) => f.rule)).toEqual(['import_system']);
   });
 
-  it('refuses an invalid severity or language', async () => {
+  it('refuses an invalid profile, severity or language', async () => {
+    await expect(analyze('x', 'python', { profile: 'lax' as 'off' })).rejects.toThrow('invalid profile: lax');
     await expect(analyze('x', 'python', { rejectAt: 'severe' as 'high' })).rejects.toThrow(RangeError);
     await expect(analyze('x', 'ruby' as AnalysisLanguage)).rejects.toThrow('unsupported language: ruby');
   });
@@ -171,7 +188,7 @@ describe('policy', () => {
 describe('report shape', () => {
   it('sorts findings by line then column and keeps rejected a subset', async () => {
     const code = 'import threading\nimport os; import subprocess\nx = eval("1")\nwhile True:\n    pass\n';
-    const report = await analyze(code, 'python');
+    const report = await analyze(code, 'python', { profile: 'standard' });
     const positions = report.findings.map((f) => [f.line, f.column]);
     const sorted = [...positions].sort(
       (a, b) => (a[0] as number) - (b[0] as number) || (a[1] as number) - (b[1] as number),
@@ -247,7 +264,22 @@ describe('RULES catalogue', () => {
     import_system: { python: 'import os', javascript: 'require("fs")', typescript: 'import "os"' },
     import_network: { python: 'import socket', javascript: 'require("net")', typescript: 'import "https"' },
     import_introspection: { python: 'import inspect' },
-    import_threading: { python: 'import _thread' },
+    import_threading: { python: 'import threading' },
+    thread_spawn: {
+      python: 'import multiprocessing\nmultiprocessing.Process(target=f).start()',
+      javascript: 'const { Worker } = require("worker_threads"); new Worker(src, { eval: true });',
+      typescript: 'import cluster from "cluster"; cluster.fork();',
+    },
+    network_connect: {
+      python: 'import socket\nsocket.socket().connect((h, 80))',
+      javascript: 'require("net").connect(80, h)',
+      typescript: 'import * as http from "http"; http.get(u);',
+    },
+    environment_dump: {
+      python: 'import os, json\njson.dumps(dict(os.environ))',
+      javascript: 'JSON.stringify(process.env)',
+      typescript: 'Object.keys(process.env)',
+    },
     dynamic_code: { python: 'exec(s)', javascript: 'eval(s)', typescript: 'new Function(s)' },
     dynamic_import: { python: '__import__(n)', javascript: 'require(n)', typescript: 'import(n)' },
     debugger_access: { python: 'breakpoint()' },
@@ -314,7 +346,7 @@ describe('RULES catalogue', () => {
 
 describe('formatReport', () => {
   it('prints one line per finding and a rejection summary', async () => {
-    const report = await analyze('import os\nimport subprocess\n', 'python');
+    const report = await analyze('import os\nimport subprocess\n', 'python', { profile: 'standard' });
     expect(formatReport(report).split('\n')).toEqual([
       '1:8 medium import_system Imports "os", which gives access to the operating system (files, processes, signals or environment)',
       '2:8 high import_process Imports "subprocess", a module for starting other programs and shell commands',
@@ -333,7 +365,7 @@ describe('formatReport', () => {
   });
 
   it('lists findings below the threshold and says safe', async () => {
-    const text = formatReport(await analyze('import os\n', 'python'));
+    const text = formatReport(await analyze('import os\n', 'python', { profile: 'standard' }));
     expect(text.split('\n')).toHaveLength(2);
     expect(text.split('\n')[0]).toMatch(/^1:8 medium import_system /);
     expect(text.split('\n')[1]).toBe('safe');

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { analyze, RULES } from '../../analysis/index.js';
-import { severityRank } from '../../analysis/types.js';
+import { analyze, ruleAction, RULES } from '../../analysis/index.js';
 import { findLanguage, LANGUAGES, languageVersion, type Language } from '../../languages/index.js';
 import type { AppDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
@@ -48,6 +47,7 @@ export const languageRoutes =
         return {
           safe: report.safe,
           language: lang.id,
+          profile: policy.profile,
           reject_at: policy.rejectAt,
           violations: report.findings,
           rejected: report.rejected.length,
@@ -86,18 +86,22 @@ export const languageRoutes =
       },
       async (req) => {
         const lang = language(req.params.language);
-        const threshold = severityRank(policy.rejectAt);
         return {
           language: lang.id,
           supported: true as const,
+          profile: policy.profile,
           reject_at: policy.rejectAt,
           max_code_chars: policy.maxCodeChars,
-          rules: RULES.filter((r) => r.languages.includes(lang.analysis)).map((r) => ({
-            id: r.id,
-            severity: r.severity,
-            description: r.description,
-            rejects: severityRank(r.severity) >= threshold,
-          })),
+          rules: RULES.filter((r) => r.languages.includes(lang.analysis)).map((r) => {
+            const action = ruleAction(r.id, r.severity, policy);
+            return {
+              id: r.id,
+              severity: r.severity,
+              description: r.description,
+              action,
+              rejects: action === 'reject',
+            };
+          }),
         };
       },
     );
