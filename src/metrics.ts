@@ -159,7 +159,9 @@ export function createMetrics(): Metrics {
     },
     observeAnalysis(language, report) {
       if (report.safe) return;
-      for (const f of report.rejected) violations.inc({ source: 'static', rule: f.rule, language });
+      // Code that does not parse is a compile_error (counted by verdict), not a violation.
+      for (const f of report.rejected.filter((r) => r.rule !== 'syntax_error'))
+        violations.inc({ source: 'static', rule: f.rule, language });
     },
     observeExecution(language, status) {
       executions.inc({ status, language });

@@ -46,7 +46,7 @@ export async function runCommand(file: string, opts: RunOptions): Promise<number
   const engine = createEngine({ ...config.sandbox, pool: { ...config.sandbox.pool, size: 0 } });
   try {
     const outcome = await executeCode(
-      { engine, policy: config.analysis },
+      { engine, policy: config.analysis, typecheck: config.languages.typescript.typecheck },
       { language, code, stdin, limits, backend: opts.backend, analysis: opts.analysis },
     );
     const { result } = outcome;

@@ -131,6 +131,8 @@ export function jobOutcome(
         status: 'failed',
         error: result.violations.map((v) => v.message).join('; ') || 'a forbidden action stopped the job',
       };
+    // Decided on source before any sandbox; a job runs a command, so its run never ends this way.
+    case 'compile_error':
     case 'error':
       return { status: 'error', error: `Warden could not run the job: ${result.error ?? 'sandbox error'}` };
   }

@@ -1,9 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { transform, version as esbuildVersion } from 'esbuild';
+import { transform, version as esbuildVersion, type Message } from 'esbuild';
 import type { AnalysisLanguage } from '../analysis/index.js';
 import type { Limits, RunSpec, SandboxSpec } from '../sandbox/types.js';
+import { CompileError, type Diagnostic } from './diagnostics.js';
+
+export { CompileError, formatDiagnostic, type Diagnostic } from './diagnostics.js';
 
 /** Runtimes as data (SPEC §3): what file the code goes in, how it starts, which rules check it. */
 
@@ -119,7 +122,16 @@ export function languageSandbox(lang: Language, limits?: Partial<Limits>): Sandb
   return { argv: lang.argv, limits, label: lang.id };
 }
 
-export class CompileError extends Error {}
+/** esbuild's errors (columns 0-based there) as diagnostics; anything else is not a compile error. */
+function transpileDiagnostics(err: unknown): Diagnostic[] | null {
+  const errors = (err as { errors?: Message[] } | null)?.errors;
+  if (!Array.isArray(errors) || errors.length === 0) return null;
+  return errors.map((e) => ({
+    line: e.location?.line ?? null,
+    column: e.location ? e.location.column + 1 : null,
+    message: e.text,
+  }));
+}
 
 /**
  * A run of `code`: the program travels as the payload on fd 3, so a pre-started sandbox of the same
@@ -140,7 +152,9 @@ export async function buildRun(
     try {
       program = await lang.compile(code);
     } catch (err) {
-      throw new CompileError((err as Error).message);
+      const diagnostics = transpileDiagnostics(err);
+      if (!diagnostics) throw err;
+      throw new CompileError(diagnostics);
     }
   }
   const fileName = lang.compiledFileName ?? lang.fileName;

@@ -66,6 +66,8 @@ export function crashReason(result: RunResult, limits: Partial<Limits>): string 
         ? found.join('; ')
         : 'security violation: the sandbox stopped a forbidden action';
     }
+    case 'compile_error':
+      return `the code does not compile: ${lastLine(result.stderr)}`;
     case 'failed': {
       const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
       const last = lastLine(result.stderr);

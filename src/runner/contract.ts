@@ -17,7 +17,7 @@ export const MIN_CPU_CORES = 0.01;
 export const verdict = z
   .enum(VERDICTS)
   .describe(
-    'success; failed (non-zero exit); timeout; memory_limit_exceeded; output_limit_exceeded; security_violation (rejected by static analysis, or a forbidden action at run time); error (Warden’s own fault, never the code’s).',
+    'success; failed (non-zero exit); timeout; memory_limit_exceeded; output_limit_exceeded; compile_error (the code does not parse, transpile or type-check: `errors` gives each problem’s line and column; the code was not run, and it is not a security violation); security_violation (rejected by static analysis, or a forbidden action at run time); error (Warden’s own fault, never the code’s).',
   );
 
 export const caseStatus = z
@@ -158,7 +158,7 @@ export const executeResponse = z
       .boolean()
       .describe('status is `success`. With test cases, see all_tests_passed for the verdict on outputs.'),
     status: verdict.describe(
-      'Verdict of the run; with test cases, the most serious verdict among the cases that ran (error > security_violation > memory_limit_exceeded > timeout > output_limit_exceeded > failed > success).',
+      'Verdict of the run; with test cases, the most serious verdict among the cases that ran (error > security_violation > compile_error > memory_limit_exceeded > timeout > output_limit_exceeded > failed > success).',
     ),
     output: z
       .string()
@@ -180,7 +180,7 @@ export const executeResponse = z
     security_violations: z
       .array(securityViolation)
       .describe(
-        'When static analysis rejected the code: all its findings (the code never ran). Otherwise: forbidden actions caught at run time.',
+        'When static analysis rejected the code: all its findings (the code never ran; a syntax error is not one of them, it is in errors). Otherwise: forbidden actions caught at run time.',
       ),
     execution_time: z
       .number()

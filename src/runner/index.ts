@@ -1,5 +1,13 @@
 import { analyze, CodeTooLargeError, type AnalysisPolicy, type AnalysisReport } from '../analysis/index.js';
-import { buildRun, CompileError, LANGUAGES, type Language, type LanguageId } from '../languages/index.js';
+import {
+  buildRun,
+  CompileError,
+  formatDiagnostic,
+  LANGUAGES,
+  type Diagnostic,
+  type Language,
+  type LanguageId,
+} from '../languages/index.js';
 import { resultWithoutRun, type Engine } from '../sandbox/engine.js';
 import type { BackendName, Limits, RunResult, Verdict, Violation } from '../sandbox/types.js';
 import type {
@@ -27,7 +35,45 @@ export type * from './contract.js';
 export interface RunnerDeps {
   engine: Engine;
   policy: Partial<AnalysisPolicy>;
+  /** Type-check TypeScript before running it (`languages.typescript.typecheck`); off when absent. */
+  typecheck?: boolean;
 }
+
+/** The rule of the analyser's finding for code that does not parse: a compile error, not an attack. */
+const SYNTAX_RULE = 'syntax_error';
+
+/**
+ * Why `code` does not compile, or [] when it does: the analyser's syntax error, else esbuild's
+ * transpile errors, else (with `typecheck`) TypeScript's type errors. Rejected code never gets here.
+ */
+async function compileProblems(
+  lang: Language,
+  code: string,
+  report: AnalysisReport | null,
+  typecheck: boolean,
+): Promise<Diagnostic[]> {
+  const syntax = (report?.findings ?? []).filter((f) => f.rule === SYNTAX_RULE);
+  if (syntax.length > 0) return syntax.map((f) => ({ line: f.line, column: f.column, message: f.message }));
+  if (!lang.compile) return [];
+  try {
+    await lang.compile(code);
+  } catch (err) {
+    if (err instanceof CompileError) return err.diagnostics;
+    throw err;
+  }
+  if (!typecheck || lang.id !== 'typescript') return [];
+  // Loaded on the first TypeScript check only: the compiler is large and most workers never need it.
+  const { typeCheck } = await import('../languages/typecheck.js');
+  return typeCheck(code);
+}
+
+/** Findings that rejected the code for its security, the syntax error aside (see compileProblems). */
+function securityRejections(report: AnalysisReport | null): AnalysisReport['rejected'] {
+  return (report?.rejected ?? []).filter((f) => f.rule !== SYNTAX_RULE);
+}
+
+const compileNotes = (problems: Diagnostic[]) =>
+  problems.map((d) => `does not compile: ${formatDiagnostic(d)}`);
 
 export interface ExecuteRequest {
   language: Language;
@@ -51,12 +97,28 @@ export interface ExecuteOutcome {
 /** Analysis (unless turned off) and one run: `warden run`. Throws CodeTooLargeError for oversized code. */
 export async function executeCode(deps: RunnerDeps, req: ExecuteRequest): Promise<ExecuteOutcome> {
   const report = req.analysis === false ? null : await analyze(req.code, req.language.analysis, deps.policy);
-  if (report && !report.safe) {
-    const summary = report.rejected.map((f) => `line ${f.line}: ${f.message}`).join('\n');
+  const backend = req.backend ?? deps.engine.defaultBackend;
+  const rejected = securityRejections(report);
+  if (rejected.length > 0) {
+    const summary = rejected.map((f) => `line ${f.line}: ${f.message}`).join('\n');
     return {
       analysis: report,
-      result: resultWithoutRun(req.backend ?? deps.engine.defaultBackend, 'security_violation', {
+      result: resultWithoutRun(backend, 'security_violation', {
         stderr: `rejected by static analysis:\n${summary}\n`,
+      }),
+    };
+  }
+  const problems = await compileProblems(
+    req.language,
+    req.code,
+    report,
+    req.analysis !== false && deps.typecheck === true,
+  );
+  if (problems.length > 0) {
+    return {
+      analysis: report,
+      result: resultWithoutRun(backend, 'compile_error', {
+        stderr: `${compileNotes(problems).join('\n')}\n`,
       }),
     };
   }
@@ -72,8 +134,8 @@ export async function executeCode(deps: RunnerDeps, req: ExecuteRequest): Promis
     if (!(err instanceof CompileError)) throw err;
     return {
       analysis: report,
-      result: resultWithoutRun(req.backend ?? deps.engine.defaultBackend, 'failed', {
-        stderr: `${err.message}\n`,
+      result: resultWithoutRun(backend, 'compile_error', {
+        stderr: `${compileNotes(err.diagnostics).join('\n')}\n`,
       }),
     };
   }
@@ -153,30 +215,59 @@ export async function analyzeExecution(
     };
   }
   deps.onAnalysis?.(req.language, report);
-  if (report.safe) return { kind: 'run' };
-  const violations: SecurityViolation[] = report.findings.map((f) => ({
-    rule: f.rule,
-    severity: f.severity,
-    message: f.message,
-    line: f.line,
-    column: f.column,
-    source: 'static',
-  }));
+  const lang = LANGUAGES[req.language];
+  const rejected = securityRejections(report);
+  // Rejected code is not compiled; its syntax error, if any, is told beside the findings.
+  const problems = await compileProblems(
+    lang,
+    req.code,
+    rejected.length > 0
+      ? { ...report, findings: report.findings.filter((f) => f.rule === SYNTAX_RULE) }
+      : report,
+    rejected.length === 0 && deps.typecheck === true,
+  );
+  const caseResults = (status: Verdict) =>
+    (req.test_cases ?? []).map((c) => ({
+      name: c.name,
+      passed: false,
+      actual_output: '',
+      expected_output: c.expected_output,
+      execution_time: 0,
+      status,
+      truncated: false,
+    }));
+  if (rejected.length === 0) {
+    if (problems.length === 0) return { kind: 'run' };
+    return {
+      kind: 'answer',
+      response: {
+        ...emptyResponse(requestId, 'compile_error', [
+          ...compileNotes(problems),
+          'the code was not run: it does not compile',
+        ]),
+        test_results: caseResults('compile_error'),
+        execution_time: seconds(performance.now() - started),
+      },
+    };
+  }
+  const violations: SecurityViolation[] = report.findings
+    .filter((f) => f.rule !== SYNTAX_RULE)
+    .map((f) => ({
+      rule: f.rule,
+      severity: f.severity,
+      message: f.message,
+      line: f.line,
+      column: f.column,
+      source: 'static',
+    }));
   return {
     kind: 'answer',
     response: {
       ...emptyResponse(requestId, 'security_violation', [
-        `rejected by static analysis: ${report.rejected.length} finding(s) at or above the policy's severity; the code was not run`,
+        `rejected by static analysis: ${rejected.length} finding(s) at or above the policy's severity; the code was not run`,
+        ...compileNotes(problems),
       ]),
-      test_results: (req.test_cases ?? []).map((c) => ({
-        name: c.name,
-        passed: false,
-        actual_output: '',
-        expected_output: c.expected_output,
-        execution_time: 0,
-        status: 'security_violation' as const,
-        truncated: false,
-      })),
+      test_results: caseResults('security_violation'),
       security_violations: violations,
       has_security_violations: true,
       execution_time: seconds(performance.now() - started),
@@ -308,6 +399,8 @@ function runtimeViolation(v: Violation): SecurityViolation {
 const SERIOUSNESS: Verdict[] = [
   'error',
   'security_violation',
+  // Decided once for the whole request, before any case runs: never mixed with other verdicts.
+  'compile_error',
   'memory_limit_exceeded',
   'timeout',
   'output_limit_exceeded',

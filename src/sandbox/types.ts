@@ -11,6 +11,8 @@ export const VERDICTS = [
   'timeout',
   'memory_limit_exceeded',
   'output_limit_exceeded',
+  // The code does not parse, transpile or type-check: decided before any sandbox, never by one.
+  'compile_error',
   'security_violation',
   'error',
 ] as const;

@@ -55,6 +55,7 @@ export function executionRole(ctx: WorkerContext, queue: ExecutionQueue): Role {
   const runner = (log: Logger) => ({
     engine,
     policy: config.analysis,
+    typecheck: config.languages.typescript.typecheck,
     onRun: metrics.observeRun.bind(metrics),
     onAnalysis: metrics.observeAnalysis.bind(metrics),
     onInternalError: (err: unknown, detail: string) => log.error({ err }, detail),
