@@ -133,6 +133,18 @@ function transpileDiagnostics(err: unknown): Diagnostic[] | null {
   }));
 }
 
+/** What the runtime executes for `code`; throws CompileError when it does not transpile. */
+export async function compileSource(lang: Language, code: string): Promise<string> {
+  if (!lang.compile) return code;
+  try {
+    return await lang.compile(code);
+  } catch (err) {
+    const diagnostics = transpileDiagnostics(err);
+    if (!diagnostics) throw err;
+    throw new CompileError(diagnostics);
+  }
+}
+
 /**
  * A run of `code`: the program travels as the payload on fd 3, so a pre-started sandbox of the same
  * language can take it. `extraFiles` (e.g. a test harness) go next to it; `main` picks the entry.
@@ -147,16 +159,7 @@ export async function buildRun(
     main?: string;
   } = {},
 ): Promise<RunSpec> {
-  let program = code;
-  if (lang.compile) {
-    try {
-      program = await lang.compile(code);
-    } catch (err) {
-      const diagnostics = transpileDiagnostics(err);
-      if (!diagnostics) throw err;
-      throw new CompileError(diagnostics);
-    }
-  }
+  const program = await compileSource(lang, code);
   const fileName = lang.compiledFileName ?? lang.fileName;
   const payload = encodePayload(options.main ?? fileName, { ...options.extraFiles, [fileName]: program });
   return { ...languageSandbox(lang, options.limits), stdin: options.stdin, payload };

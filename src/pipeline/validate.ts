@@ -10,7 +10,8 @@ import { callReason, crashReason, findingReason, forgeryAttempt, problemReason }
  * harness that imports the file, checks `handler` and calls it with probe payloads.
  *
  * Policy:
- * - Rejected on any static finding at or above the policy's severity; such code never reaches a sandbox.
+ * - Rejected on any static finding at or above the policy's severity, and on a syntax error under any
+ *   policy (reason "syntax error (line N)"); such code never reaches a sandbox.
  * - Rejected when the file does not import, has no `handler`, or `handler` is not an async function
  *   callable with one argument.
  * - The user's sample payloads are contracts: each must return a JSON-serialisable value.
@@ -135,7 +136,9 @@ export async function validateTaskFile(deps: TaskDeps, input: ValidationInput): 
   try {
     const report = await analyze(input.code, input.language.analysis, deps.policy);
     outcome.findings = report.findings;
-    outcome.reasons.push(...report.rejected.map(findingReason));
+    // A syntax error rejects under every policy: code that does not parse cannot be imported.
+    const blocking = report.findings.filter((f) => f.rule === 'syntax_error' || report.rejected.includes(f));
+    outcome.reasons.push(...blocking.map(findingReason));
   } catch (err) {
     if (!(err instanceof CodeTooLargeError)) throw err;
     outcome.reasons.push(`the task file is too large: ${err.message}`);

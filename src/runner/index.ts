@@ -2,6 +2,7 @@ import { analyze, CodeTooLargeError, type AnalysisPolicy, type AnalysisReport } 
 import {
   buildRun,
   CompileError,
+  compileSource,
   formatDiagnostic,
   LANGUAGES,
   type Diagnostic,
@@ -54,9 +55,8 @@ async function compileProblems(
 ): Promise<Diagnostic[]> {
   const syntax = (report?.findings ?? []).filter((f) => f.rule === SYNTAX_RULE);
   if (syntax.length > 0) return syntax.map((f) => ({ line: f.line, column: f.column, message: f.message }));
-  if (!lang.compile) return [];
   try {
-    await lang.compile(code);
+    await compileSource(lang, code);
   } catch (err) {
     if (err instanceof CompileError) return err.diagnostics;
     throw err;
