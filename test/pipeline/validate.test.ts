@@ -27,7 +27,9 @@ function countingEngine(): { engine: Engine; runs: () => number } {
   return { engine: counted, runs: () => runs };
 }
 
-const deps = { engine, policy: {} };
+// These tests are about the sandboxed run: the standard profile lets `import os` through to it
+// (the profiles themselves are tested in test/analysis).
+const deps = { engine, policy: { profile: 'standard' as const } };
 
 function validate(
   language: LanguageId,
@@ -311,7 +313,7 @@ describe('a task file is REJECTED with a clear reason when', () => {
     const code =
       'import ctypes\n\nasync def handler(payload):\n    return ctypes.CDLL(None).syscall(101, 0, 0, 0, 0)\n';
     const outcome = await validateTaskFile(
-      { engine, policy: { rejectAt: 'critical' } },
+      { engine, policy: { profile: 'standard' as const, rejectAt: 'critical' as const } },
       { code, language: LANGUAGES.python },
     );
     expect(outcome.findings.map((f) => f.rule)).toContain('import_native_code');
@@ -469,7 +471,7 @@ describe('a task file is REJECTED with a clear reason when', () => {
     ['export async function handler(payload: unknown) {\n  return <div>;\n}\n', /syntax error \(line 2\)/],
     [
       'export const handler = 1;\nexport const handler = async (p: unknown) => 2;\n',
-      /the TypeScript does not compile: .*\nmain\.ts:2:13: ERROR: Multiple exports with the same name "handler"/,
+      /the TypeScript does not compile: line 2, column 14: Multiple exports with the same name "handler"/,
     ],
   ])('a TypeScript file does not parse or compile: %j', async (code, reason) => {
     const counting = countingEngine();
