@@ -328,6 +328,7 @@ const REFERENCE_PURPOSE: Partial<Record<RuleId, string>> = {
   environment_dump: 'which reads every environment variable at once',
   process_exit: 'which ends the process abruptly',
   environment_access: 'which reads or changes environment variables',
+  module_loader: "which reaches Node's module loader and loads modules unseen",
   process_internals: 'a Node.js internal that loads native code or bypasses the module system',
   network_access: 'a network API (runs have no network access)',
 };

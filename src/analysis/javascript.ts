@@ -57,6 +57,22 @@ function moduleRule(module: string): ImportRule | undefined {
   return MODULES.get(module) ?? MODULES.get(module.split('/')[0] as string);
 }
 
+/** The Module class's loader internals (require('module').X or module.constructor.X). */
+const MODULE_INTERNALS = [
+  '_load',
+  'createRequire',
+  'Module',
+  '_resolveFilename',
+  '_extensions',
+  '_cache',
+  '_compile',
+  'wrap',
+  'wrapper',
+  'runMain',
+  '_findPath',
+  '_initPaths',
+];
+
 const REFS = table<RuleId>({
   dynamic_code: [
     'eval',
@@ -69,7 +85,16 @@ const REFS = table<RuleId>({
     'vm.Script',
     'vm.SourceTextModule',
   ],
-  dynamic_import: ['module.createRequire', 'module._load', 'module.Module'],
+  module_loader: [
+    // `module` is both the CommonJS module object and require('module'); module.constructor is the
+    // latter's Module class, reachable from any CommonJS file without a require.
+    ...MODULE_INTERNALS.flatMap((f) => [`module.${f}`, `module.constructor.${f}`, `module.Module.${f}`]),
+    'module.require',
+    'require.main.require',
+    'require.main.constructor',
+    'require.cache',
+    'require.extensions',
+  ],
   process_spawn: ['exec', 'execSync', 'spawn', 'spawnSync', 'execFile', 'execFileSync', 'fork'].map(
     (f) => `child_process.${f}`,
   ),
@@ -160,8 +185,12 @@ for (const f of ['createReadStream', 'createWriteStream', 'watch', 'watchFile'])
 const REQUIRE_FUNCS = new Set([
   'require',
   'module.require',
+  'require.main.require',
   'process.mainModule.require',
   'process.getBuiltinModule',
+  'module._load',
+  'module.constructor._load',
+  'module.Module._load',
 ]);
 const TIMERS = new Set(['setTimeout', 'setInterval']);
 const ALLOC_CALLS = new Set(['Array', 'Buffer.alloc', 'Buffer.allocUnsafe', 'Buffer.allocUnsafeSlow']);
@@ -735,6 +764,7 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
       if (
         last !== 'require' &&
         last !== 'getBuiltinModule' &&
+        last !== '_load' &&
         !(chain.length === 1 && this.bindings.isAlias(last))
       )
         return null;

@@ -182,6 +182,13 @@ const CATALOGUE = [
       'Uses Node.js internals that load native code or bypass the module system (process.binding, process._linkedBinding, process.dlopen, process.mainModule).',
   },
   {
+    id: 'module_loader',
+    severity: 'critical',
+    languages: JS,
+    description:
+      "Reaches Node's module loader behind require (module.constructor._load, Module._load, createRequire, module.require, require.main.require, require.cache), which loads modules unseen.",
+  },
+  {
     id: 'global_dynamic_access',
     severity: 'high',
     languages: JS,

@@ -314,6 +314,10 @@ describe('RULES catalogue', () => {
       typescript: 'process.env',
     },
     process_internals: { javascript: 'process.dlopen(m, f)', typescript: 'process.binding("fs")' },
+    module_loader: {
+      javascript: 'module.constructor._load("fs")',
+      typescript: 'import { createRequire } from "module";',
+    },
     global_dynamic_access: { javascript: 'globalThis[k]', typescript: 'global[k]' },
     prototype_pollution: { javascript: 'a.__proto__.b = 1', typescript: 'String.prototype.x = 1' },
     constructor_escape: { javascript: 'a.constructor.constructor', typescript: 'a.constructor.constructor' },
