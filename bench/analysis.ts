@@ -126,8 +126,9 @@ const require = createRequire(import.meta.url);
 
 /**
  * The native binding, or why it is unavailable. Its linux-x64 prebuild needs GLIBCXX_3.4.31 (GCC 13),
- * which Debian 12 lacks, so `npm install` compiles it with node-gyp; tree-sitter-typescript 0.23
- * declares an optional peer `tree-sitter@^0.21`, hence --legacy-peer-deps.
+ * which Debian 12 lacks, so `npm install` compiles it with node-gyp (≈ 20 s); and installing it in the
+ * project clashes with tree-sitter-typescript 0.23's optional peer `tree-sitter@^0.21` (ERESOLVE),
+ * hence the separate prefix. The grammar packages' own native bindings load from their prebuilds.
  */
 function nativeParsers(): Map<AnalysisLanguage, NativeParser> | string {
   try {
