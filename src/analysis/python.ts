@@ -145,8 +145,15 @@ const REFS = table<RuleId>({
     'importlib.__import__',
     'importlib.reload',
     'importlib.util.spec_from_file_location',
+    'importlib.util.spec_from_loader',
+    'importlib.util.find_spec',
     'importlib.util.module_from_spec',
+    'importlib.util.LazyLoader',
     'importlib.machinery.SourceFileLoader',
+    'importlib.machinery.SourcelessFileLoader',
+    'importlib.machinery.ExtensionFileLoader',
+    'importlib.machinery.PathFinder',
+    'importlib.machinery.FileFinder',
     'imp.load_source',
     'imp.load_module',
     'imp.load_dynamic',
@@ -262,7 +269,17 @@ const REFS = table<RuleId>({
     'sys.breakpointhook',
   ],
   // gc hands out every live object, modules included, without a single dunder in sight.
-  introspection_escape: ['gc.get_objects', 'gc.get_referrers', 'gc.get_referents'],
+  introspection_escape: [
+    'gc.get_objects',
+    'gc.get_referrers',
+    'gc.get_referents',
+    // Frames lead to every caller's globals and builtins (f_globals, f_builtins).
+    'inspect.currentframe',
+    'inspect.stack',
+    'inspect.trace',
+    'inspect.getouterframes',
+    'inspect.getinnerframes',
+  ],
 });
 
 const ENVIRONMENTS = new Set(['os.environ', 'os.environb', 'posix.environ']);
@@ -399,6 +416,8 @@ const PATH_FUNCS = new Set([
 
 const ATTR_FUNCS = new Set(['getattr', 'setattr', 'delattr', 'hasattr']);
 const IMPORT_FUNCS = new Set(['__import__', 'importlib.import_module']);
+/** Functions that look attributes up by a name given as text (`attrgetter("system")(os)`). */
+const GETTER_FUNCS = new Set(['operator.attrgetter', 'operator.methodcaller']);
 const ALLOC_FUNCS = new Set(['bytearray', 'bytes']);
 const EXIT_CALLS = new Set(['exit', 'quit', 'sys.exit', 'os._exit', 'os.abort']);
 const ENDLESS_ITERATORS = new Set(['itertools.count', 'itertools.cycle']);
@@ -411,6 +430,7 @@ const CALL_NAMES = new Set<string>(
     ...ATTR_FUNCS,
     ...IMPORT_FUNCS,
     ...ALLOC_FUNCS,
+    ...GETTER_FUNCS,
     'range',
     'Path',
     'PurePath',
@@ -1009,6 +1029,7 @@ class PythonAnalyzer extends Analyzer<Ident> {
       if (OPEN_FUNCS.has(q)) this.checkOpen(q, getArgs());
       else if (PATH_FUNCS.has(q) || q === 'Path') this.checkPaths(q, getArgs());
       else if (ATTR_FUNCS.has(q)) this.checkAttrFunc(q, node, getArgs());
+      else if (GETTER_FUNCS.has(q)) this.checkGetter(q, getArgs());
       else if (IMPORT_FUNCS.has(q)) {
         const arg = getArgs().positional[0] ?? getArgs().keyword.get('name');
         const module = arg ? this.foldString(arg) : null;
@@ -1050,6 +1071,28 @@ class PythonAnalyzer extends Analyzer<Ident> {
           arg,
           `${q}() uses "${showPath(path.value)}", which is outside the working directory`,
         );
+      }
+    }
+  }
+
+  /**
+   * operator.attrgetter("a.b")/methodcaller("m"): the names are text, so a dangerous or computed one
+   * is reported (methodcaller takes one name, the rest are the call's arguments).
+   */
+  private checkGetter(q: string, args: Args): void {
+    const names = q === 'operator.methodcaller' ? args.positional.slice(0, 1) : args.positional;
+    for (const arg of names) {
+      const folded = this.foldString(arg);
+      if (!folded?.exact) {
+        this.add('dynamic_attribute', arg, `${q}() uses an attribute name computed at run time`);
+        continue;
+      }
+      for (const attr of folded.value.split('.')) {
+        if (ESCAPE_DUNDERS.has(attr) || FRAME_ATTRS.has(attr)) {
+          this.add('introspection_escape', arg, `${q}() reaches "${attr}", ${ESCAPE_PURPOSE}`);
+        } else if (MEMBER_NAMES.has(attr) || (isDunder(attr) && !SAFE_DUNDERS.has(attr))) {
+          this.add('dynamic_attribute', arg, `${q}() reaches "${attr}" by name, which hides what it calls`);
+        }
       }
     }
   }

@@ -1,0 +1,535 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  analyze,
+  ruleAction,
+  RULES,
+  warmUp,
+  type AnalysisLanguage,
+  type AnalysisProfile,
+  type Finding,
+} from '../../src/analysis/index.js';
+
+beforeAll(async () => {
+  await warmUp();
+});
+
+function show(findings: Finding[]): string {
+  return findings.map((f) => `  ${f.line}:${f.column} ${f.severity} ${f.rule}`).join('\n') || '(none)';
+}
+
+describe('profiles decide what rejects', () => {
+  // The modules issue 13 and seed 004 name: importing one rejects under strict.
+  const dangerous: [AnalysisLanguage, string][] = [
+    ...[
+      'os',
+      'subprocess',
+      'socket',
+      'ctypes',
+      'multiprocessing',
+      '_thread',
+      'pty',
+      'signal',
+      'shutil',
+      'urllib.request',
+      'http.client',
+      'ftplib',
+      'telnetlib',
+      'smtplib',
+      'requests',
+      'pickle',
+      'marshal',
+      'shelve',
+      'dill',
+      'importlib',
+    ].map((m): [AnalysisLanguage, string] => ['python', `import ${m}\n`]),
+    ...[
+      'child_process',
+      'fs',
+      'net',
+      'http',
+      'https',
+      'dgram',
+      'dns',
+      'tls',
+      'vm',
+      'worker_threads',
+      'cluster',
+      'inspector',
+      'v8',
+      'module',
+      'node:fs',
+      'node:child_process',
+    ].flatMap((m): [AnalysisLanguage, string][] => [
+      ['javascript', `const m = require('${m}');\n`],
+      ['typescript', `import * as m from '${m}';\n`],
+    ]),
+  ];
+
+  for (const [language, code] of dangerous) {
+    it(`strict rejects ${language} ${code.trim()}; off never does`, async () => {
+      const strict = await analyze(code, language);
+      expect(strict.safe, show(strict.findings)).toBe(false);
+      expect(strict.rejected.every((f) => f.rule.startsWith('import_'))).toBe(true);
+      const off = await analyze(code, language, { profile: 'off' });
+      expect(off.safe).toBe(true);
+      expect(off.findings).toEqual(strict.findings);
+    });
+  }
+
+  it('standard lets an import alone through but rejects a dangerous use', async () => {
+    expect((await analyze('import os\n', 'python', { profile: 'standard' })).safe).toBe(true);
+    expect((await analyze('const fs = require("fs");\n', 'javascript', { profile: 'standard' })).safe).toBe(
+      true,
+    );
+    const use = await analyze('import os\nos.system("id")\n', 'python', { profile: 'standard' });
+    expect(use.rejected.map((f) => [f.rule, f.line, f.column])).toEqual([['process_spawn', 2, 4]]);
+  });
+
+  it('off reports every finding and rejects none', async () => {
+    const report = await analyze('import os\nos.system("id")\neval("1")\n', 'python', { profile: 'off' });
+    expect(report.findings.map((f) => f.rule)).toEqual(['import_system', 'process_spawn', 'dynamic_code']);
+    expect(report).toMatchObject({ safe: true, rejected: [] });
+  });
+
+  it('rejectAt still moves the severity threshold under strict and standard', async () => {
+    const code = 'import threading\n';
+    expect((await analyze(code, 'python', { rejectAt: 'low' })).safe).toBe(false);
+    expect((await analyze(code, 'python', { profile: 'standard', rejectAt: 'low' })).safe).toBe(false);
+    // strict's import rule holds even with the threshold at critical.
+    expect((await analyze('import os\n', 'python', { rejectAt: 'critical' })).safe).toBe(false);
+  });
+
+  it('ruleAction agrees with analyze for every rule and profile', () => {
+    const profiles: AnalysisProfile[] = ['strict', 'standard', 'off'];
+    for (const rule of RULES) {
+      for (const profile of profiles) {
+        const action = ruleAction(rule.id, rule.severity, { profile, rejectAt: 'high' });
+        const expected =
+          profile === 'off'
+            ? 'warn'
+            : (profile === 'strict' &&
+                  [
+                    'import_process',
+                    'import_native_code',
+                    'import_dynamic_code',
+                    'import_system',
+                    'import_network',
+                  ].includes(rule.id)) ||
+                rule.severity === 'high' ||
+                rule.severity === 'critical'
+              ? 'reject'
+              : 'warn';
+        expect([rule.id, profile, action]).toEqual([rule.id, profile, expected]);
+      }
+    }
+  });
+});
+
+type Case = [
+  name: string,
+  language: AnalysisLanguage,
+  code: string,
+  rule: string,
+  line: number,
+  column: number,
+];
+
+/** Each case must be found at its position and must reject under both strict and standard. */
+function rejectsAsUse(cases: Case[]): void {
+  for (const [name, language, code, rule, line, column] of cases) {
+    it(`${language}: ${name} → ${rule} at ${line}:${column}`, async () => {
+      for (const profile of ['strict', 'standard'] as const) {
+        const report = await analyze(code, language, { profile });
+        const hit = report.rejected.find((f) => f.rule === rule && f.line === line && f.column === column);
+        expect(hit, `${profile}:\n${code}\nfound:\n${show(report.findings)}`).toBeDefined();
+      }
+    });
+  }
+}
+
+describe('the false negatives of issue 13 reject as uses', () => {
+  rejectsAsUse([
+    [
+      'socket connect',
+      'python',
+      'import socket\nh = "x"\nsocket.socket().connect((h, 80))\n',
+      'network_connect',
+      3,
+      8,
+    ],
+    ['net.connect', 'javascript', "require('net').connect(80, h);\n", 'network_connect', 1, 16],
+    [
+      'multiprocessing.Process',
+      'python',
+      'import multiprocessing\nmultiprocessing.Process(target=f).start()\n',
+      'thread_spawn',
+      2,
+      17,
+    ],
+    [
+      'new Worker eval',
+      'javascript',
+      "const { Worker } = require('worker_threads');\nnew Worker(src, { eval: true });\n",
+      'thread_spawn',
+      2,
+      5,
+    ],
+    [
+      'urlopen file://',
+      'python',
+      "import urllib.request\nurllib.request.urlopen('file:///etc/passwd')\n",
+      'network_connect',
+      2,
+      16,
+    ],
+    ['ftplib.FTP', 'python', "import ftplib\nftplib.FTP('h')\n", 'network_connect', 2, 8],
+    ['telnetlib.Telnet', 'python', "from telnetlib import Telnet\nTelnet('h')\n", 'network_connect', 2, 1],
+    [
+      'JSON.stringify(process.env)',
+      'javascript',
+      'JSON.stringify(process.env);\n',
+      'environment_dump',
+      1,
+      24,
+    ],
+    [
+      'module.constructor._load',
+      'javascript',
+      "module.constructor._load('child_process').execSync('id');\n",
+      'module_loader',
+      1,
+      20,
+    ],
+    [
+      'module.constructor._load → execSync',
+      'javascript',
+      "module.constructor._load('child_process').execSync('id');\n",
+      'process_spawn',
+      1,
+      43,
+    ],
+    ['print(os.environ)', 'python', 'import os\nprint(os.environ)\n', 'environment_dump', 2, 10],
+    [
+      'for k in os.environ',
+      'python',
+      'import os\nfor k in os.environ:\n    pass\n',
+      'environment_dump',
+      2,
+      13,
+    ],
+    ['os.environ.copy()', 'python', 'import os\ne = os.environ.copy()\n', 'environment_dump', 2, 8],
+    ['{ ...process.env }', 'typescript', 'const e = { ...process.env };\n', 'environment_dump', 1, 24],
+    ['http.get', 'typescript', 'import * as http from "http";\nhttp.get(u);\n', 'network_connect', 2, 6],
+    ['cluster.fork', 'javascript', 'require("cluster").fork();\n', 'thread_spawn', 1, 20],
+    [
+      '_thread.start_new_thread',
+      'python',
+      'import _thread\n_thread.start_new_thread(f, ())\n',
+      'thread_spawn',
+      2,
+      9,
+    ],
+    ['requests.get', 'python', 'import requests\nrequests.get(u)\n', 'network_connect', 2, 10],
+  ]);
+});
+
+describe('evasions', () => {
+  rejectsAsUse([
+    [
+      'module.require',
+      'javascript',
+      "module.require('child_process').execSync('id');\n",
+      'module_loader',
+      1,
+      8,
+    ],
+    [
+      'require.main.require',
+      'javascript',
+      "require.main.require('child_process').execSync('id');\n",
+      'module_loader',
+      1,
+      14,
+    ],
+    [
+      'process.mainModule',
+      'javascript',
+      "process.mainModule.require('child_process');\n",
+      'process_internals',
+      1,
+      9,
+    ],
+    ['process.binding', 'javascript', "process.binding('spawn_sync');\n", 'process_internals', 1, 9],
+    ['process._linkedBinding', 'javascript', "process._linkedBinding('x');\n", 'process_internals', 1, 9],
+    ['process.dlopen', 'javascript', "process.dlopen(m, '/x.node');\n", 'process_internals', 1, 9],
+    [
+      'Module._load',
+      'javascript',
+      "const Module = require('module');\nModule._load('fs');\n",
+      'module_loader',
+      2,
+      8,
+    ],
+    [
+      'createRequire',
+      'typescript',
+      "import { createRequire } from 'module';\nconst r = createRequire(import.meta.url);\n",
+      'module_loader',
+      2,
+      11,
+    ],
+    ['require.cache', 'javascript', 'delete require.cache[x];\n', 'module_loader', 1, 16],
+    [
+      'globalThis[computed]',
+      'javascript',
+      "const k = 'ev' + 'al';\nglobalThis[k]('1');\n",
+      'dynamic_code',
+      2,
+      12,
+    ],
+    [
+      'this.constructor.constructor',
+      'javascript',
+      "this.constructor.constructor('return process')();\n",
+      'constructor_escape',
+      1,
+      18,
+    ],
+    [
+      'Reflect.get(process, …)',
+      'javascript',
+      "Reflect.get(process, 'mainModule');\n",
+      'process_internals',
+      1,
+      1,
+    ],
+    [
+      'Function.prototype.call.call(eval)',
+      'javascript',
+      "Function.prototype.call.call(eval, null, '1');\n",
+      'dynamic_code',
+      1,
+      30,
+    ],
+    [
+      'Function.prototype.call.call(require)',
+      'javascript',
+      "Function.prototype.call.call(require, null, 'child_process');\n",
+      'dynamic_import',
+      1,
+      30,
+    ],
+    [
+      'import() of a folded name',
+      'javascript',
+      "const m = 'child_' + 'process';\nawait import(m);\n",
+      'import_process',
+      2,
+      14,
+    ],
+    ['vars()["__builtins__"]', 'python', "b = vars()['__builtins__']\n", 'introspection_escape', 1, 12],
+    [
+      'globals()["__builtins__"]',
+      'python',
+      "globals()['__builtins__'].__import__('os')\n",
+      'introspection_escape',
+      1,
+      11,
+    ],
+    [
+      'sys._getframe',
+      'python',
+      "import sys\nsys._getframe().f_globals['os']\n",
+      'introspection_escape',
+      2,
+      17,
+    ],
+    [
+      'inspect.currentframe',
+      'python',
+      'import inspect\ninspect.currentframe()\n',
+      'introspection_escape',
+      2,
+      9,
+    ],
+    [
+      'getattr chain on a module',
+      'python',
+      "import importlib\ngetattr(getattr(importlib, 'import_module')('os'), 'system')('id')\n",
+      'dynamic_import',
+      2,
+      9,
+    ],
+    [
+      'getattr with a built name',
+      'python',
+      "import os\ngetattr(os, 'sys' + 'tem')('id')\n",
+      'process_spawn',
+      2,
+      1,
+    ],
+    ['__loader__', 'python', "__loader__.load_module('os')\n", 'introspection_escape', 1, 1],
+    ['sys.modules[…]', 'python', "import sys\nsys.modules['os'].system('id')\n", 'process_spawn', 2, 19],
+    [
+      'importlib.util.find_spec',
+      'python',
+      "import importlib.util\nimportlib.util.find_spec('os')\n",
+      'dynamic_import',
+      2,
+      16,
+    ],
+    [
+      'exec of a compile() object',
+      'python',
+      "c = compile('import os', 'x', 'exec')\nexec(c)\n",
+      'dynamic_code',
+      1,
+      5,
+    ],
+    [
+      'exec of base64',
+      'python',
+      "import base64\nexec(base64.b64decode('aW1wb3J0IG9z'))\n",
+      'dynamic_code',
+      2,
+      1,
+    ],
+    [
+      'eval of codecs',
+      'python',
+      "import codecs\neval(codecs.decode('vzcbeg bf', 'rot13'))\n",
+      'dynamic_code',
+      2,
+      1,
+    ],
+    ['lambda default eval', 'python', 'f = lambda x, e=eval: e(x)\n', 'dynamic_code', 1, 17],
+    [
+      'lambda default os.system',
+      'python',
+      'import os\nf = lambda c, s=os.system: s(c)\n',
+      'process_spawn',
+      2,
+      20,
+    ],
+    [
+      'operator.attrgetter',
+      'python',
+      "import operator, os\noperator.attrgetter('system')(os)('id')\n",
+      'dynamic_attribute',
+      2,
+      21,
+    ],
+    [
+      'operator.methodcaller',
+      'python',
+      "import operator\noperator.methodcaller('__subclasses__')(c)\n",
+      'introspection_escape',
+      2,
+      23,
+    ],
+    ['join → __import__', 'python', "__import__(''.join(['o', 's'])).system('id')\n", 'dynamic_import', 1, 1],
+    ['format → __import__', 'python', "m = '{}{}'.format('o', 's')\n__import__(m)\n", 'dynamic_import', 2, 1],
+    ['% → __import__', 'python', "m = '%s%s' % ('o', 's')\n__import__(m)\n", 'dynamic_import', 2, 1],
+    ['f-string → __import__', 'python', "a = 'o'\nm = f'{a}s'\n__import__(m)\n", 'dynamic_import', 3, 1],
+    ['chr() sum → __import__', 'python', 'm = chr(111) + chr(115)\n__import__(m)\n', 'dynamic_import', 2, 1],
+    ['bytes.decode → __import__', 'python', "m = b'os'.decode()\n__import__(m)\n", 'dynamic_import', 2, 1],
+    [
+      'getattr(__builtins__, built)',
+      'python',
+      "getattr(__builtins__, 'ev' + 'al')('1')\n",
+      'dynamic_code',
+      1,
+      1,
+    ],
+  ]);
+});
+
+describe('benign look-alikes produce no rejecting finding', () => {
+  const benign: [name: string, language: AnalysisLanguage, code: string][] = [
+    ['a variable named system', 'python', "system = 'linux'\nprint(system.upper())\n"],
+    ['a variable named system', 'javascript', "const system = { name: 'x' };\nconsole.log(system.name);\n"],
+    [
+      'os in strings and comments',
+      'python',
+      "# import os; os.system('id')\ns = 'import os; os.system(\"id\")'\nprint(s)\n",
+    ],
+    [
+      'require in strings and comments',
+      'javascript',
+      "// require('child_process').exec('id')\nconst s = \"require('fs')\";\nconsole.log(s);\n",
+    ],
+    ['dict.get', 'python', "d = {'a': 1}\nprint(d.get('a'), d.get('environ'))\n"],
+    ['re.compile', 'python', "import re\np = re.compile(r'\\d+')\nprint(p.findall('a1'))\n"],
+    ['JSON.parse', 'javascript', 'const o = JSON.parse(\'{"a":1}\');\nconsole.log(JSON.stringify(o));\n'],
+    [
+      'a method named exec',
+      'python',
+      "class Q:\n    def exec(self, sql):\n        return sql\n\nQ().exec('select 1')\n",
+    ],
+    [
+      'a method named exec',
+      'javascript',
+      "class Q { exec(sql) { return sql; } }\nnew Q().exec('select 1');\n/a/.exec('a');\n",
+    ],
+    [
+      'a method named compile',
+      'python',
+      'class T:\n    def compile(self):\n        return 1\n\nT().compile()\n',
+    ],
+    ['fetch as a user function', 'python', "def fetch(url):\n    return url\n\nprint(fetch('x'))\n"],
+    [
+      'eval as a property key',
+      'javascript',
+      "const o = { eval: 1, exec: 2 };\nconsole.log(o.eval, o['eval']);\n",
+    ],
+    [
+      'eval as a property key',
+      'typescript',
+      'const o: { eval: number } = { eval: 1 };\nconsole.log(o.eval);\n',
+    ],
+    ['eval as a dict key', 'python', "o = {'eval': 1}\nprint(o['eval'])\n"],
+    [
+      'variables named socket and connect',
+      'python',
+      'socket = 3\nconnect = lambda a: a\nprint(connect(socket))\n',
+    ],
+    ['a user class named Worker', 'javascript', 'class Worker { run() {} }\nnew Worker().run();\n'],
+    [
+      'an object named env stringified',
+      'javascript',
+      'const env = { a: 1 };\nconsole.log(JSON.stringify(env));\n',
+    ],
+    [
+      'string building for output',
+      'python',
+      "print(''.join(['a', 'b']), '{}'.format(1), '%s' % 2, chr(65), b'x'.decode())\n",
+    ],
+    ['reading stdin', 'python', 'import sys\nprint(sys.stdin.read())\n'],
+    [
+      'everyday modules',
+      'python',
+      "import math, json, re, collections, itertools\nprint(json.dumps({'a': math.pi}))\n",
+    ],
+  ];
+  for (const [name, language, code] of benign) {
+    it(`${language}: ${name}`, async () => {
+      const report = await analyze(code, language);
+      expect(report.rejected, show(report.findings)).toEqual([]);
+    });
+  }
+
+  it('reading one environment variable is not a dump', async () => {
+    const js = await analyze(
+      "const h = process.env.HOME;\nif ('X' in process.env) {}\nconst { A } = process.env;\n",
+      'javascript',
+    );
+    expect(js.findings.map((f) => f.rule)).not.toContain('environment_dump');
+    const py = await analyze(
+      "import os\nh = os.environ['HOME']\nh = os.environ.get('X')\n'X' in os.environ\n",
+      'python',
+      { profile: 'standard' },
+    );
+    expect(py.findings.map((f) => f.rule)).not.toContain('environment_dump');
+    expect(py.safe).toBe(true);
+  });
+});
