@@ -82,17 +82,23 @@ describe('API endpoints', () => {
   it('GET /languages/{language}/validate gives the rule catalogue and what rejects', async () => {
     const res = await call<{
       language: string;
+      profile: string;
       reject_at: string;
-      rules: { id: string; severity: string; rejects: boolean }[];
+      rules: { id: string; severity: string; action: string; rejects: boolean }[];
     }>(t.url, 'GET', '/languages/py/validate');
     expect(res.status).toBe(200);
     expect(res.body.language).toBe('python');
+    expect(res.body.profile).toBe('strict');
     expect(res.body.reject_at).toBe('high');
     const ids = res.body.rules.map((r) => r.id);
     expect(ids).toContain('import_process');
     expect(ids).toContain('import_native_code'); // Python only
-    for (const r of res.body.rules)
-      expect(r.rejects).toBe(r.severity === 'high' || r.severity === 'critical');
+    // Under strict, importing an OS or network module rejects although the rule is only medium.
+    const strictImports = ['import_system', 'import_network'];
+    for (const r of res.body.rules) {
+      const rejects = strictImports.includes(r.id) || r.severity === 'high' || r.severity === 'critical';
+      expect([r.id, r.rejects, r.action]).toEqual([r.id, rejects, rejects ? 'reject' : 'warn']);
+    }
     const js = await call<{ rules: { id: string }[] }>(t.url, 'GET', '/languages/javascript/validate');
     expect(js.body.rules.map((r) => r.id)).not.toContain('import_native_code');
 
