@@ -3,6 +3,7 @@ import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { benchSandbox } from './sandbox.js';
 import { benchAnalysis } from './analysis.js';
+import { benchTypecheck } from './typecheck.js';
 import { benchApi } from './api.js';
 import { benchTasks } from './tasks.js';
 import { benchJobs } from './jobs.js';
@@ -14,6 +15,7 @@ import { benchJobs } from './jobs.js';
 const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   sandbox: () => benchSandbox(),
   analysis: () => benchAnalysis(),
+  typecheck: () => benchTypecheck(),
   api: () => benchApi(),
   tasks: () => benchTasks(),
   jobs: () => benchJobs(),
