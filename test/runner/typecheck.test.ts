@@ -1,0 +1,72 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { typeCheck } from '../../src/languages/typecheck.js';
+
+/** The TypeScript type-check stage alone, and what `warden run` / `warden validate` exit with. */
+describe('typeCheck', () => {
+  it('reports each type error with its 1-based line and column, in source order', () => {
+    const found = typeCheck(
+      'const ok = 1;\nconst x: number = "a";\nfunction g(a: number) {}\ng(1, 2);\ng("b");\n',
+    );
+    expect(found.map((d) => [d.line, d.column, d.message.slice(0, 6)])).toEqual([
+      [2, 7, 'TS2322'],
+      [4, 6, 'TS2554'],
+      [5, 3, 'TS2345'],
+    ]);
+  });
+
+  it('accepts everyday scripts: untyped parameters, Node globals, any module, top-level await', () => {
+    const code = [
+      "import { join } from 'node:path';",
+      "const os = require('os');",
+      'function twice(x) { return x * 2; }',
+      'const line: string | undefined = process.argv[2];',
+      'await new Promise((r) => setTimeout(r, 1));',
+      'console.log(twice(2), join("a", "b"), line, os, process.env.HOME, Buffer, new URL("http://x"));',
+      'process.exit(0);',
+    ].join('\n');
+    expect(typeCheck(code)).toEqual([]);
+  });
+
+  it('does not see declarations Node does not give (no DOM)', () => {
+    expect(typeCheck('document.title = "x";\n').map((d) => d.message)).toEqual([
+      expect.stringMatching(/^TS2584: Cannot find name 'document'/),
+    ]);
+  });
+});
+
+describe('warden CLI on code that does not compile', () => {
+  const BIN = fileURLToPath(new URL('../../bin/warden.js', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'warden-compile-'));
+  const warden = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, WARDEN_FROM_SOURCE: '1' },
+      timeout: 60_000,
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const typo = join(dir, 'typo.ts');
+  writeFileSync(typo, 'const n: number = ;\n');
+
+  it('warden run: exit 0 (Warden worked), verdict compile_error with the line', () => {
+    const r = warden('run', typo, '--json');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.status).toBe('compile_error');
+    expect(result.stderr).toMatch(/^does not compile: line 1, column \d+: /);
+    expect(result.violations).toEqual([]);
+  });
+
+  it('warden validate: exit 3, the syntax_error finding', () => {
+    const r = warden('validate', typo, '--json');
+    expect(r.code).toBe(3);
+    expect(JSON.parse(r.stdout).violations).toEqual([
+      expect.objectContaining({ rule: 'syntax_error', line: 1 }),
+    ]);
+  });
+});
