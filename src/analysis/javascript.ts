@@ -193,6 +193,12 @@ const REQUIRE_FUNCS = new Set([
   'module.Module._load',
 ]);
 const TIMERS = new Set(['setTimeout', 'setInterval']);
+/** Calls that read a property named by their second argument (`Reflect.get(process, 'mainModule')`). */
+const PROPERTY_GETTERS = new Set([
+  'Reflect.get',
+  'Reflect.getOwnPropertyDescriptor',
+  'Object.getOwnPropertyDescriptor',
+]);
 const ALLOC_CALLS = new Set(['Array', 'Buffer.alloc', 'Buffer.allocUnsafe', 'Buffer.allocUnsafeSlow']);
 const ALLOC_CONSTRUCTORS = new Set([
   'Array',
@@ -256,8 +262,7 @@ const CALL_NAMES = new Set<string>([
   'allocUnsafe',
   'allocUnsafeSlow',
   ...STRING_GROWERS,
-  ...[...POLLUTION_CALLS].map((k) => k.split('.').pop() as string),
-  'get',
+  ...[...POLLUTION_CALLS, ...PROPERTY_GETTERS].map((k) => k.split('.').pop() as string),
   'constructor',
   ...FS_FUNCS,
 ]);
@@ -965,7 +970,7 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
             `${q}() changes ${snippet(textOf(this.input.src, target))}, a prototype shared by other objects`,
           );
         }
-      } else if (q === 'Reflect.get') this.checkReflectGet(node, args);
+      } else if (PROPERTY_GETTERS.has(q)) this.checkReflectGet(node, args);
       else {
         const dot = q.indexOf('.');
         const module = q.slice(0, dot);

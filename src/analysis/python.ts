@@ -183,6 +183,9 @@ const REFS = table<RuleId>({
     'subprocess.getoutput',
     'subprocess.getstatusoutput',
     'pty.spawn',
+    'pydoc.pipepager',
+    'pydoc.tempfilepager',
+    'platform.popen',
     'pty.fork',
     'asyncio.create_subprocess_exec',
     'asyncio.create_subprocess_shell',
@@ -229,6 +232,8 @@ const REFS = table<RuleId>({
     'imaplib.IMAP4_SSL',
     'nntplib.NNTP',
     'xmlrpc.client.ServerProxy',
+    'multiprocessing.connection.Client',
+    'multiprocessing.connection.Listener',
     'asyncio.open_connection',
     'asyncio.start_server',
     ...['get', 'post', 'put', 'patch', 'delete', 'head', 'options', 'request', 'Session'].map(
@@ -806,6 +811,8 @@ class PythonAnalyzer extends Analyzer<Ident> {
         const base = this.chainOf(value, depth + 1);
         if (!base) return null;
         if (base.join('.') === 'sys.modules') return key.value.split('.');
+        // `builtins.__dict__['exec']` and `os.__dict__['system']` are the attributes themselves.
+        if (base.length > 1 && base[base.length - 1] === '__dict__') return [...base.slice(0, -1), key.value];
         return [...base, key.value];
       }
       case 'call':

@@ -223,7 +223,7 @@ const CATALOGUE = [
   },
   {
     id: 'network_access',
-    severity: 'medium',
+    severity: 'high',
     languages: JS,
     description: 'Uses a network API (fetch, WebSocket, XMLHttpRequest, EventSource).',
   },

@@ -236,6 +236,33 @@ describe('the false negatives of issue 13 reject as uses', () => {
 describe('evasions', () => {
   rejectsAsUse([
     [
+      'Object.getOwnPropertyDescriptor(process, …)',
+      'javascript',
+      "Object.getOwnPropertyDescriptor(process, 'mainModule').get();\n",
+      'process_internals',
+      1,
+      1,
+    ],
+    ['fetch', 'javascript', "fetch('http://example.com');\n", 'network_access', 1, 1],
+    ['__builtins__.__dict__[…]', 'python', "__builtins__.__dict__['eval']('1')\n", 'dynamic_code', 1, 23],
+    [
+      'builtins.__dict__[…]',
+      'python',
+      "import builtins\nbuiltins.__dict__['exec']('1')\n",
+      'dynamic_code',
+      2,
+      19,
+    ],
+    ['pydoc.pipepager', 'python', "import pydoc\npydoc.pipepager('x', 'id')\n", 'process_spawn', 2, 7],
+    [
+      'multiprocessing.connection.Client',
+      'python',
+      "from multiprocessing.connection import Client\nClient(('h', 1))\n",
+      'network_connect',
+      2,
+      1,
+    ],
+    [
       'module.require',
       'javascript',
       "module.require('child_process').execSync('id');\n",
