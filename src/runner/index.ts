@@ -43,6 +43,12 @@ export interface RunnerDeps {
 /** The rule of the analyser's finding for code that does not parse: a compile error, not an attack. */
 const SYNTAX_RULE = 'syntax_error';
 
+function syntaxProblems(report: AnalysisReport | null): Diagnostic[] {
+  return (report?.findings ?? [])
+    .filter((f) => f.rule === SYNTAX_RULE)
+    .map((f) => ({ line: f.line, column: f.column, message: f.message }));
+}
+
 /**
  * Why `code` does not compile, or [] when it does: the analyser's syntax error, else esbuild's
  * transpile errors, else (with `typecheck`) TypeScript's type errors. Rejected code never gets here.
@@ -53,8 +59,8 @@ async function compileProblems(
   report: AnalysisReport | null,
   typecheck: boolean,
 ): Promise<Diagnostic[]> {
-  const syntax = (report?.findings ?? []).filter((f) => f.rule === SYNTAX_RULE);
-  if (syntax.length > 0) return syntax.map((f) => ({ line: f.line, column: f.column, message: f.message }));
+  const syntax = syntaxProblems(report);
+  if (syntax.length > 0) return syntax;
   try {
     await compileSource(lang, code);
   } catch (err) {
@@ -193,7 +199,10 @@ export interface ExecutionHooks {
   onInternalError?: (err: unknown, detail: string) => void;
 }
 
-/** What static analysis decided: go on and run, or the final answer (rejected, or Warden failed). */
+/**
+ * What static analysis and compiling decided: go on and run, or the final answer (rejected, does not
+ * compile, or Warden failed).
+ */
 export type AnalysisDecision = { kind: 'run' } | { kind: 'answer'; response: ExecutionResponse };
 
 export async function analyzeExecution(
@@ -218,14 +227,10 @@ export async function analyzeExecution(
   const lang = LANGUAGES[req.language];
   const rejected = securityRejections(report);
   // Rejected code is not compiled; its syntax error, if any, is told beside the findings.
-  const problems = await compileProblems(
-    lang,
-    req.code,
+  const problems =
     rejected.length > 0
-      ? { ...report, findings: report.findings.filter((f) => f.rule === SYNTAX_RULE) }
-      : report,
-    rejected.length === 0 && deps.typecheck === true,
-  );
+      ? syntaxProblems(report)
+      : await compileProblems(lang, req.code, report, deps.typecheck === true);
   const caseResults = (status: Verdict) =>
     (req.test_cases ?? []).map((c) => ({
       name: c.name,
