@@ -46,7 +46,7 @@ const CATALOGUE = [
     severity: 'medium',
     languages: ALL,
     description:
-      'Imports a module with operating-system access (Python: os, shutil, signal, resource, mmap, fcntl, posix, multiprocessing, _thread; Node: fs, os, process, worker_threads, v8, wasi).',
+      'Imports a module with operating-system access (Python: os, shutil, signal, resource, mmap, fcntl, posix, multiprocessing, _thread; Node: fs, os, worker_threads, v8, wasi).',
   },
   {
     id: 'import_network',

@@ -545,6 +545,14 @@ describe('benign look-alikes produce no rejecting finding', () => {
     });
   }
 
+  it("importing Node's process module (the global every file has) is no finding", async () => {
+    const report = await analyze(
+      "import process from 'node:process';\nconsole.log(process.argv);\n",
+      'typescript',
+    );
+    expect(report.findings).toEqual([]);
+  });
+
   it('reading one environment variable is not a dump', async () => {
     const js = await analyze(
       "const h = process.env.HOME;\nif ('X' in process.env) {}\nconst { A } = process.env;\n",
