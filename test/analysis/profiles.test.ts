@@ -244,6 +244,22 @@ describe('evasions', () => {
       1,
     ],
     ['fetch', 'javascript', "fetch('http://example.com');\n", 'network_access', 1, 1],
+    [
+      'import() of a computed name',
+      'typescript',
+      'export const load = (name: string) => import(name);\n',
+      'dynamic_import',
+      1,
+      40,
+    ],
+    [
+      'frame builtins',
+      'python',
+      "import sys\nsys._getframe(0).f_builtins['eval']('1')\n",
+      'introspection_escape',
+      2,
+      18,
+    ],
     ['__builtins__.__dict__[…]', 'python', "__builtins__.__dict__['eval']('1')\n", 'dynamic_code', 1, 23],
     [
       'builtins.__dict__[…]',
