@@ -250,7 +250,7 @@ describe('evasions', () => {
       'export const load = (name: string) => import(name);\n',
       'dynamic_import',
       1,
-      40,
+      39,
     ],
     [
       'frame builtins',
