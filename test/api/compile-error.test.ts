@@ -16,7 +16,7 @@ describe('compile_error', () => {
   beforeAll(async () => {
     [t, unchecked] = await Promise.all([
       startTestServer(),
-      startTestServer({ languages: { typescript: { typecheck: false } } }),
+      startTestServer({ languages: { typescript: { typecheck: false } }, analysis: { profile: 'off' } }),
     ]);
   });
   afterAll(async () => {
@@ -76,6 +76,12 @@ describe('compile_error', () => {
       language: 'ts',
     });
     expect(res.body).toMatchObject({ status: 'success', output: 'a\n' });
+  });
+
+  it('under the `off` profile (nothing rejects) code that does not parse is still compile_error', async () => {
+    const res = await execute(unchecked, { code: 'import subprocess\ndef f(:\n', language: 'python' });
+    expect(res.body).toMatchObject({ status: 'compile_error', security_violations: [] });
+    expect(res.body.errors[0]).toMatch(/^does not compile: line 2, /);
   });
 
   it('every test case reads compile_error, and nothing runs', async () => {
