@@ -323,7 +323,7 @@ const REFERENCE_PURPOSE: Partial<Record<RuleId, string>> = {
   sys_internals: 'an interpreter internal',
   process_spawn: 'which starts another program or shell command',
   process_signal: 'which sends signals to processes',
-  thread_spawn: 'which starts another process or a low-level thread',
+  thread_spawn: 'which starts another process or a thread',
   network_connect: 'which opens a network connection (runs have no network access)',
   environment_dump: 'which reads every environment variable at once',
   process_exit: 'which ends the process abruptly',

@@ -201,6 +201,11 @@ const REFS = table<RuleId>({
     'concurrent.futures.ProcessPoolExecutor',
     '_thread.start_new_thread',
     '_thread.start_new',
+    // Issue 13: thread creation is a use that rejects (threads count against the run's process limit).
+    'threading.Thread',
+    'threading.Timer',
+    'concurrent.futures.ThreadPoolExecutor',
+    'multiprocessing.dummy.Pool',
   ],
   network_connect: [
     'socket.socket',

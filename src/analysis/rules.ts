@@ -140,7 +140,7 @@ const CATALOGUE = [
     severity: 'high',
     languages: ALL,
     description:
-      'Starts a process or low-level thread outside the runtime’s ordinary tools (multiprocessing.Process/Pool, _thread.start_new_thread, new Worker, cluster.fork).',
+      'Starts another process or a thread (multiprocessing.Process/Pool, threading.Thread, ThreadPoolExecutor, _thread.start_new_thread, new Worker, cluster.fork).',
   },
   {
     id: 'network_connect',

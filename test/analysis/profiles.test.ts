@@ -229,6 +229,14 @@ describe('the false negatives of issue 13 reject as uses', () => {
       2,
       9,
     ],
+    [
+      'threading.Thread',
+      'python',
+      'import threading\nthreading.Thread(target=f).start()\n',
+      'thread_spawn',
+      2,
+      11,
+    ],
     ['requests.get', 'python', 'import requests\nrequests.get(u)\n', 'network_connect', 2, 10],
   ]);
 });
