@@ -114,7 +114,13 @@ describe('API endpoints', () => {
       language: 'python',
     });
     expect(safe.status).toBe(200);
-    expect(safe.body).toMatchObject({ safe: true, language: 'python', violations: [], rejected: 0 });
+    expect(safe.body).toMatchObject({
+      safe: true,
+      language: 'python',
+      profile: 'strict',
+      violations: [],
+      rejected: 0,
+    });
 
     const unsafe = await call<{
       safe: boolean;
