@@ -994,14 +994,35 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
     const arg = this.args(node)[0];
     if (!arg) return;
     const spec = this.foldString(arg);
-    if (spec?.exact) this.checkModule(spec.value, arg);
-    else {
+    if (spec?.exact) {
+      if (this.readsStdinOnly(node, spec.value)) return;
+      this.checkModule(spec.value, arg);
+    } else {
       this.add(
         'dynamic_import',
         node,
         `${what} is called with a module name computed at run time, which hides what it loads`,
       );
     }
+  }
+
+  /**
+   * `require('fs').readFileSync(0 | '/dev/stdin', …)`: the usual way a JavaScript program reads its
+   * input. The module object goes nowhere else, so it is no system-module import (not even under strict).
+   */
+  private readsStdinOnly(call: Node, module: string): boolean {
+    if (normalizeModule(module) !== 'fs') return false;
+    const member = call.parent;
+    if (member?.type !== 'member_expression' || !this.fieldIs(member, 'object', call)) return false;
+    const property = member.childForFieldName('property');
+    if (!property || this.nameOf(property) !== 'readFileSync') return false;
+    const read = member.parent;
+    if (read?.type !== 'call_expression' || !this.fieldIs(read, 'function', member)) return false;
+    const source = this.args(read)[0];
+    if (!source) return false;
+    if (source.type === 'number') return textOf(this.input.src, source) === '0';
+    const path = this.foldString(source);
+    return path?.exact === true && path.value === '/dev/stdin';
   }
 
   private checkSize(node: Node, arg: Node | undefined, what: string, unit: string): void {

@@ -577,6 +577,28 @@ describe('benign look-alikes produce no rejecting finding', () => {
     expect(report.findings).toEqual([]);
   });
 
+  it("reading stdin with require('fs').readFileSync(0 | '/dev/stdin') is no import, even under strict", async () => {
+    for (const code of [
+      'const s = require("fs").readFileSync(0, "utf8");\n',
+      "const s = require('node:fs').readFileSync('/dev/stdin', 'utf8');\n",
+    ]) {
+      expect((await analyze(code, 'javascript')).findings).toEqual([]);
+    }
+    // Anything else done with the module is still an import (and a use where it is one).
+    for (const code of [
+      "require('fs').readFileSync('/etc/passwd');\n",
+      "require('fs').writeFileSync(0, 'x');\n",
+      "const fs = require('fs');\nfs.readFileSync(0);\n",
+      "const r = require('fs').readFileSync;\nr(0);\n",
+    ]) {
+      const report = await analyze(code, 'javascript');
+      expect(
+        report.rejected.map((f) => f.rule),
+        code,
+      ).toContain('import_system');
+    }
+  });
+
   it('reading one environment variable is not a dump', async () => {
     const js = await analyze(
       "const h = process.env.HOME;\nif ('X' in process.env) {}\nconst { A } = process.env;\n",

@@ -93,8 +93,7 @@ describe('POST /execute', () => {
 
   it('passes every case when all outputs match', async () => {
     const res = await execute({
-      // stdin through process.stdin: require("fs") is rejected under the default (strict) analysis profile.
-      code: 'let s = "";\nprocess.stdin.on("data", (d) => (s += d)).on("end", () => {\n  const n = s.trim().split(" ").map(Number);\n  console.log(n[0] + n[1]);\n});',
+      code: 'const lines = require("fs").readFileSync(0, "utf8").trim().split(" ").map(Number);\nconsole.log(lines[0] + lines[1]);',
       language: 'javascript',
       test_cases: [
         { name: 'a', input_data: '1 2', expected_output: '3' },
