@@ -114,14 +114,14 @@ export const languagesConfigSchema = z
       .object({
         /**
          * Type-check TypeScript before running it (in memory, ES2022 and a small declaration of Node's
-         * globals, not strict): a type error is `compile_error`. On by default, as `tsc` in Judge0 and
-         * Piston: 5–11 ms for a small file once warm, ≈ 0.1 s for 2,000 lines, ≈ 1 s and ≈ 140 MB for
-         * a worker's first (README, "Compile errors").
+         * globals, not strict): a type error is `compile_error`. Off by default: the check runs on the
+         * worker's event loop (which `warden serve` shares with the API) — 5–11 ms for a small file,
+         * ≈ 0.1 s for 2,000 lines, ≈ 1 s and ≈ 140 MB for a worker's first (README, "Compile errors").
          */
-        typecheck: z.boolean().default(true),
+        typecheck: z.boolean().default(false),
       })
       .strict()
-      .default({ typecheck: true }),
+      .default({ typecheck: false }),
   })
   .strict();
 

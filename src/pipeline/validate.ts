@@ -10,7 +10,7 @@ import { callReason, crashReason, findingReason, forgeryAttempt, problemReason }
  * harness that imports the file, checks `handler` and calls it with probe payloads.
  *
  * Policy:
- * - Rejected on any static finding at or above the policy's severity, and on a syntax error under any
+ * - Rejected on any static finding the analysis profile rejects, and on a syntax error under any
  *   policy (reason "syntax error (line N)"); such code never reaches a sandbox.
  * - Rejected when the file does not import, has no `handler`, or `handler` is not an async function
  *   callable with one argument.

@@ -269,7 +269,7 @@ export async function analyzeExecution(
     kind: 'answer',
     response: {
       ...emptyResponse(requestId, 'security_violation', [
-        `rejected by static analysis: ${rejected.length} finding(s) at or above the policy's severity; the code was not run`,
+        `rejected by static analysis: ${rejected.length} finding(s) the analysis profile rejects; the code was not run`,
         ...compileNotes(problems),
       ]),
       test_results: caseResults('security_violation'),

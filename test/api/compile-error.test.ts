@@ -15,7 +15,7 @@ describe('compile_error', () => {
 
   beforeAll(async () => {
     [t, unchecked] = await Promise.all([
-      startTestServer(),
+      startTestServer({ languages: { typescript: { typecheck: true } } }),
       startTestServer({ languages: { typescript: { typecheck: false } }, analysis: { profile: 'off' } }),
     ]);
   });
