@@ -1,9 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
-import { openStore, type Store } from '../../src/store/db.js';
 import {
   claimExecution,
   getExecution,
@@ -12,8 +8,7 @@ import {
   recordCase,
 } from '../../src/store/executions.js';
 import { sweepExpired, sweepIntervalMs } from '../../src/store/retention.js';
-import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { testConfig } from '../helpers/server.js';
+import { STORE_DIALECTS, useStore } from '../helpers/stores.js';
 
 const DAY = 86_400_000;
 
@@ -42,55 +37,40 @@ describe('store.retention', () => {
   });
 });
 
-describe.each(postgresAvailable() ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const))(
-  'the retention sweep on %s',
-  (dialect) => {
-    let dir: string;
-    let pg: TestPostgres | undefined;
-    let store: Store;
-    beforeAll(async () => {
-      dir = mkdtempSync(join(tmpdir(), 'warden-retention-'));
-      if (dialect === 'postgres') pg = await startPostgres();
-      store = await openStore(testConfig(dir, { store: { databaseUrl: pg?.url } }));
-    });
-    afterAll(async () => {
-      await store?.close();
-      await pg?.stop();
-      rmSync(dir, { recursive: true, force: true });
-    });
+describe.each(STORE_DIALECTS)('the retention sweep on %s', (dialect) => {
+  const store = useStore(dialect);
 
-    it('deletes executions and their case rows older than the retention, and nothing newer', async () => {
-      const old = `old-${process.pid}`;
-      const fresh = `fresh-${process.pid}`;
-      for (const id of [old, fresh]) {
-        await insertExecution(store.db, { requestId: id, language: 'python', backend: null, request: {} });
-        await claimExecution(store.db, id, 't');
-        await planCases(store.db, id, 't', 2);
-        await recordCase(store.db, id, 't', 0, { stdout: 'x' });
-      }
-      const cases = async (id: string) =>
-        (await store.db.selectFrom('execution_cases').select('idx').where('request_id', '=', id).execute())
-          .length;
-      // The clock moves 7 days on: `old` is past its retention; `fresh` is made younger than that.
-      const later = Date.now() + 7 * DAY;
-      await store.db
-        .updateTable('executions')
-        .set({ created_at: new Date(later - 60_000).toISOString() })
-        .where('request_id', '=', fresh)
-        .execute();
-      await store.db
-        .updateTable('execution_cases')
-        .set({ created_at: new Date(later - 60_000).toISOString() })
-        .where('request_id', '=', fresh)
-        .execute();
+  it('deletes executions and their case rows older than the retention, and nothing newer', async () => {
+    const old = `old-${process.pid}`;
+    const fresh = `fresh-${process.pid}`;
+    for (const id of [old, fresh]) {
+      await insertExecution(store.db, { requestId: id, language: 'python', backend: null, request: {} });
+      await claimExecution(store.db, id, 't');
+      await planCases(store.db, id, 't', 2);
+      await recordCase(store.db, id, 't', 0, { stdout: 'x' });
+    }
+    const cases = async (id: string) =>
+      (await store.db.selectFrom('execution_cases').select('idx').where('request_id', '=', id).execute())
+        .length;
+    // The clock moves 7 days on: `old` is past its retention; `fresh` is made younger than that.
+    const later = Date.now() + 7 * DAY;
+    await store.db
+      .updateTable('executions')
+      .set({ created_at: new Date(later - 60_000).toISOString() })
+      .where('request_id', '=', fresh)
+      .execute();
+    await store.db
+      .updateTable('execution_cases')
+      .set({ created_at: new Date(later - 60_000).toISOString() })
+      .where('request_id', '=', fresh)
+      .execute();
 
-      const deleted = await sweepExpired(store.db, 7 * DAY, later);
-      expect(deleted.executions).toBeGreaterThanOrEqual(1);
-      expect(await getExecution(store.db, old)).toBeUndefined();
-      expect(await cases(old)).toBe(0);
-      expect(await getExecution(store.db, fresh)).toBeDefined();
-      expect(await cases(fresh)).toBe(1);
-      expect((await sweepExpired(store.db, 7 * DAY, later)).executions).toBe(0);
-    });
-  },
-);
+    const deleted = await sweepExpired(store.db, 7 * DAY, later);
+    expect(deleted.executions).toBeGreaterThanOrEqual(1);
+    expect(await getExecution(store.db, old)).toBeUndefined();
+    expect(await cases(old)).toBe(0);
+    expect(await getExecution(store.db, fresh)).toBeDefined();
+    expect(await cases(fresh)).toBe(1);
+    expect((await sweepExpired(store.db, 7 * DAY, later)).executions).toBe(0);
+  });
+});

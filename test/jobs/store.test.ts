@@ -1,9 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../../src/store/db.js';
+import { describe, expect, it } from 'vitest';
 import {
   advanceJob,
   appendLogs,
@@ -18,27 +14,11 @@ import {
   readLogs,
   requestCancel,
 } from '../../src/store/jobs.js';
-import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { testConfig } from '../helpers/server.js';
+import { STORE_DIALECTS, useStore } from '../helpers/stores.js';
 
 /** The jobs store on SQLite (always) and PostgreSQL (when installed): claims fence every write. */
-const dialects = postgresAvailable() ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
-
-describe.each(dialects)('jobs store on %s', (dialect) => {
-  let dir: string;
-  let pgServer: TestPostgres | undefined;
-  let store: Store;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'warden-job-store-'));
-    if (dialect === 'postgres') pgServer = await startPostgres();
-    store = await openStore(testConfig(dir, { store: { databaseUrl: pgServer?.url } }));
-  });
-  afterAll(async () => {
-    await store?.close();
-    await pgServer?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+describe.each(STORE_DIALECTS)('jobs store on %s', (dialect) => {
+  const store = useStore(dialect);
 
   const spec = {
     argv: ['/usr/bin/true'],

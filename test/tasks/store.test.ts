@@ -1,9 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../../src/store/db.js';
+import { describe, expect, it } from 'vitest';
 import {
   activateVersion,
   claimValidation,
@@ -29,28 +25,11 @@ import {
   staleTasks,
   startTask,
 } from '../../src/store/tasks.js';
-import { postgresAvailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { testConfig } from '../helpers/server.js';
+import { STORE_DIALECTS, useStore } from '../helpers/stores.js';
 
 /** Task files, titles and tasks on SQLite (always) and PostgreSQL (when installed). */
-const dialects = postgresAvailable() ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
-
-describe.each(dialects)('task store on %s', (dialect) => {
-  let dir: string;
-  let pgServer: TestPostgres | undefined;
-  let store: Store;
-
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'warden-task-store-'));
-    if (dialect === 'postgres') pgServer = await startPostgres();
-    store = await openStore(testConfig(dir, { store: { databaseUrl: pgServer?.url } }));
-  });
-
-  afterAll(async () => {
-    await store?.close();
-    await pgServer?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+describe.each(STORE_DIALECTS)('task store on %s', (dialect) => {
+  const store = useStore(dialect);
 
   const upload = (title: string, owner: string, extension = 'py', sha256 = 'a'.repeat(64)): NewUpload => ({
     validationId: randomUUID(),
