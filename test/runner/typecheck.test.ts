@@ -3,8 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { typeCheck } from '../../src/languages/typecheck.js';
+import { stopTypeCheckThread, typeCheckOffThread } from '../../src/languages/typecheck-worker.js';
 
 /** The TypeScript type-check stage alone, and what `warden run` / `warden validate` exit with. */
 describe('typeCheck', () => {
@@ -39,6 +40,50 @@ describe('typeCheck', () => {
   });
 });
 
+describe('typeCheckOffThread (the check on its own thread)', () => {
+  const TYPO = 'const x: number = "a";\n';
+  afterAll(() => stopTypeCheckThread());
+
+  it('gives what typeCheck gives, while the event loop keeps turning', async () => {
+    await stopTypeCheckThread(); // cold: the compiler's load would be the longest block
+    let turns = 0;
+    let pending = true;
+    const spin = () => {
+      turns++;
+      if (pending) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const found = await typeCheckOffThread(TYPO);
+    pending = false;
+    expect(found).toEqual(typeCheck(TYPO));
+    expect(turns).toBeGreaterThan(1);
+  });
+
+  it('serves concurrent checks, each with its own answer', async () => {
+    const codes = ['const a: string = 1;\n', 'const ok = 1;\n', TYPO];
+    const found = await Promise.all(codes.map((c) => typeCheckOffThread(c)));
+    expect(found).toEqual(codes.map((c) => typeCheck(c)));
+  });
+
+  it('a check that does not answer in time is "no type problems", told to onGiveUp; the next check works', async () => {
+    await stopTypeCheckThread(); // a cold thread cannot answer within 1 ms
+    const reasons: string[] = [];
+    const found = await typeCheckOffThread(TYPO, { timeoutMs: 1, onGiveUp: (e) => reasons.push(e.message) });
+    expect(found).toEqual([]);
+    expect(reasons).toEqual(['the type check took longer than 1 ms']);
+    expect(await typeCheckOffThread(TYPO)).toEqual(typeCheck(TYPO));
+  });
+
+  it('a thread that ends mid-check gives the check up; the next check starts a new thread', async () => {
+    const reasons: string[] = [];
+    const lost = typeCheckOffThread(TYPO, { onGiveUp: (e) => reasons.push(e.message) });
+    await stopTypeCheckThread();
+    expect(await lost).toEqual([]);
+    expect(reasons).toEqual(['the type-check thread was stopped']);
+    expect(await typeCheckOffThread(TYPO)).toEqual(typeCheck(TYPO));
+  });
+});
+
 describe('warden CLI on code that does not compile', () => {
   const BIN = fileURLToPath(new URL('../../bin/warden.js', import.meta.url));
   const dir = mkdtempSync(join(tmpdir(), 'warden-compile-'));
@@ -52,6 +97,10 @@ describe('warden CLI on code that does not compile', () => {
   };
   const typo = join(dir, 'typo.ts');
   writeFileSync(typo, 'const n: number = ;\n');
+  const typeError = join(dir, 'type-error.ts');
+  writeFileSync(typeError, 'const n: number = "a";\nconsole.log(n);\n');
+  const checked = join(dir, 'warden.yaml');
+  writeFileSync(checked, `dataDir: ${join(dir, 'data')}\nlanguages:\n  typescript: { typecheck: true }\n`);
 
   it('warden run: exit 0 (Warden worked), verdict compile_error with the line', () => {
     const r = warden('run', typo, '--json');
@@ -60,6 +109,14 @@ describe('warden CLI on code that does not compile', () => {
     expect(result.status).toBe('compile_error');
     expect(result.stderr).toMatch(/^does not compile: line 1, column \d+: /);
     expect(result.violations).toEqual([]);
+  });
+
+  it('warden run with typecheck on: a type error is compile_error with its TS code, and the CLI exits', () => {
+    const r = warden('run', typeError, '--json', '--config', checked);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.status).toBe('compile_error');
+    expect(result.stderr).toMatch(/^does not compile: line 1, column 7: TS2322: /);
   });
 
   it('warden validate: exit 3, the syntax_error finding', () => {
