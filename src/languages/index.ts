@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { transform, version as esbuildVersion, type Message } from 'esbuild';
@@ -41,6 +42,8 @@ const nodeArgv = (extra: string[]) => [
   NODE,
   '--experimental-detect-module',
   '--disable-warning=ExperimentalWarning',
+  // vm.SourceTextModule: the bootstrap parses an ES module entry before running it (load errors).
+  '--experimental-vm-modules',
   ...extra,
   '-e',
   bootstrap('node.cjs'),
@@ -165,13 +168,20 @@ export async function buildRun(
   return { ...languageSandbox(lang, options.limits), stdin: options.stdin, payload };
 }
 
-/** The bootstraps' payload: "main\0name\0size…\n" then the files' bytes (see bootstrap/). */
+/**
+ * The bootstraps' payload: "nonce\0main\0name\0size…\n" then the files' bytes (see bootstrap/). The
+ * nonce is the run's secret for the bootstrap's load-error report (see load-error.ts).
+ */
 export function encodePayload(main: string, files: Record<string, string>): Buffer {
   const bodies = Object.entries(files).map(([name, text]) => {
     if (/[\0\n/]/.test(name) || name.startsWith('.'))
       throw new Error(`invalid file name ${JSON.stringify(name)}`);
     return [name, Buffer.from(text, 'utf8')] as const;
   });
-  const head = [main, ...bodies.flatMap(([name, body]) => [name, String(body.length)])].join('\0');
+  const head = [
+    randomBytes(16).toString('hex'),
+    main,
+    ...bodies.flatMap(([name, body]) => [name, String(body.length)]),
+  ].join('\0');
   return Buffer.concat([Buffer.from(`${head}\n`, 'utf8'), ...bodies.map(([, body]) => body)]);
 }

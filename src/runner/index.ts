@@ -9,6 +9,7 @@ import {
   type Language,
   type LanguageId,
 } from '../languages/index.js';
+import { loadError } from '../languages/load-error.js';
 import { resultWithoutRun, type Engine } from '../sandbox/engine.js';
 import type { BackendName, Limits, RunResult, Verdict, Violation } from '../sandbox/types.js';
 import type {
@@ -150,6 +151,15 @@ export async function executeCode(deps: RunnerDeps, req: ExecuteRequest): Promis
     { ...spec, network: req.network ? { enabled: true } : undefined },
     { backend: req.backend },
   );
+  // A compile error only the runtime found, before any of the code ran (see load-error.ts).
+  const problem = loadError(spec, result);
+  if (problem) {
+    const notes = [...compileNotes([problem]), 'the code was not run: the runtime could not compile it'];
+    return {
+      analysis: report,
+      result: { ...result, status: 'compile_error', stdout: '', stderr: `${notes.join('\n')}\n` },
+    };
+  }
   return { analysis: report, result };
 }
 

@@ -1,28 +1,53 @@
 # Warden's Python bootstrap: started ahead of time inside the sandbox, it blocks on fd 3 until a run
 # hands it the program, writes the files into the working dir and runs the entry file as __main__.
+#
+# Load-time compile errors (SyntaxError, IndentationError, TabError, null bytes) are reported on
+# stderr as "\0WARDEN_COMPILE <nonce> <json>\n", then exit 1, before any user code runs. The nonce is
+# the run's secret from the payload head; it lives only in _load's frame, gone before the user's code
+# starts, so a program printing the same line cannot make its run pass for a compile error.
 import os, sys
-_chunks = []
-while True:
-    _c = os.read(3, 1 << 20)
-    if not _c:
-        break
-    _chunks.append(_c)
-os.close(3)
-# Payload: "main\0name\0size\0name\0size…\n" then the files' bytes (no json: it imports re, ~7 ms).
-_head, _, _body = b''.join(_chunks).partition(b'\n')
-_parts = _head.decode().split('\0')
-_at = 0
-for _i in range(1, len(_parts), 2):
-    _size = int(_parts[_i + 1])
-    with open(_parts[_i], 'wb') as _f:
-        _f.write(_body[_at:_at + _size])
-    _at += _size
-_main = os.path.abspath(_parts[0])
+
+
+def _load():
+    chunks = []
+    while True:
+        c = os.read(3, 1 << 20)
+        if not c:
+            break
+        chunks.append(c)
+    os.close(3)
+    # Payload: "nonce\0main\0name\0size\0name\0size…\n" then the files' bytes (no json: it imports re,
+    # ~7 ms).
+    head, _, body = b''.join(chunks).partition(b'\n')
+    parts = head.decode().split('\0')
+    at = 0
+    for i in range(2, len(parts), 2):
+        size = int(parts[i + 1])
+        with open(parts[i], 'wb') as f:
+            f.write(body[at:at + size])
+        at += size
+    main = os.path.abspath(parts[1])
+    with open(main, encoding='utf-8') as f:
+        source = f.read()
+    try:
+        return main, compile(source, main, 'exec')
+    except (SyntaxError, ValueError) as e:
+        import json
+        syntax = isinstance(e, SyntaxError)
+        report = {
+            'line': e.lineno if syntax else None,
+            'column': e.offset if syntax and e.lineno else None,
+            'message': type(e).__name__ + ': ' + (e.msg if syntax else str(e)),
+        }
+        data = ('\0WARDEN_COMPILE ' + parts[0] + ' ' + json.dumps(report) + '\n').encode()
+        while data:
+            data = data[os.write(2, data):]
+        os._exit(1)
+
+
+_main, _code = _load()
 sys.argv = [_main]
 sys.path.insert(0, os.path.dirname(_main))
-with open(_main, encoding='utf-8') as _f:
-    _code = compile(_f.read(), _main, 'exec')
-del _chunks, _c, _head, _body, _parts, _at, _i, _size, _f
 _g = {'__name__': '__main__', '__file__': _main, '__builtins__': __builtins__}
 _status = 0
 try:
