@@ -415,7 +415,8 @@ function runtimeViolation(v: Violation): SecurityViolation {
 const SERIOUSNESS: Verdict[] = [
   'error',
   'security_violation',
-  // Decided once for the whole request, before any case runs: never mixed with other verdicts.
+  // The same for every case (decided before any runs, or by the runtime loading the code): never
+  // mixed with other verdicts.
   'compile_error',
   'memory_limit_exceeded',
   'timeout',
