@@ -11,7 +11,7 @@ export const VERDICTS = [
   'timeout',
   'memory_limit_exceeded',
   'output_limit_exceeded',
-  // The code does not parse, transpile or type-check: decided before any sandbox, never by one.
+  // The code does not parse, transpile or type-check: found before any run, or by the runtime loading it.
   'compile_error',
   'security_violation',
   'error',
