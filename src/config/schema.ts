@@ -114,9 +114,9 @@ export const languagesConfigSchema = z
       .object({
         /**
          * Type-check TypeScript before running it (in memory, ES2022 and a small declaration of Node's
-         * globals, not strict): a type error is `compile_error`. Off by default: the check runs on the
-         * worker's event loop (which `warden serve` shares with the API) — 5–11 ms for a small file,
-         * ≈ 0.1 s for 2,000 lines, ≈ 1 s and ≈ 140 MB for a worker's first (README, "Compile errors").
+         * globals, not strict): a type error is `compile_error`. It runs on a worker thread, so the
+         * event loop the API shares is not held: 6–10 ms for a small file, 0.15–0.2 s for 2,000
+         * lines, 1–1.5 s and ≈ 100 MB for a process's first (README, "Compile errors").
          */
         typecheck: z.boolean().default(false),
       })
