@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import { call } from '../helpers/server.js';
+import { until as waitUntil } from '../helpers/wait.js';
 
 /** Client side of the jobs API for tests: submit, wait, read the SSE log. */
 
@@ -43,15 +44,9 @@ export async function job(base: string, id: string, user?: string): Promise<JobA
   return res.body;
 }
 
-export async function until<T>(probe: () => Promise<T | undefined>, ms = 60_000, every = 25): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, every));
-  }
-}
+/** The shared bounded wait, with a job's longer default deadline. */
+export const until = <T>(probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> =>
+  waitUntil(probe, ms);
 
 export async function finished(base: string, id: string, user?: string): Promise<JobAnswer> {
   return until(async () => {
