@@ -31,7 +31,7 @@ import {
   jobRecord,
   logQuery,
 } from '../schemas/jobs.js';
-import { requestUser } from '../user.js';
+import { requestTenant } from '../tenant.js';
 
 /**
  * Jobs (SPEC §7): this layer checks a job, records it and enqueues it; job workers run it. Live logs
@@ -128,7 +128,7 @@ export const jobRoutes =
     const stored = storeGuard(retryAfter);
 
     const ownJob = async (req: FastifyRequest, id: string): Promise<JobRecord> => {
-      const user = requestUser(req);
+      const user = requestTenant(req);
       const job = await stored(() => getJob(db, id), req.log);
       if (!job || job.owner !== user)
         throw new ApiError(404, 'not_found', `no job ${JSON.stringify(id)}`, 'id');
@@ -147,7 +147,7 @@ export const jobRoutes =
         },
       },
       async (req, reply) => {
-        const user = requestUser(req);
+        const user = requestTenant(req);
         let prepared;
         try {
           prepared = prepareJob(req.body, jobs, allowList);
@@ -216,7 +216,7 @@ export const jobRoutes =
         },
       },
       async (req) => {
-        const user = requestUser(req);
+        const user = requestTenant(req);
         const { status, limit, cursor } = req.query;
         const after = cursor ? decodeCursor(cursor) : undefined;
         const page = await stored(() => listJobs(db, { owner: user, status, limit, after }), req.log);

@@ -36,7 +36,7 @@ import {
   validationReport,
   validationStatus,
 } from '../schemas.js';
-import { requestUser } from '../user.js';
+import { requestTenant } from '../tenant.js';
 
 /**
  * Task files (SPEC §6): uploads go to the staging dir and the validation queue; validated files are
@@ -221,7 +221,7 @@ export const taskRoutes =
         },
       },
       async (req, reply) => {
-        const user = requestUser(req);
+        const user = requestTenant(req);
         const upload = await readUpload(req, maxUploadBytes);
         let declared;
         if (upload.language !== undefined) {
@@ -323,7 +323,7 @@ export const taskRoutes =
         },
       },
       async (req) => {
-        const user = requestUser(req);
+        const user = requestTenant(req);
         const upload = await stored(() => getTaskFile(store.db, req.params.validation_id), req.log);
         if (!upload || upload.owner !== user) {
           throw new ApiError(
@@ -365,7 +365,7 @@ export const taskRoutes =
         },
       },
       async (req, reply) => {
-        const user = requestUser(req);
+        const user = requestTenant(req);
         const { title, payload } = req.body;
         const unknown = () =>
           new ApiError(
@@ -419,7 +419,7 @@ export const taskRoutes =
         },
       },
       async (req) => {
-        const user = requestUser(req);
+        const user = requestTenant(req);
         const task = await stored(() => getTask(store.db, req.params.task_id), req.log);
         if (!task || task.owner !== user) {
           throw new ApiError(404, 'not_found', `no task ${JSON.stringify(req.params.task_id)}`, 'task_id');
