@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { BACKEND_NAMES } from '../sandbox/types.js';
 import { artifactsConfigSchema } from './artifacts.js';
+import { authConfigSchema, corsConfigSchema, isLoopbackHost, resolveAuthMode } from './auth.js';
 import { duration } from './duration.js';
 import { jobsConfigSchema, withinSandbox } from './jobs.js';
+import { webhooksConfigSchema } from './webhooks.js';
 
 const MiB = 1024 * 1024;
 
@@ -86,6 +88,26 @@ export const sandboxConfigSchema = z
       })
       .strict()
       .default({ size: 2, perLanguage: {}, maxIdleMs: 300_000 }),
+    /** The `docker` backend: Docker Engine on this host (see README, "Docker backend"). */
+    docker: z
+      .object({
+        /** The daemon's unix socket. */
+        socketPath: z.string().min(1).default('/var/run/docker.sock'),
+        /** Local image the containers start from (built by `warden doctor --build-image`, never pulled). */
+        image: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9._/-]*$/)
+          .default('warden-sandbox'),
+        /** OCI runtime: `runsc` gives Docker + gVisor where the daemon has it registered. */
+        runtime: z.enum(['runc', 'runsc']).default('runc'),
+      })
+      .strict()
+      .default({ socketPath: '/var/run/docker.sock', image: 'warden-sandbox', runtime: 'runc' }),
+    /** The container monitor: sweeps what dead services and finished runs left behind. */
+    monitor: z
+      .object({ intervalMs: z.number().int().min(100).default(30_000) })
+      .strict()
+      .default({ intervalMs: 30_000 }),
   })
   .strict();
 
@@ -160,6 +182,8 @@ export const serverConfigSchema = z
     /** Retry-After (seconds) sent with 429 and 503. */
     retryAfterSeconds: z.number().int().positive().default(5),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Browser origins allowed to call the API (CORS); none by default. */
+    cors: corsConfigSchema.default({ origins: [] }),
   })
   .strict();
 
@@ -180,6 +204,11 @@ export const storeConfigSchema = z
      * such as `7d`, `12h`, `30m`, `90s`. A periodic sweep deletes older ones.
      */
     retention: duration.prefault('7d'),
+    /**
+     * How long audit log rows are kept (same forms as retention); longer by default than the work
+     * they describe, since the log is what answers "who did what" afterwards.
+     */
+    auditRetention: duration.prefault('365d'),
   })
   .strict();
 
@@ -285,8 +314,15 @@ const configObject = z
     tasks: tasksConfigSchema.default(tasksConfigSchema.parse({})),
     artifacts: artifactsConfigSchema.default({}),
     jobs: jobsConfigSchema.default(jobsConfigSchema.parse({})),
+    webhooks: webhooksConfigSchema.default(webhooksConfigSchema.parse({})),
+    auth: authConfigSchema.default({ publicMetrics: true }),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.auth.mode !== 'none' || isLoopbackHost(c.server.host), {
+    path: ['auth', 'mode'],
+    message:
+      'none is allowed only when server.host is a loopback address (127.0.0.1, ::1, localhost); create an API key with `warden keys create --tenant NAME` and use auth.mode keys',
+  });
 
 /** The task-file dirs default to places under the data dir, so every dir is known after parsing. */
 export const configSchema = configObject.transform((config) => ({
@@ -299,6 +335,7 @@ export const configSchema = configObject.transform((config) => ({
   },
   artifacts: { ...config.artifacts, dir: config.artifacts.dir ?? join(config.dataDir, 'artifacts') },
   jobs: withinSandbox(config.jobs, config.sandbox.maxLimits),
+  auth: { ...config.auth, mode: resolveAuthMode(config.auth.mode, config.server.host) },
 }));
 
 export type WardenConfig = z.output<typeof configSchema>;
