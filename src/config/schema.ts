@@ -6,6 +6,7 @@ import { artifactsConfigSchema } from './artifacts.js';
 import { authConfigSchema, corsConfigSchema, isLoopbackHost, resolveAuthMode } from './auth.js';
 import { duration } from './duration.js';
 import { jobsConfigSchema, withinSandbox } from './jobs.js';
+import { pistonConfigSchema } from './piston.js';
 import { webhooksConfigSchema } from './webhooks.js';
 
 const MiB = 1024 * 1024;
@@ -316,6 +317,7 @@ const configObject = z
     jobs: jobsConfigSchema.default(jobsConfigSchema.parse({})),
     webhooks: webhooksConfigSchema.default(webhooksConfigSchema.parse({})),
     auth: authConfigSchema.default({ publicMetrics: true }),
+    piston: pistonConfigSchema.default({ analysis: true }),
   })
   .strict()
   .refine((c) => c.auth.mode !== 'none' || isLoopbackHost(c.server.host), {

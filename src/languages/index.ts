@@ -150,7 +150,9 @@ export async function compileSource(lang: Language, code: string): Promise<strin
 
 /**
  * A run of `code`: the program travels as the payload on fd 3, so a pre-started sandbox of the same
- * language can take it. `extraFiles` (e.g. a test harness) go next to it; `main` picks the entry.
+ * language can take it. `extraFiles` (e.g. a test harness, or a Piston request's other files) go next
+ * to it, those in the language's own source form compiled like the entry (TypeScript → `.js`);
+ * `main` picks the entry; `args` follow the entry on the program's command line.
  */
 export async function buildRun(
   lang: Language,
@@ -158,30 +160,56 @@ export async function buildRun(
   options: {
     stdin?: string;
     limits?: Partial<Limits>;
-    extraFiles?: Record<string, string>;
+    extraFiles?: Record<string, string | Uint8Array>;
     main?: string;
+    args?: string[];
   } = {},
 ): Promise<RunSpec> {
   const program = await compileSource(lang, code);
   const fileName = lang.compiledFileName ?? lang.fileName;
-  const payload = encodePayload(options.main ?? fileName, { ...options.extraFiles, [fileName]: program });
+  const files: Record<string, string | Uint8Array> = {};
+  for (const [name, body] of Object.entries(options.extraFiles ?? {})) {
+    const compiled = lang.compile ? compiledName(lang, name) : null;
+    if (!compiled) files[name] = body;
+    else files[compiled] = await compileSource(lang, Buffer.from(body).toString('utf8'));
+  }
+  files[fileName] = program;
+  const payload = encodePayload(options.main ?? fileName, files, options.args);
   return { ...languageSandbox(lang, options.limits), stdin: options.stdin, payload };
 }
 
+/** `util.ts` → `util.js` for a language compiled on the host; null for a file it does not compile. */
+function compiledName(lang: Language, name: string): string | null {
+  const ext = lang.extensions.find((e) => name.toLowerCase().endsWith(e));
+  return ext ? `${name.slice(0, -ext.length)}.js` : null;
+}
+
 /**
- * The bootstraps' payload: "nonce\0main\0name\0size…\n" then the files' bytes (see bootstrap/). The
- * nonce is the run's secret for the bootstrap's load-error report (see load-error.ts).
+ * The bootstraps' payload: "nonce\0main\0argc\0argsize…\0name\0size…\n" then the arguments' and
+ * the files' bytes (see bootstrap/). The nonce is the run's secret for the bootstrap's load-error
+ * report (see load-error.ts). Sizes in the head keep any byte (a newline in an argument, a binary
+ * file) out of its parsing.
  */
-export function encodePayload(main: string, files: Record<string, string>): Buffer {
-  const bodies = Object.entries(files).map(([name, text]) => {
+export function encodePayload(
+  main: string,
+  files: Record<string, string | Uint8Array>,
+  args: string[] = [],
+): Buffer {
+  const bodies = Object.entries(files).map(([name, body]) => {
     if (/[\0\n/]/.test(name) || name.startsWith('.'))
       throw new Error(`invalid file name ${JSON.stringify(name)}`);
-    return [name, Buffer.from(text, 'utf8')] as const;
+    return [name, typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body)] as const;
+  });
+  const argBodies = args.map((arg) => {
+    if (arg.includes('\0')) throw new Error('a program argument cannot hold a NUL byte');
+    return Buffer.from(arg, 'utf8');
   });
   const head = [
     randomBytes(16).toString('hex'),
     main,
+    String(argBodies.length),
+    ...argBodies.map((a) => String(a.length)),
     ...bodies.flatMap(([name, body]) => [name, String(body.length)]),
   ].join('\0');
-  return Buffer.concat([Buffer.from(`${head}\n`, 'utf8'), ...bodies.map(([, body]) => body)]);
+  return Buffer.concat([Buffer.from(`${head}\n`, 'utf8'), ...argBodies, ...bodies.map(([, body]) => body)]);
 }

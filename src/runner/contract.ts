@@ -106,10 +106,36 @@ export type ExecuteRequestBody = z.infer<ReturnType<typeof executeRequest>>;
 export type TestCase = NonNullable<ExecuteRequestBody['test_cases']>[number];
 export type RequestLimits = NonNullable<ExecuteRequestBody['limits']>;
 
+/**
+ * What only the Piston-compatible API (`/api/v2/execute`) asks of a run. A /execute body cannot carry
+ * it (its schema is strict): that route adds it to the request it stores.
+ */
+export interface RunOptions {
+  /** The program's arguments, after the entry file. */
+  args?: string[];
+  /** Files written beside the entry: name → content as base64 (they may be binary). */
+  files?: Record<string, string>;
+  /** false: findings are reported but reject nothing (profile `off`); code that does not parse still never runs. */
+  analysis?: boolean;
+  /** Answer the run's exit code, signal and stderr apart from the notes (`process` of the response). */
+  detail?: boolean;
+}
+
 /** A request as queued and stored: the body with its language resolved to an id. */
 export type ExecutionRequest = Omit<ExecuteRequestBody, 'language'> & {
   language: (typeof LANGUAGE_IDS)[number];
+  options?: RunOptions;
 };
+
+/** How the one run of a request with `options.detail` ended, as a process: what /execute folds into `errors`. */
+export interface ProcessDetail {
+  exit_code: number | null;
+  signal: string | null;
+  /** The program's own stderr (cut like the answer's outputs). */
+  stderr: string;
+  /** Warden's notes (limit reached, truncation, analysis or compile problems), stderr not included. */
+  notes: string[];
+}
 
 const severity = z.enum(['low', 'medium', 'high', 'critical']);
 
@@ -194,4 +220,5 @@ export const executeResponse = z
   })
   .describe('Result of an execution. Times in seconds, memory in bytes.');
 
-export type ExecutionResponse = z.infer<typeof executeResponse>;
+/** The answer as stored; `process` only for requests with `options.detail` (never part of /execute's schema). */
+export type ExecutionResponse = z.infer<typeof executeResponse> & { process?: ProcessDetail };

@@ -15,11 +15,13 @@ import type { BackendName, Limits, RunResult, Verdict, Violation } from '../sand
 import type {
   ExecutionRequest,
   ExecutionResponse,
+  ProcessDetail,
   RequestLimits,
   SecurityViolation,
   TestCase,
   TestResult,
 } from './contract.js';
+import { extraFiles, withExtraFiles } from './files.js';
 import { fitPair, jsonBytes } from './json-budget.js';
 
 export type * from './contract.js';
@@ -93,8 +95,10 @@ export interface ExecuteRequest {
   /** false skips static analysis (CLI `--no-analysis`). */
   analysis?: boolean;
   /** Extra files beside the program and another entry point (task handlers' harness). */
-  extraFiles?: Record<string, string>;
+  extraFiles?: Record<string, string | Uint8Array>;
   main?: string;
+  /** The program's arguments, after the entry file. */
+  args?: string[];
 }
 
 export interface ExecuteOutcome {
@@ -137,6 +141,7 @@ export async function executeCode(deps: RunnerDeps, req: ExecuteRequest): Promis
       limits: req.limits,
       extraFiles: req.extraFiles,
       main: req.main,
+      args: req.args,
     });
   } catch (err) {
     if (!(err instanceof CompileError)) throw err;
@@ -222,9 +227,13 @@ export async function analyzeExecution(
   req: ExecutionRequest,
 ): Promise<AnalysisDecision> {
   const started = performance.now();
+  // A route may turn the analysis off (piston.analysis: false): findings then reject nothing.
+  const policy: Partial<AnalysisPolicy> =
+    req.options?.analysis === false ? { ...deps.policy, profile: 'off' } : deps.policy;
   let report: AnalysisReport;
   try {
-    report = await analyze(req.code, LANGUAGES[req.language].analysis, deps.policy);
+    report = await analyze(req.code, LANGUAGES[req.language].analysis, policy);
+    report = await withExtraFiles(report, req, policy);
   } catch (err) {
     if (err instanceof CodeTooLargeError)
       return { kind: 'answer', response: emptyResponse(requestId, 'failed', [err.message]) };
@@ -301,6 +310,8 @@ export interface CaseOutcome {
   truncated: boolean;
   usage: { wallMs: number; cpuMs: number; peakMemoryBytes: number };
   violations: SecurityViolation[];
+  /** The run as a process, for requests with `options.detail`. */
+  process?: ProcessDetail;
 }
 
 /** Bytes of answer a case's stdout and stderr may take together, the rest being the answer's frame. */
@@ -367,6 +378,8 @@ export async function runCase(
     network: req.limits?.network_access === true,
     backend: req.backend,
     analysis: false,
+    extraFiles: extraFiles(req),
+    args: req.options?.args,
   });
   if (result.status === 'error')
     deps.onInternalError?.(new Error(result.error ?? 'sandbox error'), 'sandbox run failed');
@@ -386,6 +399,14 @@ export async function runCase(
     );
   if (result.status === 'memory_limit_exceeded') errors.push('the memory limit was reached');
   if (result.status === 'error') errors.push(wardenFault(requestId, 'the sandbox failed'));
+  const detail: ProcessDetail | undefined = req.options?.detail
+    ? {
+        exit_code: result.exitCode,
+        signal: result.signal,
+        stderr: fitted.second,
+        notes: fitted.second ? errors.slice(1) : errors,
+      }
+    : undefined;
   return {
     status: result.status,
     stdout: fitted.first,
@@ -397,6 +418,7 @@ export async function runCase(
       peakMemoryBytes: result.usage.peakMemoryBytes,
     },
     violations: result.violations.map(runtimeViolation),
+    ...(detail && { process: detail }),
   };
 }
 
@@ -486,5 +508,6 @@ export function assembleResponse(
     all_tests_passed: req.test_cases?.length ? testResults.every((t) => t.passed) : success,
     has_security_violations: violations.length > 0,
     truncated: outcomes.some((o) => o.truncated),
+    ...(!req.test_cases?.length && outcomes[0]?.process && { process: outcomes[0].process }),
   };
 }

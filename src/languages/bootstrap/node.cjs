@@ -51,17 +51,23 @@ function locate(err, stack) {
   };
 }
 
+const args = [];
 const main = (() => {
   const chunks = [];
   const buf = Buffer.alloc(1 << 20);
   for (let n; (n = fs.readSync(3, buf)) > 0;) chunks.push(Buffer.from(buf.subarray(0, n)));
   fs.closeSync(3);
-  // Payload: "nonce\0main\0name\0size\0name\0size…\n" then the files' bytes.
+  // Payload: "nonce\0main\0argc\0argsize…\0name\0size…\n" then the arguments' and the files' bytes.
   const data = Buffer.concat(chunks);
   const newline = data.indexOf(10);
   const parts = data.subarray(0, newline).toString('utf8').split('\0');
+  const argc = Number(parts[2]);
   let at = newline + 1;
-  for (let i = 2; i < parts.length; i += 2) {
+  for (const size of parts.slice(3, 3 + argc)) {
+    args.push(data.subarray(at, at + Number(size)).toString('utf8'));
+    at += Number(size);
+  }
+  for (let i = 3 + argc; i < parts.length; i += 2) {
     const size = Number(parts[i + 1]);
     fs.writeFileSync(parts[i], data.subarray(at, at + size));
     at += size;
@@ -78,5 +84,5 @@ const main = (() => {
   }
   return file;
 })();
-process.argv = [process.argv[0], main];
+process.argv = [process.argv[0], main, ...args];
 Module.runMain(main);

@@ -16,12 +16,17 @@ def _load():
             break
         chunks.append(c)
     os.close(3)
-    # Payload: "nonce\0main\0name\0size\0name\0size…\n" then the files' bytes (no json: it imports re,
-    # ~7 ms).
+    # Payload: "nonce\0main\0argc\0argsize…\0name\0size…\n" then the arguments' and the files'
+    # bytes (no json: it imports re, ~7 ms).
     head, _, body = b''.join(chunks).partition(b'\n')
     parts = head.decode().split('\0')
+    argc = int(parts[2])
     at = 0
-    for i in range(2, len(parts), 2):
+    args = []
+    for size in parts[3:3 + argc]:
+        args.append(body[at:at + int(size)].decode('utf-8', 'surrogateescape'))
+        at += int(size)
+    for i in range(3 + argc, len(parts), 2):
         size = int(parts[i + 1])
         with open(parts[i], 'wb') as f:
             f.write(body[at:at + size])
@@ -30,7 +35,7 @@ def _load():
     with open(main, encoding='utf-8') as f:
         source = f.read()
     try:
-        return main, compile(source, main, 'exec')
+        return main, args, compile(source, main, 'exec')
     except (SyntaxError, ValueError) as e:
         import json
         syntax = isinstance(e, SyntaxError)
@@ -45,8 +50,8 @@ def _load():
         os._exit(1)
 
 
-_main, _code = _load()
-sys.argv = [_main]
+_main, _args, _code = _load()
+sys.argv = [_main, *_args]
 sys.path.insert(0, os.path.dirname(_main))
 _g = {'__name__': '__main__', '__file__': _main, '__builtins__': __builtins__}
 _status = 0
