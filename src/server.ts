@@ -13,6 +13,7 @@ import { openHeartbeats } from './queue/heartbeats.js';
 import { startLocalRedis, type LocalRedis } from './queue/redis-server.js';
 import { openTaskQueue } from './queue/tasks.js';
 import { openValidationQueue } from './queue/validations.js';
+import { openAuditLog } from './store/audit.js';
 import { openStore, type Store } from './store/db.js';
 import { startRetentionSweeper } from './store/retention.js';
 import { sweepStaging } from './worker/validations.js';
@@ -65,12 +66,20 @@ export async function startServer(
     const store: Store = await openStore(config);
     undo.push(() => store.close());
     logger.info({ dialect: store.dialect, location: store.location }, 'store ready');
-    const sweeper = startRetentionSweeper(store.db, config.store.retention, {
-      onSwept: (deleted) => {
-        if (Object.values(deleted).some((n) => n > 0)) logger.info({ deleted }, 'expired rows deleted');
+    // Closed after everything that records (undone in reverse), before the store: nothing is lost.
+    const audit = openAuditLog(store.db, { logger });
+    undo.push(() => audit.close());
+    const sweeper = startRetentionSweeper(
+      store.db,
+      config.store.retention,
+      {
+        onSwept: (deleted) => {
+          if (Object.values(deleted).some((n) => n > 0)) logger.info({ deleted }, 'expired rows deleted');
+        },
+        onError: (err) => logger.warn({ err: err.message }, 'retention sweep failed'),
       },
-      onError: (err) => logger.warn({ err: err.message }, 'retention sweep failed'),
-    });
+      { audit_log: config.store.auditRetention },
+    );
     undo.push(() => sweeper.stop());
 
     // Uploads are staged by this process: it cleans them up, whichever node validated them.
@@ -115,7 +124,7 @@ export async function startServer(
 
     let worker: WardenWorker | undefined;
     if (config.workers.inProcess) {
-      worker = await startWorker(effective, { store, metrics, logger });
+      worker = await startWorker(effective, { store, audit, metrics, logger });
       undo.push(() => worker!.close());
     }
     // Runtime versions are asked once; do it now rather than on the first GET /languages.
@@ -128,6 +137,7 @@ export async function startServer(
     const app = await buildApp({
       config: effective,
       store,
+      audit,
       queue,
       validations,
       tasks,

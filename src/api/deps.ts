@@ -7,12 +7,15 @@ import type { Heartbeats } from '../queue/heartbeats.js';
 import type { TaskQueue } from '../queue/tasks.js';
 import type { ValidationQueue } from '../queue/validations.js';
 import type { BackendProbe } from '../sandbox/types.js';
+import type { AuditLog } from '../store/audit.js';
 import type { Store } from '../store/db.js';
 
 /** What the HTTP layer is given; it validates, enqueues and answers, and never runs code itself. */
 export interface AppDeps {
   config: WardenConfig;
   store: Store;
+  /** Who did what (GET /audit); record() never waits. */
+  audit: AuditLog;
   queue: ExecutionQueue;
   /** Uploaded task files waiting for a validation worker. */
   validations: ValidationQueue;

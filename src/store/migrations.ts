@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { auditMigration } from './audit-migration.js';
 import { durabilityMigrations } from './durability-migrations.js';
 import { executionMigrations } from './executions-migration.js';
 import { jobsMigration } from './jobs-migration.js';
@@ -140,6 +141,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     ...durabilityMigrations(dialect),
     // JSON as text on both databases from here on (see 0200_dur_json_text: jsonb reorders keys, refuses NUL).
     '0300_jobs': jobsMigration({ ...t, json: sql`text` }),
+    '0410_audit_log': auditMigration(dialect, t.timestamp),
   };
 }
 

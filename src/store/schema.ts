@@ -1,4 +1,5 @@
 import type { ColumnType } from 'kysely';
+import type { AuditLogTable } from './audit-migration.js';
 import type { JobLogsTable, JobsTable } from './jobs-schema.js';
 
 /**
@@ -132,4 +133,5 @@ export interface Database {
   tasks: TasksTable;
   jobs: JobsTable;
   job_logs: JobLogsTable;
+  audit_log: AuditLogTable;
 }

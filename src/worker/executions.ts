@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
+import { executionEvents } from '../audit/events.js';
 import {
   caseJobId,
   EXECUTION_QUEUE,
@@ -46,7 +47,7 @@ import type { Role, WorkerContext } from './role.js';
  * which it ends as `error`, Warden's fault.
  */
 export function executionRole(ctx: WorkerContext, queue: ExecutionQueue): Role {
-  const { config, engine, store, metrics, logger } = ctx;
+  const { config, engine, store, audit, metrics, logger } = ctx;
   const db = store.db;
   const { maxAttempts } = config.tasks;
   const { maxRequestMs } = config.sandbox;
@@ -80,6 +81,7 @@ export function executionRole(ctx: WorkerContext, queue: ExecutionQueue): Role {
   ): Promise<boolean> {
     if (!(await finishExecution(db, record.requestId, response.status, response, token))) return false;
     metrics.observeExecution(record.language, response.status);
+    for (const event of executionEvents(record, response)) audit.record(event);
     log.info(
       {
         language: record.language,

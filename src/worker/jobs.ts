@@ -3,6 +3,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { validateKey, type ArtifactStore } from '../artifacts/index.js';
+import { jobViolationEvent } from '../audit/events.js';
 import { executeJob, jobOutcome } from '../jobs/execute.js';
 import { startEgressProxy, type EgressProxy } from '../jobs/proxy.js';
 import { LogLines } from '../jobs/log-lines.js';
@@ -36,7 +37,7 @@ import type { Role, WorkerContext } from './role.js';
 class WardenFailure extends Error {}
 
 export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: ArtifactStore): Role {
-  const { config, engine, store, metrics, logger } = ctx;
+  const { config, engine, store, audit, metrics, logger } = ctx;
   const db = store.db;
   const jobsConfig = config.jobs;
   const base = outputBase(config.dataDir);
@@ -115,7 +116,22 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
               reason: event.reason,
             };
             if (event.allowed) logger.info({ egress: 'allowed', ...entry }, 'job connection allowed');
-            else logger.warn({ audit: 'job.connection_refused', ...entry }, 'audit: job.connection_refused');
+            else {
+              logger.warn({ egress: 'refused', ...entry }, 'job connection refused');
+              audit.record({
+                tenant: job.owner,
+                actor: job.owner,
+                action: 'job.connection_refused',
+                target: job.id,
+                outcome: 'refused',
+                details: {
+                  host: event.host,
+                  port: event.port,
+                  address: event.address ?? null,
+                  reason: event.reason ?? null,
+                },
+              });
+            }
           },
         });
       }
@@ -174,6 +190,8 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
     }
     if (result.status === 'error' && !cancelled) throw new WardenFailure(result.error ?? 'sandbox error');
     const outcome = jobOutcome(result, cancelled, spec);
+    const violation = jobViolationEvent(job, result.violations);
+    if (violation) audit.record(violation);
     log.note(`job ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`);
     await appendLogs(db, job.id, log.take());
     await finish(job, token, {

@@ -4,6 +4,7 @@ import type { WardenConfig } from '../config/schema.js';
 import type { Metrics } from '../metrics.js';
 import type { WorkerRole } from '../queue/heartbeats.js';
 import type { Engine } from '../sandbox/engine.js';
+import type { AuditLog } from '../store/audit.js';
 import type { Store } from '../store/db.js';
 
 /** What every role of a worker process shares: one engine (and its pool), one store, one logger. */
@@ -11,6 +12,7 @@ export interface WorkerContext {
   config: WardenConfig & { queue: { redisUrl: string } };
   engine: Engine;
   store: Store;
+  audit: AuditLog;
   metrics: Metrics;
   logger: Logger;
 }

@@ -18,12 +18,21 @@ import type { Role, WorkerContext } from './role.js';
 class FileNotReadyError extends Error {}
 
 export function taskRole(ctx: WorkerContext, queue: TaskQueue): Role {
-  const { config, engine, store, metrics, logger } = ctx;
+  const { config, engine, store, audit, metrics, logger } = ctx;
   const db = store.db;
   const maxAttempts = config.tasks.maxAttempts;
 
   async function finish(task: TaskRecord, end: Parameters<typeof finishTask>[2]): Promise<void> {
-    if (await finishTask(db, task.taskId, end)) metrics.observeTask(end.status);
+    if (!(await finishTask(db, task.taskId, end))) return;
+    metrics.observeTask(end.status);
+    audit.record({
+      tenant: task.owner,
+      actor: task.owner,
+      action: 'task.run',
+      target: task.taskId,
+      outcome: end.status,
+      details: { title: task.title, validation_id: end.validationId ?? task.validationId },
+    });
   }
 
   /**

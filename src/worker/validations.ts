@@ -33,6 +33,7 @@ import {
   type Verdict,
 } from '../store/task-files.js';
 import type { Database } from '../store/schema.js';
+import { validationEvent } from '../audit/events.js';
 import type { Role, WorkerContext } from './role.js';
 
 /**
@@ -90,7 +91,7 @@ export async function sweepStaging(db: Kysely<Database>, stagingDir: string, log
 }
 
 export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role {
-  const { config, engine, store, metrics, logger } = ctx;
+  const { config, engine, store, audit, metrics, logger } = ctx;
   const db = store.db;
   const maxAttempts = config.tasks.maxAttempts;
   const dirs: ValidationDirs = {
@@ -165,6 +166,7 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
       const promoted = await promoteUpload(upload, token);
       if (promoted === 'promoted') {
         log.info({ title: upload.title, file: upload.fileName }, 'task file validated');
+        audit.record(validationEvent(upload, 'VALIDATED', []));
         return;
       }
       verdict = 'REJECTED';
@@ -190,6 +192,7 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
     }
     if (!(await finishValidation(db, upload.validationId, token, 'REJECTED'))) throw new LostClaimError();
     log.info({ title: upload.title, reasons }, 'task file rejected');
+    audit.record(validationEvent(upload, 'REJECTED', reasons));
   }
 
   async function validateAndSettle(upload: TaskFileRecord, token: string, log: Logger): Promise<void> {

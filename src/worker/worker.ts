@@ -21,6 +21,7 @@ import { openTaskQueue } from '../queue/tasks.js';
 import { openValidationQueue } from '../queue/validations.js';
 import { createEngine, type Engine } from '../sandbox/engine.js';
 import type { BackendProbe } from '../sandbox/types.js';
+import { openAuditLog, type AuditLog } from '../store/audit.js';
 import { openStore, type Store } from '../store/db.js';
 import { executionRole } from './executions.js';
 import type { Role, WorkerContext } from './role.js';
@@ -50,6 +51,7 @@ export class WorkerConfigError extends Error {}
 /** What `warden serve` shares with its in-process worker instead of opening twice. */
 export interface WorkerShared {
   store?: Store;
+  audit?: AuditLog;
   metrics?: Metrics;
   logger?: Logger;
 }
@@ -82,6 +84,8 @@ export async function startWorker(
   try {
     const store = options.store ?? (await openStore(config));
     if (!options.store) undo.push(() => store.close());
+    const audit = options.audit ?? openAuditLog(store.db, { logger });
+    if (!options.audit) undo.push(() => audit.close());
 
     const engine = createEngine(config.sandbox, {
       onError: (err) => logger.error({ err }, 'sandbox engine error'),
@@ -105,6 +109,7 @@ export async function startWorker(
       config: { ...config, queue: { ...config.queue, redisUrl } },
       engine,
       store,
+      audit,
       metrics,
       logger,
     };

@@ -11,6 +11,7 @@ import { openHeartbeats, type Heartbeats } from '../../src/queue/heartbeats.js';
 import { startLocalRedis, type LocalRedis } from '../../src/queue/redis-server.js';
 import { openTaskQueue, type TaskQueue } from '../../src/queue/tasks.js';
 import { openValidationQueue, type ValidationQueue } from '../../src/queue/validations.js';
+import { openAuditLog } from '../../src/store/audit.js';
 import { openStore, type Store } from '../../src/store/db.js';
 import { testConfig } from '../helpers/server.js';
 
@@ -40,6 +41,7 @@ describe('unexpected errors', () => {
     app = await buildApp({
       config,
       store,
+      audit: openAuditLog(store.db),
       queue,
       validations,
       tasks,

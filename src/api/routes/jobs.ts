@@ -17,6 +17,7 @@ import {
 } from '../../store/jobs.js';
 import type { Usage, Violation } from '../../sandbox/types.js';
 import type { Collected, Skipped } from '../../jobs/collect.js';
+import { codeHash } from '../../store/audit.js';
 import type { AppDeps } from '../deps.js';
 import { ApiError, storeGuard, UnavailableError } from '../errors.js';
 import { errorBody, errors } from '../schemas.js';
@@ -186,18 +187,23 @@ export const jobRoutes =
           await deleteJob(db, id).catch(() => {});
           throw err;
         }
-        req.log.info(
-          {
-            audit: 'job.created',
-            jobId: id,
-            user,
-            argv: prepared.spec.argv,
+        deps.audit.record({
+          tenant: user,
+          actor: user,
+          action: 'job.created',
+          target: id,
+          outcome: 'queued',
+          // The program, not its arguments: a command line may carry a token (curl -H …).
+          details: {
+            program: prepared.spec.argv[0] ?? '',
+            arguments: prepared.spec.argv.length - 1,
+            command_sha256: codeHash(req.body.command),
+            environment: Object.keys(prepared.spec.env),
             files: prepared.files.length,
             outbound: prepared.spec.network.outbound,
-            allowedHosts: prepared.spec.network.allowedHosts,
+            allowed_hosts: prepared.spec.network.allowedHosts,
           },
-          'audit: job.created',
-        );
+        });
         const poll = `/jobs/${id}`;
         return reply
           .code(202)
@@ -268,10 +274,14 @@ export const jobRoutes =
           throw new ApiError(409, 'job_finished', `the job has already finished (${job.status})`, 'id');
         }
         const after = (await stored(() => requestCancel(db, job.id), req.log)) ?? job;
-        req.log.info(
-          { audit: 'job.cancelled', jobId: job.id, user: job.owner, was: job.status },
-          'audit: job.cancelled',
-        );
+        deps.audit.record({
+          tenant: job.owner,
+          actor: requestTenant(req),
+          action: 'job.cancelled',
+          target: job.id,
+          outcome: after.status,
+          details: { was: job.status },
+        });
         return reply
           .code(after.status === 'cancelled' ? 200 : 202)
           .send({ id: after.id, status: after.status, cancel_requested: after.cancelRequested });

@@ -298,6 +298,20 @@ export const taskRoutes =
           throw err;
         }
         req.log.info({ validationId, title: name.title, user, bytes: staged.size }, 'task file uploaded');
+        deps.audit.record({
+          tenant: user,
+          actor: user,
+          action: 'task_file.uploaded',
+          target: validationId,
+          outcome: 'PENDING',
+          details: {
+            title: name.title,
+            file_name: name.fileName,
+            language: name.language.id,
+            sha256: staged.sha256,
+            size: staged.size,
+          },
+        });
         const poll = `/tasks/validation_status/${validationId}`;
         return reply
           .code(202)
