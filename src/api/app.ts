@@ -11,6 +11,7 @@ import { jobRoutes } from './routes/jobs.js';
 import { languageRoutes } from './routes/languages.js';
 import { serviceRoutes } from './routes/service.js';
 import { taskRoutes } from './routes/tasks.js';
+import { webhookRoutes } from './routes/webhooks.js';
 
 export type { AppDeps } from './deps.js';
 
@@ -66,6 +67,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(languageRoutes(deps));
   await app.register(taskRoutes(deps));
   await app.register(jobRoutes(deps));
+  await app.register(webhookRoutes(deps));
   if (deps.artifacts) await app.register(artifactRoutes(deps, deps.artifacts));
   return app;
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { WardenConfig } from '../config/schema.js';
 import { MAX_TASK_NAME_CHARS, type ValidationReport } from '../pipeline/index.js';
 import { executeRequest, executeResponse, type ExecuteRequestBody } from '../runner/contract.js';
+import { callbackUrl } from '../webhooks/schema.js';
 
 /**
  * Every edge of the HTTP API as zod schemas: Fastify validates requests and serialises responses
@@ -268,6 +269,7 @@ export const taskTitle = z
 export const taskCreateRequest = z.strictObject({
   title: taskTitle,
   payload: z.unknown().default({}).describe('JSON given to the handler as its one argument (default `{}`).'),
+  callback_url: callbackUrl,
 });
 
 export const taskState = z

@@ -26,6 +26,8 @@ export interface JobQueueOptions {
   prefix: string;
   /** Tries per job when the processor throws (Warden's own failures). */
   attempts: number;
+  /** Wait before the first retry (ms, default 500); each later one waits twice as long. */
+  backoffMs?: number;
   onError?: (err: Error, component: string) => void;
 }
 
@@ -38,7 +40,7 @@ export async function openJobQueue<T>(options: JobQueueOptions): Promise<JobQueu
     prefix: options.prefix,
     defaultJobOptions: {
       attempts: options.attempts,
-      backoff: { type: 'exponential', delay: 500 },
+      backoff: { type: 'exponential', delay: options.backoffMs ?? 500 },
       removeOnComplete: { age: 3600, count: 1000 },
       removeOnFail: { age: 24 * 3600, count: 1000 },
     },

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { WardenConfig } from '../config/schema.js';
 import { LANGUAGE_IDS } from '../languages/index.js';
 import { BACKEND_NAMES, VERDICTS } from '../sandbox/types.js';
+import { callbackUrl } from '../webhooks/schema.js';
 
 /**
  * What a POST /execute is and what it answers, as zod schemas: the API validates and documents with
@@ -99,6 +100,7 @@ export function executeRequest(config: WardenConfig) {
       .describe(
         `Isolation backend. Default: ${config.sandbox.backend}. Another must work on this host and isolate (the \`process\` backend is only served when it is the configured default).`,
       ),
+    callback_url: callbackUrl,
   });
 }
 

@@ -3,6 +3,7 @@ import { auditMigration } from './audit-migration.js';
 import { durabilityMigrations } from './durability-migrations.js';
 import { executionMigrations } from './executions-migration.js';
 import { jobsMigration } from './jobs-migration.js';
+import { webhooksMigration } from './webhooks-migration.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -141,6 +142,7 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     ...durabilityMigrations(dialect),
     // JSON as text on both databases from here on (see 0200_dur_json_text: jsonb reorders keys, refuses NUL).
     '0300_jobs': jobsMigration({ ...t, json: sql`text` }),
+    '0420_hook_tables': webhooksMigration(t.timestamp),
     '0410_audit_log': auditMigration(dialect, t.timestamp),
   };
 }

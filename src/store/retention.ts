@@ -4,6 +4,7 @@ import { deleteAuditBefore } from './audit.js';
 import { deleteExecutionsBefore } from './executions.js';
 import { deleteUploadsBefore } from './task-files.js';
 import { deleteTasksBefore } from './tasks.js';
+import { deleteHooksBefore } from './webhooks.js';
 
 /**
  * Expiry of stored work (`store.retention`): one periodic sweep for every table that grows with use,
@@ -18,6 +19,7 @@ const SWEEPS: Record<string, Sweep> = {
   executions: deleteExecutionsBefore,
   tasks: deleteTasksBefore,
   task_files: deleteUploadsBefore,
+  webhooks: deleteHooksBefore,
   audit_log: deleteAuditBefore,
 };
 

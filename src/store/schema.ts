@@ -1,6 +1,7 @@
 import type { ColumnType } from 'kysely';
 import type { AuditLogTable } from './audit-migration.js';
 import type { JobLogsTable, JobsTable } from './jobs-schema.js';
+import type { WebhookAttemptsTable, WebhookSecretsTable, WebhooksTable } from './webhooks-migration.js';
 
 /**
  * Row types as Kysely sees them. JSON columns hold JSON text on both databases and are read back as
@@ -133,5 +134,8 @@ export interface Database {
   tasks: TasksTable;
   jobs: JobsTable;
   job_logs: JobLogsTable;
+  webhooks: WebhooksTable;
+  webhook_attempts: WebhookAttemptsTable;
+  webhook_secrets: WebhookSecretsTable;
   audit_log: AuditLogTable;
 }

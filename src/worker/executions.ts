@@ -81,6 +81,7 @@ export function executionRole(ctx: WorkerContext, queue: ExecutionQueue): Role {
   ): Promise<boolean> {
     if (!(await finishExecution(db, record.requestId, response.status, response, token))) return false;
     metrics.observeExecution(record.language, response.status);
+    await ctx.webhooks.finished('execution', record.requestId);
     for (const event of executionEvents(record, response)) audit.record(event);
     log.info(
       {

@@ -50,6 +50,7 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
 
   async function finish(job: JobRecord, token: string | null, end: JobEnd): Promise<void> {
     if (!(await finishJob(db, job.id, token, end))) return;
+    await ctx.webhooks.finished('job', job.id);
     const seconds = (Date.now() - Date.parse(job.createdAt)) / 1000;
     metrics.observeJob(end.status, seconds);
     logger.info({ jobId: job.id, status: end.status, seconds }, 'job finished');
@@ -231,7 +232,8 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
     async process(bull: Job<JobMessage>): Promise<void> {
       const token = randomUUID();
       const job = await claimJob(db, bull.data.job_id, token);
-      if (!job) return; // finished, cancelled while queued, or withdrawn
+      // Finished, cancelled while queued (by the API: its callback is queued here), or withdrawn.
+      if (!job) return ctx.webhooks.finished('job', bull.data.job_id);
       if (job.cancelRequested)
         return finish(job, token, { status: 'cancelled', error: 'cancelled by request' });
       if (job.attempts > jobsConfig.maxAttempts) {

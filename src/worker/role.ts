@@ -6,6 +6,7 @@ import type { WorkerRole } from '../queue/heartbeats.js';
 import type { Engine } from '../sandbox/engine.js';
 import type { AuditLog } from '../store/audit.js';
 import type { Store } from '../store/db.js';
+import type { HookNotifier } from '../webhooks/notify.js';
 
 /** What every role of a worker process shares: one engine (and its pool), one store, one logger. */
 export interface WorkerContext {
@@ -15,11 +16,13 @@ export interface WorkerContext {
   audit: AuditLog;
   metrics: Metrics;
   logger: Logger;
+  /** Where a resource becomes final, this queues its callback (if it has one). */
+  webhooks: HookNotifier;
 }
 
 /** One kind of work a worker process takes from one queue. */
 export interface Role {
-  name: WorkerRole;
+  name: WorkerRole | 'webhooks';
   queue: string;
   process(job: Job<unknown>): Promise<unknown>;
   /**

@@ -28,6 +28,9 @@ import type { Role, WorkerContext } from './role.js';
 import { jobRole } from './jobs.js';
 import { taskRole } from './tasks.js';
 import { validationRole } from './validations.js';
+import { webhookRole } from './webhooks.js';
+import { hookNotifier } from '../webhooks/notify.js';
+import { openWebhookQueue } from '../webhooks/queue.js';
 
 /**
  * A worker process: one sandbox engine (with its pool), one store, and a BullMQ consumer per role —
@@ -105,6 +108,10 @@ export async function startWorker(
     const logRedisError = throttled(30_000, (err: Error) =>
       logger.error({ err: err.message }, 'queue connection error'),
     );
+    // Callbacks are queued where work finishes, and delivered by the processes that finish work.
+    const hookQueue = await openWebhookQueue({ ...config, queue: { ...config.queue, redisUrl } }, logRedisError);
+    undo.push(() => hookQueue.close());
+    const webhooks = hookNotifier(store.db, hookQueue, logger);
     const ctx: WorkerContext = {
       config: { ...config, queue: { ...config.queue, redisUrl } },
       engine,
@@ -112,6 +119,7 @@ export async function startWorker(
       audit,
       metrics,
       logger,
+      webhooks,
     };
     const built: Role[] = [];
     for (const role of roles) {
@@ -143,6 +151,7 @@ export async function startWorker(
         built.push(jobRole(ctx, queue, artifacts));
       }
     }
+    if (roles.some((r) => r !== 'validation')) built.push(webhookRole(ctx, hookQueue, webhooks));
 
     const connections = redisConnections(redisUrl);
     undo.push(async () => connections.stop());

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { findLanguage, LANGUAGES } from '../../languages/index.js';
 import type { ExecutionRequest, ExecutionResponse } from '../../runner/index.js';
 import { deleteExecution, executionState, getExecution, insertExecution } from '../../store/executions.js';
+import { acceptCallback } from '../callback.js';
 import type { AppDeps } from '../deps.js';
 import { ApiError, storeGuard, UnavailableError } from '../errors.js';
 import {
@@ -14,6 +15,7 @@ import {
   requestIdParams,
   type ExecuteRequestBody,
 } from '../schemas.js';
+import { executionView } from '../views.js';
 
 const languageList = Object.values(LANGUAGES)
   .map((l) => l.id)
@@ -92,6 +94,7 @@ export const executeRoutes =
           );
         }
         await checkBackend(body.backend);
+        const callback = await acceptCallback(deps, req, body.callback_url);
         if (deps.shutdown?.aborted)
           throw new UnavailableError('service', retryAfter, 'the service is shutting down');
 
@@ -124,6 +127,7 @@ export const executeRoutes =
           throw err;
         }
         try {
+          await callback?.save('execution', requestId);
           await queue.enqueue(requestId);
         } catch (err) {
           // Refused with 503: the execution never existed.
@@ -170,15 +174,7 @@ export const executeRoutes =
             'request_id',
           );
         }
-        return {
-          request_id: record.requestId,
-          status: record.status,
-          language: record.language,
-          created_at: record.createdAt,
-          started_at: record.startedAt,
-          finished_at: record.finishedAt,
-          response: record.response as ExecutionResponse | null,
-        };
+        return executionView(record);
       },
     );
   };

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { CommandAllowList } from '../../jobs/command.js';
-import { JobRequestError, prepareJob, type JobSpec } from '../../jobs/spec.js';
+import { JobRequestError, prepareJob } from '../../jobs/spec.js';
 import { openJobsQueue, type JobsQueue } from '../../queue/jobs.js';
 import {
   deleteJob,
@@ -15,10 +15,11 @@ import {
   type JobRecord,
   type LogLine,
 } from '../../store/jobs.js';
-import type { Usage, Violation } from '../../sandbox/types.js';
-import type { Collected, Skipped } from '../../jobs/collect.js';
+import type { Collected } from '../../jobs/collect.js';
 import { codeHash } from '../../store/audit.js';
+import { acceptCallback } from '../callback.js';
 import type { AppDeps } from '../deps.js';
+import { jobView } from '../views.js';
 import { ApiError, storeGuard, UnavailableError } from '../errors.js';
 import { errorBody, errors } from '../schemas.js';
 import {
@@ -45,43 +46,6 @@ import { requestTenant } from '../tenant.js';
 
 const KEEPALIVE_MS = 15_000;
 const LOG_BATCH = 1000;
-
-function jobView(job: JobRecord) {
-  const spec = job.spec as JobSpec;
-  const usage = job.usage as Usage | null;
-  return {
-    id: job.id,
-    status: job.status,
-    command: job.command,
-    argv: spec.argv,
-    environment: Object.keys(spec.env),
-    timeout: spec.limits.timeoutMs / 1000,
-    resources: { cpu: spec.limits.cpus, memory: spec.limits.memoryBytes, disk: spec.limits.diskBytes },
-    network: {
-      outbound: spec.network.outbound,
-      allowed_hosts: spec.network.allowedHosts,
-      blocked_ports: spec.network.blockedPorts,
-    },
-    verdict: job.verdict,
-    exit_code: job.exitCode,
-    signal: job.signal,
-    error: job.error,
-    usage: usage
-      ? { cpu_time: usage.cpuMs / 1000, peak_memory: usage.peakMemoryBytes, wall_time: usage.wallMs / 1000 }
-      : null,
-    violations: (job.violations ?? []) as Violation[],
-    artifacts: (job.artifacts ?? []) as Collected[],
-    skipped: (job.skipped ?? []) as Skipped[],
-    attempts: job.attempts,
-    cancel_requested: job.cancelRequested,
-    created_at: job.createdAt,
-    preparing_at: job.preparingAt,
-    running_at: job.runningAt,
-    collecting_at: job.collectingAt,
-    finished_at: job.finishedAt,
-    logs: `/jobs/${job.id}/logs`,
-  };
-}
 
 const encodeCursor = (c: { createdAt: string; id: string }) =>
   Buffer.from(JSON.stringify([c.createdAt, c.id])).toString('base64url');
@@ -157,6 +121,7 @@ export const jobRoutes =
             throw new ApiError(400, 'invalid_request', `${err.field}: ${err.message}`, err.field);
           throw err;
         }
+        const callback = await acceptCallback(deps, req, req.body.callback_url);
         if (deps.shutdown?.aborted)
           throw new UnavailableError('service', retryAfter, 'the service is shutting down');
         const depth = await jobsQueue.depth();
@@ -182,6 +147,7 @@ export const jobRoutes =
           req.log,
         );
         try {
+          await callback?.save('job', id);
           await jobsQueue.enqueue(id, { job_id: id });
         } catch (err) {
           await deleteJob(db, id).catch(() => {});

@@ -20,13 +20,13 @@ import {
   TitleTakenError,
 } from '../../store/task-files.js';
 import { deleteTask, getTask, insertTask } from '../../store/tasks.js';
+import { acceptCallback } from '../callback.js';
 import type { AppDeps } from '../deps.js';
 import { ApiError, storeGuard, UnavailableError } from '../errors.js';
 import {
   errorBody,
   errors,
   notValidatedBody,
-  resourceUsage,
   taskCreated,
   taskCreateRequest,
   taskIdParams,
@@ -37,6 +37,7 @@ import {
   validationStatus,
 } from '../schemas.js';
 import { requestTenant } from '../tenant.js';
+import { taskView } from '../views.js';
 
 /**
  * Task files (SPEC §6): uploads go to the staging dir and the validation queue; validated files are
@@ -381,6 +382,7 @@ export const taskRoutes =
       async (req, reply) => {
         const user = requestTenant(req);
         const { title, payload } = req.body;
+        const callback = await acceptCallback(deps, req, req.body.callback_url);
         const unknown = () =>
           new ApiError(
             404,
@@ -410,6 +412,7 @@ export const taskRoutes =
         const taskId = req.id;
         await stored(() => insertTask(store.db, { taskId, title, owner: user, payload }), req.log);
         try {
+          await callback?.save('task', taskId);
           await deps.tasks.enqueue(taskId, { task_id: taskId, title, user });
         } catch (err) {
           await deleteTask(store.db, taskId).catch(() => {});
@@ -438,20 +441,7 @@ export const taskRoutes =
         if (!task || task.owner !== user) {
           throw new ApiError(404, 'not_found', `no task ${JSON.stringify(req.params.task_id)}`, 'task_id');
         }
-        return {
-          task_id: task.taskId,
-          title: task.title,
-          status: task.status,
-          result: task.status === 'succeeded' ? task.result : null,
-          error: task.error,
-          usage: resourceUsage.nullable().parse(task.usage),
-          logs: task.logs,
-          validation_id: task.validationId,
-          attempts: task.attempts,
-          created_at: task.createdAt,
-          started_at: task.startedAt,
-          finished_at: task.finishedAt,
-        };
+        return taskView(task);
       },
     );
   };

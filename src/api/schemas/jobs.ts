@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { JOB_STATES } from '../../store/jobs-schema.js';
+import { callbackUrl } from '../../webhooks/schema.js';
 
 /** The jobs API (SPEC §7) as zod schemas; quantities and paths are checked further in src/jobs/spec.ts. */
 
@@ -67,6 +68,7 @@ export const jobCreateRequest = z.strictObject({
       }),
     )
     .default([]),
+  callback_url: callbackUrl,
 });
 
 export type JobCreateRequest = z.infer<typeof jobCreateRequest>;
