@@ -33,6 +33,7 @@ export function taskRole(ctx: WorkerContext, queue: TaskQueue): Role {
       outcome: end.status,
       details: { title: task.title, validation_id: end.validationId ?? task.validationId },
     });
+    await ctx.webhooks.finished('task', task.taskId);
   }
 
   /**
