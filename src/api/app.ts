@@ -9,8 +9,10 @@ import { artifactRoutes } from './routes/artifacts.js';
 import { executeRoutes } from './routes/execute.js';
 import { jobRoutes } from './routes/jobs.js';
 import { languageRoutes } from './routes/languages.js';
+import { listingRoutes } from './routes/listings.js';
 import { serviceRoutes } from './routes/service.js';
 import { taskRoutes } from './routes/tasks.js';
+import { uiRoutes } from './routes/ui.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
 export type { AppDeps } from './deps.js';
@@ -67,6 +69,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(languageRoutes(deps));
   await app.register(taskRoutes(deps));
   await app.register(jobRoutes(deps));
+  await app.register(listingRoutes(deps));
+  await app.register(uiRoutes());
   await app.register(webhookRoutes(deps));
   if (deps.artifacts) await app.register(artifactRoutes(deps, deps.artifacts));
   return app;

@@ -15,6 +15,7 @@ import {
   requestIdParams,
   type ExecuteRequestBody,
 } from '../schemas.js';
+import { requestTenant } from '../tenant.js';
 import { executionView } from '../views.js';
 
 const languageList = Object.values(LANGUAGES)
@@ -68,6 +69,7 @@ export const executeRoutes =
       },
       async (req, reply) => {
         const body = req.body;
+        const tenant = requestTenant(req);
         const language = findLanguage(body.language);
         if (!language) {
           throw new ApiError(
@@ -118,6 +120,7 @@ export const executeRoutes =
                 requestId,
                 language: language.id,
                 backend: body.backend ?? config.sandbox.backend,
+                tenant,
                 request,
               }),
             req.log,

@@ -18,6 +18,7 @@ import {
 import type { Collected } from '../../jobs/collect.js';
 import { codeHash } from '../../store/audit.js';
 import { acceptCallback } from '../callback.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
 import type { AppDeps } from '../deps.js';
 import { jobView } from '../views.js';
 import { ApiError, storeGuard, UnavailableError } from '../errors.js';
@@ -46,19 +47,6 @@ import { requestTenant } from '../tenant.js';
 
 const KEEPALIVE_MS = 15_000;
 const LOG_BATCH = 1000;
-
-const encodeCursor = (c: { createdAt: string; id: string }) =>
-  Buffer.from(JSON.stringify([c.createdAt, c.id])).toString('base64url');
-
-function decodeCursor(text: string): { createdAt: string; id: string } {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown[];
-    if (typeof createdAt === 'string' && typeof id === 'string') return { createdAt, id };
-  } catch {
-    // fall through
-  }
-  throw new ApiError(400, 'invalid_request', 'cursor: not a cursor this server gave', 'cursor');
-}
 
 function sseEvent(line: LogLine): string {
   return `id: ${line.seq}\ndata: ${JSON.stringify({ stream: line.stream, line: line.line, time: line.time })}\n\n`;
