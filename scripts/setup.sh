@@ -18,6 +18,9 @@ wanted=(
   procps:/usr/bin/ps
   # Jobs: common tools on the default allow-list, and what the egress-proxy tests drive.
   curl:/usr/bin/curl
+  # The dashboard's browser tests drive Debian's chromium (headless) with a font to render text in.
+  chromium:/usr/bin/chromium
+  fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 )
 missing=()
 for entry in "${wanted[@]}"; do
