@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { SandboxConfig } from '../config/schema.js';
 import { createBwrapBackend } from './backends/bwrap.js';
+import { createDockerBackend } from './backends/docker.js';
 import { createProcessBackend } from './backends/process.js';
 import { detectCgroups } from './cgroups.js';
 import { resolveLimits } from './limits.js';
@@ -33,6 +34,11 @@ export interface Engine {
   activeRuns(): number;
   probe(): Promise<BackendProbe[]>;
   cleanupOrphans(): Promise<string[]>;
+  /**
+   * What each backend removed. Backends one after another, uid leases' owner (bwrap) last, so no
+   * lease is reclaimed while a container of the dead owner still runs under its uid.
+   */
+  cleanupOrphansByBackend(): Promise<Partial<Record<BackendName, string[]>>>;
   /** Resolves once every finished run's sandbox is fully torn down. */
   settle(): Promise<void>;
   shutdown(): Promise<void>;
@@ -91,6 +97,17 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
       fault,
     }),
   );
+  backends.set(
+    'docker',
+    createDockerBackend({
+      defaults,
+      // The same lease directory as bwrap's: no two sandboxes of any backend share a host uid.
+      uids: isRoot ? new UidLeases(config.uidBase, config.uidCount, join(runtimeDir, 'uids')) : null,
+      cgroups: cg.version === null ? null : cg,
+      ...config.docker,
+      fault,
+    }),
+  );
   backends.set('process', createProcessBackend(fault));
 
   /** Releases and pool starts in flight: settle() and shutdown() wait for them. */
@@ -146,6 +163,16 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
     }
   }
 
+  async function cleanupOrphansByBackend(): Promise<Partial<Record<BackendName, string[]>>> {
+    const order = [...backends.keys()].sort((a, b) => Number(a === 'bwrap') - Number(b === 'bwrap'));
+    const removed: Partial<Record<BackendName, string[]>> = {};
+    for (const name of order) removed[name] = await backends.get(name)!.cleanupOrphans();
+    return removed;
+  }
+  async function cleanupOrphans(): Promise<string[]> {
+    return Object.values(await cleanupOrphansByBackend()).flat();
+  }
+
   return {
     defaultBackend,
     run,
@@ -170,10 +197,8 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
         }),
       );
     },
-    async cleanupOrphans() {
-      const removed = await Promise.all([...backends.values()].map((b) => b.cleanupOrphans()));
-      return removed.flat();
-    },
+    cleanupOrphans,
+    cleanupOrphansByBackend,
     settle,
     async shutdown() {
       pool?.shutdown();

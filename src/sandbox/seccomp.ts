@@ -111,9 +111,9 @@ const RET_KILL_PROCESS = 0x80000000;
 const RET_ERRNO = 0x00050000;
 const RET_ALLOW = 0x7fff0000;
 
-const ENOSYS = 38;
-const EAFNOSUPPORT = 97;
-const EPERM = 1;
+export const ENOSYS = 38;
+export const EAFNOSUPPORT = 97;
+export const EPERM = 1;
 
 // struct seccomp_data; both supported ABIs are little-endian, so an argument's low word comes first.
 const OFF_NR = 0;
@@ -124,9 +124,14 @@ const AF_UNIX = 1;
 const AF_INET = 2;
 const AF_INET6 = 10;
 
+/** Socket domains a run may create (others fail with EAFNOSUPPORT). */
+export function socketDomains(allowNetwork: boolean): number[] {
+  return allowNetwork ? [AF_UNIX, AF_INET, AF_INET6] : [AF_UNIX];
+}
+
 // clone() reads the low byte (CSIGNAL), where CLONE_NEWTIME (0x80) lives, as the exit signal, so it cannot
 // create a time namespace; no valid signal has that bit, so masking it anyway cannot kill a legitimate clone.
-const CLONE_NAMESPACE_FLAGS =
+export const CLONE_NAMESPACE_FLAGS =
   0x00020000 | // CLONE_NEWNS
   0x02000000 | // CLONE_NEWCGROUP
   0x04000000 | // CLONE_NEWUTS
@@ -139,12 +144,12 @@ const CLONE_NAMESPACE_FLAGS =
 // PER_LINUX, PER_LINUX32, UNAME26 and their combination, plus 0xffffffff (query): the personas Docker's
 // default profile allows. Anything else (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, ...) weakens exploit
 // mitigations for whatever the process execs next.
-const ALLOWED_PERSONAS = [0x0, 0x8, 0x20000, 0x20008, 0xffffffff];
+export const ALLOWED_PERSONAS = [0x0, 0x8, 0x20000, 0x20008, 0xffffffff];
 
 // Both push input into the controlling terminal's queue, i.e. run commands outside the sandbox if the
 // run ever shares a tty with a shell (bwrap's documentation recommends filtering TIOCSTI).
-const TIOCSTI = 0x5412;
-const TIOCLINUX = 0x541c;
+export const TIOCSTI = 0x5412;
+export const TIOCLINUX = 0x541c;
 
 // x32 syscalls arrive with arch == AUDIT_ARCH_X86_64 but this bit set in nr; they would otherwise dodge the
 // x86_64 numbers matched below.
@@ -161,7 +166,7 @@ const ARCHES: Record<SeccompArch, ArchInfo> = {
   aarch64: { auditArch: 0xc00000b7, table: AARCH64_SYSCALLS, hasX32: false },
 };
 
-function hostArch(): SeccompArch | undefined {
+export function hostArch(): SeccompArch | undefined {
   if (process.arch === 'x64') return 'x86_64';
   if (process.arch === 'arm64') return 'aarch64';
   return undefined;
@@ -312,8 +317,7 @@ export function buildSeccompFilter(options: SeccompOptions): Buffer {
 
   argBlock('socket', () => {
     p.load(argLow(0));
-    const domains = options.allowNetwork ? [AF_UNIX, AF_INET, AF_INET6] : [AF_UNIX];
-    for (const domain of domains) p.retIf(BPF.JEQ_K, domain, RET_ALLOW);
+    for (const domain of socketDomains(options.allowNetwork)) p.retIf(BPF.JEQ_K, domain, RET_ALLOW);
     // EAFNOSUPPORT rather than a kill: runtimes probe for IPv6/netlink and cope with it being absent.
     p.ret(errno(EAFNOSUPPORT));
   });

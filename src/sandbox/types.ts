@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 
 /**
  * The sandbox engine's contract (SPEC §2). This layer knows nothing of HTTP, queues, stores or
@@ -163,6 +164,15 @@ export type DecodedExit =
   | { kind: 'setup_failed'; error: string };
 
 /**
+ * What the supervisor drives of a sandbox's process: a ChildProcess, or an adapter of the same shape
+ * (a container's attached stdio). stdio is [stdin, stdout, stderr, payload (fd 3)].
+ */
+export type SandboxProcess = Pick<ChildProcess, 'stdin' | 'stdout' | 'stderr' | 'exitCode' | 'signalCode'> & {
+  readonly stdio: readonly (Writable | Readable | null | undefined)[];
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+};
+
+/**
  * A started sandbox and everything it holds (uid lease, cgroup, temp dir, processes). It serves one
  * run at most; whoever took it releases it, whatever happened.
  */
@@ -171,7 +181,7 @@ export interface Sandbox {
   readonly isolation: Isolation;
   readonly warnings: string[];
   /** The sandbox's process; stdio is [stdin, stdout, stderr, payload (fd 3)]. */
-  readonly child: ChildProcess;
+  readonly child: SandboxProcess;
   /** Resolves when the process ended (for a pre-started sandbox: it died before use). */
   readonly exited: Promise<void>;
   /** Sets the run's limits that this backend can still change after start (Backend.adjustableLimits). */

@@ -102,7 +102,7 @@ function prepareEtc(runtimeDir: string): string[] {
  * short). Kernel-wide facts that uname() gives anyway (/proc/version), or that only root can read
  * (timer_list, iomem addresses), stay; per-process files (/proc/self/…) describe the sandbox itself.
  */
-const MASKED_PROC = [
+export const MASKED_PROC = [
   'cmdline',
   'diskstats',
   'key-users',

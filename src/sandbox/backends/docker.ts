@@ -1,0 +1,418 @@
+import { randomBytes } from 'node:crypto';
+import { chownSync, existsSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
+import Docker from 'dockerode';
+import { seccompKills } from '../audit.js';
+import type { CgroupSupport } from '../cgroups.js';
+import { validateFiles } from '../files.js';
+import { createHoldings, releaseAndRethrow } from '../holdings.js';
+import { SUPERVISED_LIMITS } from '../limits.js';
+import { signalName, superviseRun } from '../supervise.js';
+import { tarArchive } from '../tar.js';
+import type { UidLeases } from '../uids.js';
+import type {
+  Backend,
+  BackendProbe,
+  DecodedExit,
+  FaultHook,
+  Limits,
+  Sandbox,
+  SandboxSpec,
+  Violation,
+} from '../types.js';
+import { MASKED_PROC } from './bwrap.js';
+import { containerUsage, type ContainerUsage } from './docker-cgroup.js';
+import {
+  BUILD_IMAGE_COMMAND,
+  ensureImage,
+  imageArchive,
+  imageExists,
+  rootLayout,
+  WRAPPER,
+} from './docker-image.js';
+import { OWNER, ownerAlive } from './docker-owner.js';
+import { dockerSeccompOption } from './docker-seccomp.js';
+import { ContainerStdio } from './docker-stream.js';
+
+/** Without a leased host uid (Warden not root), containers run as nobody. */
+const NOBODY = 65534;
+/** Docker's init and the wrapper shell live beside the program for the whole run. */
+const OWN_PROCESSES = 2;
+const LABEL = { owner: 'warden.owner', sandbox: 'warden.sandbox', backend: 'warden.backend' } as const;
+/** Docker's own masked /proc and /sys paths (replaced, not extended, when a list is given). */
+const DOCKER_MASKED = [
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+];
+const DOCKER_READONLY = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+export interface DockerOptions {
+  /** Limits of the probe's test run. */
+  defaults: Limits;
+  /** Set when Warden runs as root: containers run as leased host uids (shared with bwrap). */
+  uids: UidLeases | null;
+  /** Where the containers' usage is read (the daemon makes their cgroups). */
+  cgroups: CgroupSupport | null;
+  socketPath: string;
+  /** Image name; the tag is a hash of its content. */
+  image: string;
+  runtime: 'runc' | 'runsc';
+  fault?: FaultHook;
+}
+
+const statusOf = (err: unknown) => (err as { statusCode?: number } | null)?.statusCode;
+
+/** Docker answers 404 for a container already gone and 409 for one being removed: both are done. */
+async function ignoreGone(work: Promise<unknown>): Promise<void> {
+  try {
+    await work;
+  } catch (err) {
+    if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
+  }
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+export function createDockerBackend(options: DockerOptions): Backend {
+  const docker = new Docker({ socketPath: options.socketPath });
+  const fault: FaultHook = options.fault ?? (() => {});
+  const layout = rootLayout();
+  /** Sandbox ids of this process's containers not yet released: anything else of ours is over. */
+  const live = new Set<string>();
+  let image: Promise<string> | undefined;
+  const imageTag = () => {
+    image ??= ensureImage(docker, options.image).catch((err: unknown) => {
+      image = undefined;
+      throw err;
+    });
+    return image;
+  };
+  const warnings: string[] = [];
+  if (!options.uids) warnings.push('Warden is not root: containers run as nobody, not a uid of their own');
+  if (!options.cgroups) warnings.push('no cgroups readable here: CPU time and memory use are not measured');
+  if (options.uids) seccompKills.retain();
+
+  function hostConfig(spec: SandboxSpec, limits: Limits, uid: number, noexec: boolean): Docker.HostConfig {
+    const workdir = spec.workdir ?? '/box';
+    const exec = noexec ? 'noexec' : 'exec';
+    const binds = [
+      '/usr:/usr:ro',
+      ...layout.binds.map((p) => `${p}:${p}:ro`),
+      ...(existsSync('/etc/ld.so.cache') ? ['/etc/ld.so.cache:/etc/ld.so.cache:ro'] : []),
+      ...(spec.readOnlyPaths ?? []).map((p) => `${p}:${p}:ro`),
+      ...(spec.binds ?? []).map((b) => `${b.source}:${b.dest}:ro`),
+      ...(spec.outputDir ? [`${spec.outputDir}:/out:rw`] : []),
+    ];
+    return {
+      NetworkMode: spec.network?.enabled ? 'host' : 'none',
+      Binds: binds,
+      Tmpfs: {
+        '/tmp': `rw,nosuid,nodev,${exec},size=${limits.diskBytes},mode=1777`,
+        [workdir]: `rw,nosuid,nodev,${exec},size=${limits.diskBytes},uid=${uid},gid=${uid},mode=0700`,
+        // Host-local tools and credentials often live in /usr/local; runtimes come from /usr.
+        '/usr/local': 'ro,nosuid,nodev,noexec,size=4k',
+      },
+      ShmSize: limits.diskBytes,
+      ReadonlyRootfs: true,
+      CapDrop: ['ALL'],
+      SecurityOpt: [
+        'no-new-privileges',
+        dockerSeccompOption((spec.network?.enabled || spec.network?.loopback) ?? false),
+      ],
+      Memory: limits.memoryBytes,
+      MemorySwap: limits.memoryBytes,
+      CpuPeriod: 100_000,
+      CpuQuota: Math.max(1000, Math.round(limits.cpus * 100_000)),
+      PidsLimit: limits.maxProcesses + OWN_PROCESSES,
+      Ulimits: [
+        { Name: 'nofile', Soft: limits.maxOpenFiles, Hard: limits.maxOpenFiles },
+        { Name: 'fsize', Soft: limits.maxFileSizeBytes, Hard: limits.maxFileSizeBytes },
+        { Name: 'core', Soft: 0, Hard: 0 },
+      ],
+      Init: true,
+      IpcMode: 'private',
+      Runtime: options.runtime,
+      MaskedPaths: [...DOCKER_MASKED, ...MASKED_PROC.map((f) => `/proc/${f}`)],
+      ReadonlyPaths: DOCKER_READONLY,
+      // Output goes to the attached run only: nothing is kept by the daemon.
+      LogConfig: { Type: 'none', Config: {} },
+    };
+  }
+
+  async function start(spec: SandboxSpec, limits: Limits): Promise<Sandbox> {
+    const files = validateFiles(spec.files ?? []);
+    const workdir = spec.workdir ?? '/box';
+    const id = `${process.pid}-${randomBytes(6).toString('hex')}`;
+    const held = createHoldings();
+    try {
+      live.add(id);
+      held.take(id, (own) => void live.delete(own));
+      const uids = options.uids;
+      const leased = uids ? held.take(uids.acquire(), (u) => uids.release(u)) : null;
+      if (leased !== null) {
+        await seccompKills.watch(leased);
+        held.take(leased, (u) => seccompKills.unwatch(u));
+      }
+      const uid = leased ?? NOBODY;
+      fault('uid');
+      if (spec.outputDir && leased !== null) chownSync(spec.outputDir, leased, leased);
+      for (const bind of spec.binds ?? []) if (leased !== null) chownSync(bind.source, leased, leased);
+      const tag = await imageTag();
+      // The code runs from files read by its runtime: the writable areas need no exec unless the
+      // spec runs a program from there.
+      const noexec =
+        !files.some((f) => f.executable) && ![workdir, '/tmp'].some((d) => spec.argv[0]?.startsWith(`${d}/`));
+      const env = { PATH: '/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', TMPDIR: '/tmp', ...spec.env };
+      const container = await docker.createContainer({
+        name: `warden-${id}`,
+        Image: tag,
+        Cmd: [WRAPPER, workdir, ...spec.argv],
+        User: `${uid}:${uid}`,
+        WorkingDir: '/',
+        Hostname: 'warden',
+        Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        OpenStdin: true,
+        StdinOnce: true,
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+        Labels: { [LABEL.owner]: OWNER, [LABEL.sandbox]: id, [LABEL.backend]: 'docker' },
+        HostConfig: hostConfig(spec, limits, uid, noexec),
+      });
+      held.take(container, (c) => ignoreGone(c.remove({ force: true })));
+      fault('cgroup');
+      const socket = (await container.attach({
+        stream: true,
+        stdin: true,
+        stdout: true,
+        stderr: true,
+        hijack: true,
+      })) as unknown as Duplex;
+      held.take(socket, (s) => void s.destroy());
+      const setupTag = randomBytes(9).toString('hex');
+      const stdio = new ContainerStdio(socket, setupTag);
+      await container.start();
+      const startedAt = Math.floor(Date.now() / 1000) - 1;
+      const archive = files.length
+        ? tarArchive(
+            files.map((f) => ({
+              type: 'file',
+              path: f.path,
+              content: f.content,
+              mode: f.executable ? 0o755 : 0o644,
+            })),
+          )
+        : Buffer.alloc(0);
+      stdio.send(Buffer.concat([Buffer.from(`${setupTag} ${archive.length}\n`), archive]));
+      fault('spawned');
+
+      let usage: ContainerUsage | undefined;
+      let oom = false;
+      let killedByUs = false;
+      let outside: string | undefined;
+      const cgroups = options.cgroups;
+      if (cgroups) {
+        void container
+          .inspect()
+          .then((info) => {
+            if (info.State.Pid > 0) usage = containerUsage(cgroups, info.State.Pid);
+          })
+          .catch(() => {});
+      }
+      /** Why a container ended that neither the program nor Warden ended: killed or removed from outside. */
+      const outsideReason = async (code: number): Promise<string | undefined> => {
+        if (killedByUs || code < 128) return undefined;
+        const events = await docker.getEvents({
+          since: startedAt,
+          until: Math.ceil(Date.now() / 1000),
+          filters: { container: [container.id], event: ['kill', 'destroy'] },
+        });
+        const text = await new Promise<string>((resolve) => {
+          let all = '';
+          (events as NodeJS.ReadableStream).on('data', (d: Buffer) => (all += d.toString()));
+          events.on('end', () => resolve(all));
+          events.on('error', () => resolve(all));
+        });
+        return text.includes('"kill"') || text.includes('"destroy"')
+          ? 'the container was killed from outside Warden mid-run'
+          : undefined;
+      };
+      const exited = (async () => {
+        let code: number;
+        try {
+          const waited = (await container.wait()) as { StatusCode: number };
+          code = waited.StatusCode;
+        } catch (err) {
+          outside = `lost the container mid-run: ${(err as Error).message}`;
+          return stdio.exited(null);
+        }
+        try {
+          const info = await container.inspect();
+          oom = info.State.OOMKilled;
+          if (!oom) outside = await outsideReason(code);
+        } catch (err) {
+          outside =
+            statusOf(err) === 404
+              ? 'the container was removed from outside Warden mid-run'
+              : `the container's end could not be read: ${(err as Error).message}`;
+        }
+        stdio.exited(code);
+      })();
+      held.take(exited, async (done) => {
+        killedByUs = true;
+        await ignoreGone(container.kill());
+        await done;
+      });
+
+      return {
+        backend: 'docker',
+        isolation: 'container',
+        warnings: spec.network?.enabled
+          ? [
+              ...warnings,
+              "network enabled: the run shared the host's network namespace, loopback services included",
+            ]
+          : warnings,
+        child: stdio,
+        exited,
+        setLimits() {
+          // Memory, CPU and process limits are the container's own (pool key); CPU time is polled.
+        },
+        cpuMs: () => usage?.cpuMs() ?? 0,
+        peakMemoryBytes: () => usage?.peakMemoryBytes() ?? 0,
+        oomKilled: () => oom,
+        killTree() {
+          killedByUs = true;
+          void ignoreGone(container.kill()).catch(() => {});
+        },
+        decodeExit(code, signal): DecodedExit {
+          if (stdio.setupFailure !== undefined) {
+            return {
+              kind: 'setup_failed',
+              error: `container did not start the program: ${stdio.setupFailure}`,
+            };
+          }
+          if (outside !== undefined) return { kind: 'setup_failed', error: outside };
+          if (signal) return { kind: 'exited', exitCode: null, signal };
+          // The wrapper shell reports a program killed by signal N as 128 + N.
+          if (code !== null && code > 128 && code < 128 + 65) {
+            return { kind: 'exited', exitCode: null, signal: signalName(code - 128) };
+          }
+          return { kind: 'exited', exitCode: code, signal: null };
+        },
+        async violations(decoded) {
+          const found: Violation[] = [...new Set(leased === null ? [] : await seccompKills.of(leased))].map(
+            (syscall) => ({
+              rule: 'forbidden_syscall',
+              message: `a process of the run was stopped for calling a forbidden system call: ${syscall}`,
+              syscall,
+            }),
+          );
+          if (found.length === 0 && decoded.kind === 'exited' && decoded.signal === 'SIGSYS') {
+            found.push({
+              rule: 'forbidden_syscall',
+              message: 'the program was stopped for calling a forbidden system call',
+            });
+          }
+          return found;
+        },
+        release: () => held.release(),
+      };
+    } catch (err) {
+      return releaseAndRethrow(held, err);
+    }
+  }
+
+  /** Containers of this host's Warden processes whose owner is gone, or whose run (ours) is over. */
+  async function cleanupOrphans(): Promise<string[]> {
+    let listed: Docker.ContainerInfo[];
+    try {
+      listed = await docker.listContainers({ all: true, filters: { label: [LABEL.owner] } });
+    } catch {
+      return []; // no daemon: nothing of ours can be running in it
+    }
+    const removed: string[] = [];
+    for (const c of listed) {
+      const owner = c.Labels[LABEL.owner] ?? '';
+      const sandbox = c.Labels[LABEL.sandbox] ?? '';
+      const orphan = owner === OWNER ? !live.has(sandbox) : !ownerAlive(owner);
+      if (!orphan) continue;
+      await ignoreGone(docker.getContainer(c.Id).remove({ force: true }));
+      removed.push(`docker container ${c.Names[0]?.replace(/^\//, '') ?? c.Id}`);
+    }
+    return removed;
+  }
+
+  async function probe(): Promise<BackendProbe> {
+    const base = { backend: 'docker' as const, isolation: 'container' as const, warnings };
+    let version: string;
+    try {
+      const v = await withTimeout(docker.version(), 3000, 'no answer within 3 s');
+      version = `Docker ${v.Version} (runtime ${options.runtime})`;
+    } catch (err) {
+      return {
+        ...base,
+        available: false,
+        detail: `Docker daemon unreachable at ${options.socketPath}: ${(err as Error).message} (start it: scripts/dockerd.sh)`,
+      };
+    }
+    const { tag } = imageArchive(options.image);
+    if (!(await imageExists(docker, tag).catch(() => false))) {
+      return {
+        ...base,
+        available: false,
+        detail: `${version}: image ${tag} is missing (build it: ${BUILD_IMAGE_COMMAND})`,
+      };
+    }
+    let sandbox: Sandbox | undefined;
+    const began = performance.now();
+    try {
+      sandbox = await start({ argv: ['/bin/true'] }, options.defaults);
+      const result = await superviseRun(sandbox, {}, options.defaults);
+      if (result.status !== 'success') {
+        return {
+          ...base,
+          available: false,
+          detail: `${version}: test run ${result.status} ${result.error ?? result.stderr}`,
+        };
+      }
+    } catch (err) {
+      return { ...base, available: false, detail: `${version}: ${(err as Error).message}` };
+    } finally {
+      await sandbox?.release().catch(() => {});
+    }
+    const ms = Math.round(performance.now() - began);
+    return { ...base, available: true, detail: `${version}, image ${tag}; cold start + /bin/true ${ms} ms` };
+  }
+
+  return {
+    name: 'docker',
+    isolation: 'container',
+    // CPU time is the supervisor's polling of the container's cgroup; the rest is fixed at creation.
+    adjustableLimits: [...SUPERVISED_LIMITS, 'cpuTimeMs'],
+    start,
+    probe,
+    cleanupOrphans,
+    async close() {
+      if (options.uids) await seccompKills.release();
+    },
+  };
+}
+
+/** Builds the docker backend's image unless it exists (`warden doctor --build-image`, set-up). */
+export async function buildDockerImage(socketPath: string, name: string): Promise<string> {
+  return ensureImage(new Docker({ socketPath }), name);
+}
