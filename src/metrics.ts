@@ -25,6 +25,8 @@ export interface Metrics {
   observeArtifactBytes(bytes: number): void;
   /** A job's egress proxy allowed or refused a connection. */
   observeEgress(allowed: boolean): void;
+  /** The container monitor removed `count` leftovers (containers, cgroups, leases) of a backend. */
+  observeOrphans(backend: string, count: number): void;
   /** Sources read at scrape time; set by whoever owns the queue and the engine. */
   setQueueDepth(read: () => Promise<Record<string, number>>): void;
   /** `poolSizes` keyed by something short and stable (the language). */
@@ -105,6 +107,12 @@ export function createMetrics(): Metrics {
     labelNames: ['result'] as const,
     registers: [registry],
   });
+  const orphans = new Counter({
+    name: 'warden_orphans_removed_total',
+    help: 'Sandbox leftovers (containers, runsc sandboxes, cgroups, uid leases) the container monitor removed, by backend.',
+    labelNames: ['backend'] as const,
+    registers: [registry],
+  });
   const artifactBytes = new Counter({
     name: 'warden_job_artifact_bytes_total',
     help: 'Bytes of job outputs stored as artifacts.',
@@ -182,6 +190,9 @@ export function createMetrics(): Metrics {
     },
     observeArtifactBytes(bytes) {
       artifactBytes.inc(bytes);
+    },
+    observeOrphans(backend, count) {
+      if (count > 0) orphans.inc({ backend }, count);
     },
     observeEgress(allowed) {
       egress.inc({ result: allowed ? 'allowed' : 'refused' });

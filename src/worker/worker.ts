@@ -20,6 +20,7 @@ import { openJobsQueue } from '../queue/jobs.js';
 import { openTaskQueue } from '../queue/tasks.js';
 import { openValidationQueue } from '../queue/validations.js';
 import { createEngine, type Engine } from '../sandbox/engine.js';
+import { startContainerMonitor } from '../sandbox/monitor.js';
 import type { BackendProbe } from '../sandbox/types.js';
 import { openAuditLog, type AuditLog } from '../store/audit.js';
 import { openStore, type Store } from '../store/db.js';
@@ -94,9 +95,17 @@ export async function startWorker(
       onError: (err) => logger.error({ err }, 'sandbox engine error'),
     });
     undo.push(() => engine.shutdown());
-    const removed = await engine.cleanupOrphans();
-    if (removed.length > 0)
-      logger.warn({ removed }, 'removed sandboxes left behind by a crashed predecessor');
+    // Leftovers of a crashed predecessor go now; those of runs and services that end later, at each sweep.
+    const monitor = startContainerMonitor(engine, {
+      intervalMs: config.sandbox.monitor.intervalMs,
+      onRemoved: (backend, removed) => {
+        metrics.observeOrphans(backend, removed.length);
+        logger.warn({ backend, removed }, 'removed sandbox leftovers of finished runs or dead services');
+      },
+      onError: (err) => logger.error({ err }, 'container monitor sweep failed'),
+    });
+    undo.push(() => monitor.stop());
+    await monitor.sweep();
     for (const lang of Object.values(LANGUAGES)) {
       const size = config.sandbox.pool.perLanguage[lang.id] ?? config.sandbox.pool.size;
       if (size > 0) engine.prewarm(languageSandbox(lang), size);
@@ -109,7 +118,10 @@ export async function startWorker(
       logger.error({ err: err.message }, 'queue connection error'),
     );
     // Callbacks are queued where work finishes, and delivered by the processes that finish work.
-    const hookQueue = await openWebhookQueue({ ...config, queue: { ...config.queue, redisUrl } }, logRedisError);
+    const hookQueue = await openWebhookQueue(
+      { ...config, queue: { ...config.queue, redisUrl } },
+      logRedisError,
+    );
     undo.push(() => hookQueue.close());
     const webhooks = hookNotifier(store.db, hookQueue, logger);
     const ctx: WorkerContext = {
