@@ -50,14 +50,20 @@ export interface ExecutionSummary {
 
 /**
  * The response is read only for its usage and violation flag, in the database: a response can be
- * megabytes of output, and a list of twenty must not carry them. PostgreSQL keeps JSON as text
- * (0200_dur_json_text), parsed here as `json`, which unlike `jsonb` accepts a `\u0000` in an output.
+ * megabytes of output, and a list of twenty must not carry them. SQLite's JSON functions take any
+ * JSON; PostgreSQL's refuse the whole document when an output holds a `\u0000` ("unsupported Unicode
+ * escape sequence"), so there the two fields are matched in the text. That match is exact because
+ * the response is compact JSON we wrote, whose only user-controlled parts are string values, where
+ * every `"` is escaped: `"resource_usage":{` can only be the key itself, and its object holds numbers.
  */
+const USAGE_RE = '"resource_usage":(\\{[^{}]*\\})';
+const VIOLATIONS_RE = '"has_security_violations":(true|false)';
+
 function responseFields(dialect: Store['dialect']) {
   return dialect === 'postgres'
     ? {
-        usage: sql<string | null>`(response::json -> 'resource_usage')::text`,
-        violations: sql<string | null>`(response::json -> 'has_security_violations')::text`,
+        usage: sql<string | null>`substring(response from ${USAGE_RE}::text)`,
+        violations: sql<string | null>`substring(response from ${VIOLATIONS_RE}::text)`,
       }
     : {
         usage: sql<string | null>`json_extract(response, '$.resource_usage')`,
