@@ -46,7 +46,17 @@ export async function attemptDelivery(
     return result;
   };
 
-  const body = await finalView(db, kind, resourceId);
+  let body;
+  try {
+    body = await finalView(db, kind, resourceId);
+  } catch (err) {
+    // The store is away (or the row unreadable): this attempt failed, a later one may not.
+    return end({
+      statusCode: null,
+      error: `cannot read the ${kind}: ${(err as Error).message}`,
+      durationMs: 0,
+    });
+  }
   if (!body) return end({ statusCode: null, error: `the ${kind} is gone`, durationMs: 0 }, 'failed');
   let target;
   try {

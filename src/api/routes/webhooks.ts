@@ -1,5 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { hookAttempts, listHooks, rotateSecret, tenantSecret, type HookSecret } from '../../store/webhooks.js';
+import {
+  hookAttempts,
+  listHooks,
+  rotateSecret,
+  tenantSecret,
+  type HookSecret,
+} from '../../store/webhooks.js';
 import type { AppDeps } from '../deps.js';
 import { ApiError, storeGuard } from '../errors.js';
 import { errors } from '../schemas.js';
@@ -11,7 +17,11 @@ import { requestTenant } from '../tenant.js';
  * attempt. Only the tenant's own rows are ever selected; another tenant's resource id is a 404.
  */
 
-const secretView = (s: HookSecret) => ({ secret: s.secret, created_at: s.createdAt, rotated_at: s.rotatedAt });
+const secretView = (s: HookSecret) => ({
+  secret: s.secret,
+  created_at: s.createdAt,
+  rotated_at: s.rotatedAt,
+});
 
 export const webhookRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
@@ -39,7 +49,8 @@ export const webhookRoutes =
         config,
         schema: {
           summary: 'Replace your webhook signing secret',
-          description: 'Deliveries signed from now on (retries of earlier callbacks included) use the new secret.',
+          description:
+            'Deliveries signed from now on (retries of earlier callbacks included) use the new secret.',
           response: { 200: hookSecret, ...errors(503) },
         },
       },
