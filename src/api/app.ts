@@ -10,6 +10,7 @@ import { executeRoutes } from './routes/execute.js';
 import { jobRoutes } from './routes/jobs.js';
 import { languageRoutes } from './routes/languages.js';
 import { listingRoutes } from './routes/listings.js';
+import { pistonRoutes } from './routes/piston.js';
 import { serviceRoutes } from './routes/service.js';
 import { taskRoutes } from './routes/tasks.js';
 import { uiRoutes } from './routes/ui.js';
@@ -70,6 +71,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(taskRoutes(deps));
   await app.register(jobRoutes(deps));
   await app.register(listingRoutes(deps));
+  await app.register(pistonRoutes(deps));
   await app.register(uiRoutes());
   await app.register(webhookRoutes(deps));
   if (deps.artifacts) await app.register(artifactRoutes(deps, deps.artifacts));

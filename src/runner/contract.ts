@@ -137,6 +137,8 @@ export interface ProcessDetail {
   stderr: string;
   /** Warden's notes (limit reached, truncation, analysis or compile problems), stderr not included. */
   notes: string[];
+  /** Which stream passed the sandbox's output limit (`output_limit_exceeded`). */
+  truncated: { stdout: boolean; stderr: boolean };
 }
 
 const severity = z.enum(['low', 'medium', 'high', 'critical']);

@@ -405,6 +405,7 @@ export async function runCase(
         signal: result.signal,
         stderr: fitted.second,
         notes: fitted.second ? errors.slice(1) : errors,
+        truncated: result.truncated,
       }
     : undefined;
   return {

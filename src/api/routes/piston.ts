@@ -1,0 +1,121 @@
+import type { FastifyError } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { QueueUnavailableError } from '../../queue/executions.js';
+import type { ExecutionResponse } from '../../runner/index.js';
+import type { AppDeps } from '../deps.js';
+import { ApiError } from '../errors.js';
+import { pistonExecution, PistonRequestError } from '../piston/request.js';
+import { pistonResponse } from '../piston/response.js';
+import { findRuntime, pistonRuntimes } from '../piston/runtimes.js';
+import {
+  pistonError,
+  pistonExecuteRequest,
+  pistonExecuteResponse,
+  pistonRuntimes as runtimesSchema,
+} from '../schemas/piston.js';
+import { awaitExecution, submitExecution } from '../submit.js';
+import { requestTenant } from '../tenant.js';
+
+/** `/files/0/content` → `files[0].content`, as Piston names fields in its messages. */
+function pistonField(instancePath: string, context: string | undefined): string {
+  const path = instancePath.split('/').filter(Boolean);
+  if (path.length === 0) return context ?? 'body';
+  return path.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+/**
+ * Piston's v2 API (`GET /api/v2/runtimes`, `POST /api/v2/execute`) over Warden's executions: the
+ * same queue, workers, analysis and sandboxes as POST /execute, with Piston's request, answer and
+ * error shape (`{ message }`), so Piston clients switch by changing the base URL.
+ */
+export const pistonRoutes =
+  (deps: AppDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    const { config } = deps;
+
+    // Piston clients send JSON bodies; some (piston-client) without a JSON content type.
+    app.addContentTypeParser('text/plain', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+
+    // Every error of these routes in Piston's shape. The status codes stay Warden's (400, 401, 413,
+    // 429 and 503 with Retry-After, 500 with only the request id).
+    app.setErrorHandler((err: FastifyError, req, reply) => {
+      if (hasZodFastifySchemaValidationErrors(err)) {
+        const first = err.validation[0];
+        const field = pistonField(first?.instancePath ?? '', err.validationContext);
+        const text = first?.message ?? 'invalid request';
+        const message = text.includes('{field}') ? text.replaceAll('{field}', field) : `${field}: ${text}`;
+        return reply.code(400).send({ message });
+      }
+      if (err instanceof PistonRequestError) return reply.code(400).send({ message: err.message });
+      if (err instanceof ApiError) {
+        if (err.retryAfterSeconds !== undefined)
+          void reply.header('retry-after', String(err.retryAfterSeconds));
+        if (err.statusCode >= 500) req.log.warn({ code: err.code }, err.message);
+        return reply.code(err.statusCode).send({ message: err.message });
+      }
+      if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+        return reply.code(415).send({ message: 'requests must be of type application/json' });
+      if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500)
+        return reply.code(err.statusCode).send({ message: err.message });
+      if (err instanceof QueueUnavailableError) {
+        void reply.header('retry-after', String(config.server.retryAfterSeconds));
+        return reply.code(503).send({ message: 'the queue is unavailable; retry later' });
+      }
+      req.log.error({ err }, 'unexpected error');
+      return reply
+        .code(500)
+        .send({ message: `internal error; quote request id ${req.id} when reporting it` });
+    });
+
+    app.get(
+      '/api/v2/runtimes',
+      {
+        config: { scope: 'execute' },
+        schema: {
+          summary: 'Piston: the runtimes (language, version, aliases)',
+          tags: ['piston'],
+          response: { 200: runtimesSchema },
+        },
+      },
+      async () => pistonRuntimes().map(({ lang: _lang, ...runtime }) => runtime),
+    );
+
+    app.post(
+      '/api/v2/execute',
+      {
+        config: { scope: 'execute' },
+        schema: {
+          summary: 'Piston: run files with a language and version',
+          description:
+            'Piston’s request and answer (times in ms, memory in bytes). Static analysis applies unless `piston.analysis: false`; rejected code answers as a failed run (status RE) with the violations in `message`. Differences from Piston: see the README.',
+          tags: ['piston'],
+          body: pistonExecuteRequest,
+          response: {
+            200: pistonExecuteResponse,
+            400: pistonError,
+            429: pistonError,
+            503: pistonError,
+            504: pistonError,
+          },
+        },
+      },
+      async (req, reply) => {
+        const body = req.body;
+        const runtime = findRuntime(body.language, body.version);
+        if (!runtime) throw new PistonRequestError(`${body.language}-${body.version} runtime is unknown`);
+        const request = pistonExecution(body, runtime, config);
+        const requestId = await submitExecution(deps, req, request, {
+          tenant: requestTenant(req),
+          backend: config.sandbox.backend,
+        });
+        const record = await awaitExecution(deps, req, requestId);
+        if (record?.status !== 'done' || !record.response) {
+          // Piston has no asynchronous answer: say where the result will be.
+          return reply.code(504).send({
+            message: `the execution did not finish within ${config.server.requestTimeoutMs / 1000} s; its result will be at GET /executions/${requestId}`,
+          });
+        }
+        return reply.code(200).send(pistonResponse(runtime, record.response as ExecutionResponse));
+      },
+    );
+  };

@@ -1,0 +1,76 @@
+import type { FastifyRequest } from 'fastify';
+import type { ExecutionRequest } from '../runner/index.js';
+import {
+  deleteExecution,
+  executionState,
+  getExecution,
+  insertExecution,
+  type ExecutionRecord,
+} from '../store/executions.js';
+import type { AppDeps } from './deps.js';
+import { ApiError, storeGuard, UnavailableError } from './errors.js';
+
+/**
+ * An execution's way in, for every route that takes one: a place in the queue (one atomic
+ * check-and-take), then the row, then the job; a refusal at any step leaves nothing behind.
+ * The request id is the HTTP request's.
+ */
+export async function submitExecution(
+  deps: AppDeps,
+  req: FastifyRequest,
+  request: ExecutionRequest,
+  row: { tenant: string; backend: string },
+): Promise<string> {
+  const { config, store, queue } = deps;
+  const retryAfter = config.server.retryAfterSeconds;
+  if (deps.shutdown?.aborted)
+    throw new UnavailableError('service', retryAfter, 'the service is shutting down');
+  const requestId = req.id;
+  if (!(await queue.admit(requestId, config.server.maxQueueDepth))) {
+    throw new ApiError(
+      429,
+      'queue_full',
+      `${config.server.maxQueueDepth} executions are waiting for a worker (server.maxQueueDepth); retry later`,
+      null,
+      retryAfter,
+    );
+  }
+  const giveBack = () => queue.release(requestId).catch(() => {});
+  try {
+    await storeGuard(retryAfter)(
+      () => insertExecution(store.db, { requestId, language: request.language, request, ...row }),
+      req.log,
+    );
+  } catch (err) {
+    await giveBack();
+    throw err;
+  }
+  try {
+    await queue.enqueue(requestId);
+  } catch (err) {
+    // Refused with 503: the execution never existed.
+    await deleteExecution(store.db, requestId).catch(() => {});
+    await giveBack();
+    throw err;
+  }
+  return requestId;
+}
+
+/**
+ * Waits up to server.requestTimeoutMs for the execution to finish (or the service to shut down),
+ * then reads it from the store, which has the truth (the queue only says that something ended).
+ */
+export async function awaitExecution(
+  deps: AppDeps,
+  req: FastifyRequest,
+  requestId: string,
+): Promise<ExecutionRecord | undefined> {
+  const { config, store, queue } = deps;
+  await queue.waitForDone(
+    requestId,
+    config.server.requestTimeoutMs,
+    async () => (await executionState(store.db, requestId)) === 'done',
+    deps.shutdown,
+  );
+  return storeGuard(config.server.retryAfterSeconds)(() => getExecution(store.db, requestId), req.log);
+}
