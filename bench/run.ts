@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { benchSandbox } from './sandbox.js';
+import { benchDocker } from './docker.js';
 import { benchAnalysis } from './analysis.js';
 import { benchTypecheck } from './typecheck.js';
 import { benchApi } from './api.js';
@@ -14,6 +15,7 @@ import { benchJobs } from './jobs.js';
  */
 const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   sandbox: () => benchSandbox(),
+  docker: () => benchDocker(),
   analysis: () => benchAnalysis(),
   typecheck: () => benchTypecheck(),
   api: () => benchApi(),

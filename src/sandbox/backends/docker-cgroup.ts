@@ -11,6 +11,8 @@ import type { CgroupSupport } from '../cgroups.js';
 export interface ContainerUsage {
   cpuMs(): number;
   peakMemoryBytes(): number;
+  /** The kernel's OOM killer ended a process of the container (read while it still runs). */
+  oomKilled(): boolean;
 }
 
 function read(path: string): string | undefined {
@@ -33,17 +35,20 @@ export function containerUsage(support: CgroupSupport, pid: number): ContainerUs
   let cpuFile: string | undefined;
   let cpuScale = 1e6;
   let memFile: string | undefined;
+  let oomFile: string | undefined;
   if (support.version === 1) {
     const cpu = pathOf('cpuacct');
     const mem = pathOf('memory');
     if (cpu) cpuFile = join(support.mounts.cpuacct, cpu, 'cpuacct.usage');
     if (mem) memFile = join(support.mounts.memory, mem, 'memory.max_usage_in_bytes');
+    if (mem) oomFile = join(support.mounts.memory, mem, 'memory.oom_control');
   } else {
     const path = lines.find((l) => l.startsWith('0::'))?.slice(3);
     if (path) {
       cpuFile = join(support.root, path, 'cpu.stat');
       cpuScale = 1e3;
       memFile = join(support.root, path, 'memory.peak');
+      oomFile = join(support.root, path, 'memory.events');
     }
   }
   let cpu = 0;
@@ -60,5 +65,6 @@ export function containerUsage(support: CgroupSupport, pid: number): ContainerUs
       if (Number.isFinite(raw)) peak = Math.max(peak, raw);
       return peak;
     },
+    oomKilled: () => (keyed(oomFile ? read(oomFile) : undefined, 'oom_kill') ?? 0) > 0,
   };
 }

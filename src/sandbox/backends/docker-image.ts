@@ -20,10 +20,13 @@ export const WRAPPER = '/.warden/run';
  * payload, which reaches the program on fd 3 exactly as bwrap's fd 3 does, then the run's stdin,
  * which the program reads on its own fd 0. `head -c` reads no byte past the count it is given, so
  * the payload never eats into stdin. The program is started before its payload arrives: that is
- * what a pooled container waits in. The first line also carries a per-container secret: a setup
- * failure exits 125 with a line on stderr tagged with it, which the program cannot forge (it was read
- * off stdin before the program started and is in no argv or environment). Arguments: the working
- * dir, the program's argv.
+ * what a pooled container waits in. The first line also carries a per-container tag (read off stdin
+ * before the program starts, in no argv or environment): a setup failure exits 125 with a line on
+ * stderr tagged with it, and when the program ends its status follows its output on stdout and on
+ * stderr, tagged too. That trailer is how the run's end is known at once (Docker's own exit report
+ * takes tens of milliseconds); each stream is complete up to its trailer, being one ordered pipe. A
+ * program that found the tag could only end its run early with a status of its choosing, which it
+ * can do anyway by exiting. Arguments: the working dir, the program's argv.
  */
 const WRAPPER_SCRIPT = `#!/bin/sh
 dir=$1
@@ -36,8 +39,10 @@ if [ "$n" -gt 0 ]; then
   head -c "$n" <&5 | tar -x -m -f - -C "$dir" || fail "files not written"
 fi
 cd "$dir" || fail "no working dir"
-tag=
 { read -r n <&5 && head -c "$n" <&5; } | "$@" 3<&0 0<&5 5<&-
+s=$?
+printf '%s %s\n' "$tag" "$s"
+printf '%s %s\n' "$tag" "$s" >&2
 `;
 
 /**

@@ -6,7 +6,8 @@ import { PassThrough, Writable, type Duplex, type Readable } from 'node:stream';
  * (ChildProcess's stdin/stdout/stderr/stdio[3], exitCode/signalCode and the 'exit' event), over the
  * one hijacked connection Docker gives: stdin and the payload share the container's stdin (see the
  * wrapper in docker-image.ts: a length-prefixed payload, then the run's stdin), and stdout/stderr
- * arrive multiplexed in Docker's 8-byte-header frames.
+ * arrive multiplexed in Docker's 8-byte-header frames. Emits 'trailer' with the program's status
+ * once the wrapper's tagged status line has come on both streams (see docker-image.ts).
  */
 export class ContainerStdio extends EventEmitter {
   readonly stdout = new PassThrough();
@@ -22,7 +23,6 @@ export class ContainerStdio extends EventEmitter {
   private stdinEnded: (() => void) | undefined;
   /** The wrapper's own failure before the program started (its line tagged with `setupTag`). */
   setupFailure: string | undefined;
-  private sawStderr = false;
 
   constructor(
     private readonly socket: Duplex,
@@ -83,26 +83,52 @@ export class ContainerStdio extends EventEmitter {
   }
 
   private demux(): void {
+    const marker = Buffer.from(`${this.setupTag} `);
+    const targets = [this.stdout, this.stderr];
+    const carry: Buffer[] = [Buffer.alloc(0), Buffer.alloc(0)];
+    const done = [false, false];
+    /** A frame of stream k: its bytes up to the wrapper's tagged line go out; the line ends the stream. */
+    const take = (k: 0 | 1, frame: Buffer) => {
+      if (done[k]) return;
+      const data = carry[k]!.length ? Buffer.concat([carry[k]!, frame]) : frame;
+      const at = data.indexOf(marker);
+      if (at < 0) {
+        // A marker may straddle two frames: its possible beginning waits for the next one.
+        const keep = Math.min(marker.length - 1, data.length);
+        if (data.length > keep) targets[k]!.write(data.subarray(0, data.length - keep));
+        carry[k] = Buffer.from(data.subarray(data.length - keep));
+        return;
+      }
+      const eol = data.indexOf(0x0a, at);
+      if (at > 0) targets[k]!.write(data.subarray(0, at));
+      if (eol < 0) {
+        carry[k] = Buffer.from(data.subarray(at));
+        return;
+      }
+      const line = data.subarray(at + marker.length, eol).toString('utf8');
+      done[k] = true;
+      carry[k] = Buffer.alloc(0);
+      targets[k]!.end();
+      if (!/^\d+$/.test(line)) this.setupFailure ??= line;
+      else if (done[0] && done[1]) this.emit('trailer', Number(line));
+    };
     let buffered: Buffer = Buffer.alloc(0);
     this.socket.on('data', (chunk: Buffer) => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
       while (buffered.length >= 8) {
         const size = buffered.readUInt32BE(4);
         if (buffered.length < 8 + size) break;
-        const frame = buffered.subarray(8, 8 + size);
-        if (buffered[0] === 2 && !this.sawStderr) {
-          this.sawStderr = true;
-          const head = frame.toString('utf8');
-          if (head.startsWith(`${this.setupTag} `))
-            this.setupFailure = head.slice(this.setupTag.length + 1).trim();
-        }
-        (buffered[0] === 2 ? this.stderr : this.stdout).write(frame);
+        take(buffered[0] === 2 ? 1 : 0, buffered.subarray(8, 8 + size));
         buffered = buffered.subarray(8 + size);
       }
     });
     const end = () => {
-      this.stdout.end();
-      this.stderr.end();
+      targets.forEach((t, k) => {
+        if (done[k]) return;
+        done[k] = true;
+        if (carry[k]!.length) t.write(carry[k]);
+        t.end();
+      });
     };
     this.socket.once('end', end);
     this.socket.once('close', end);

@@ -85,12 +85,16 @@ function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<
   return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Sandbox ids of this process's containers not yet released, whichever engine started them: any
+ * other container labelled with this process as owner belongs to a run that is over.
+ */
+const live = new Set<string>();
+
 export function createDockerBackend(options: DockerOptions): Backend {
   const docker = new Docker({ socketPath: options.socketPath });
   const fault: FaultHook = options.fault ?? (() => {});
   const layout = rootLayout();
-  /** Sandbox ids of this process's containers not yet released: anything else of ours is over. */
-  const live = new Set<string>();
   let image: Promise<string> | undefined;
   const imageTag = () => {
     image ??= ensureImage(docker, options.image).catch((err: unknown) => {
@@ -250,25 +254,36 @@ export function createDockerBackend(options: DockerOptions): Backend {
           ? 'the container was killed from outside Warden mid-run'
           : undefined;
       };
+      // The run ends at the wrapper's trailer (the program's status, at once); Docker's own report of
+      // the container's end only decides runs that ended otherwise (killed or removed from outside).
+      stdio.once('trailer', (status: number) => {
+        usage?.cpuMs();
+        usage?.peakMemoryBytes();
+        oom = usage?.oomKilled() ?? false;
+        stdio.exited(status);
+      });
       const exited = (async () => {
         let code: number;
+        let reason: string | undefined;
         try {
           const waited = (await container.wait()) as { StatusCode: number };
           code = waited.StatusCode;
         } catch (err) {
-          outside = `lost the container mid-run: ${(err as Error).message}`;
+          if (stdio.exitCode === null) outside = `lost the container mid-run: ${(err as Error).message}`;
           return stdio.exited(null);
         }
+        if (stdio.exitCode !== null) return;
         try {
           const info = await container.inspect();
           oom = info.State.OOMKilled;
-          if (!oom) outside = await outsideReason(code);
+          if (!oom) reason = await outsideReason(code);
         } catch (err) {
-          outside =
+          reason =
             statusOf(err) === 404
               ? 'the container was removed from outside Warden mid-run'
               : `the container's end could not be read: ${(err as Error).message}`;
         }
+        if (stdio.exitCode === null) outside = reason;
         stdio.exited(code);
       })();
       held.take(exited, async (done) => {
