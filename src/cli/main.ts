@@ -90,6 +90,19 @@ program
   });
 
 program
+  .command('webhooks')
+  .description('webhooks: the signing secret of callbacks')
+  .command('secret')
+  .description("print a tenant's webhook signing secret (made on first use)")
+  .requiredOption('--tenant <name>', 'the tenant')
+  .option('--rotate', 'replace it with a new one and print that')
+  .option('--json', 'print { tenant, secret, created_at, rotated_at }')
+  .action(async (opts: { tenant: string; rotate?: boolean; json?: boolean }) => {
+    const { webhookSecretCommand } = await import('./webhooks.js');
+    process.exitCode = await webhookSecretCommand({ ...opts, config: program.opts().config });
+  });
+
+program
   .command('bench')
   .description('run the benchmarks and write JSON results under bench/results/')
   .action(async () => {
