@@ -188,7 +188,8 @@ describe('jobs', () => {
     controller.abort(new Error('caller gave up'));
     await expect(reading).rejects.toThrow('caller gave up');
     expect(seen.some((e) => e.type === 'end')).toBe(false);
-    const cancelled = await warden.cancelJob(job.id);
-    expect(['cancelled', 'queued', 'preparing', 'running']).toContain(cancelled.status);
+    await warden.cancelJob(job.id);
+    const ended = await warden.waitForJob(job.id, { timeoutMs: 60_000 });
+    expect(ended.status).toBe('cancelled');
   });
 });
