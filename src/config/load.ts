@@ -5,19 +5,19 @@ import { configSchema, type WardenConfig } from './schema.js';
 
 export class ConfigError extends Error {}
 
-/** Every problem as `path.to.key: message`, so the operator knows which key (or variable) to fix. */
-function describe(error: z.ZodError, fromEnv: Map<string, string>): string {
+/** Every problem as `path.to.key: message`, so the operator knows which key (or variable, or flag) to fix. */
+function describe(error: z.ZodError, origin: Map<string, string>): string {
   return error.issues
     .map((i) => {
       const key = i.path.join('.') || '(root)';
-      const variable = fromEnv.get(key);
+      const variable = origin.get(key);
       return `${key}${variable ? ` (from ${variable})` : ''}: ${i.message}`;
     })
     .join('; ');
 }
 
 /** Environment variable → config key (dotted); numbers are converted only when they look like one. */
-const ENV_OVERRIDES: [string, string, boolean][] = [
+export const ENV_OVERRIDES: [string, string, boolean][] = [
   ['WARDEN_DATA_DIR', 'dataDir', false],
   ['WARDEN_BACKEND', 'sandbox.backend', false],
   ['WARDEN_HOST', 'server.host', false],
@@ -44,12 +44,19 @@ function setIn(target: Record<string, unknown>, dotted: string, value: unknown):
   node[keys[keys.length - 1] as string] = value;
 }
 
+/** A command-line flag's value for a config key (dotted), e.g. `--port` → `server.port`. */
+export interface ConfigFlag {
+  key: string;
+  value: unknown;
+  flag: string;
+}
+
 /**
  * Reads the config once at start-up: the YAML file (WARDEN_CONFIG or ./warden.yaml when present),
- * then environment overrides, validated into one object that is passed down.
+ * then environment overrides, then command-line flags, validated into one object that is passed down.
  */
 export function loadConfig(
-  options: { path?: string; env?: NodeJS.ProcessEnv; overrides?: Record<string, unknown> } = {},
+  options: { path?: string; env?: NodeJS.ProcessEnv; flags?: ConfigFlag[] } = {},
 ): WardenConfig {
   const env = options.env ?? process.env;
   const path = options.path ?? env.WARDEN_CONFIG ?? (existsSync('warden.yaml') ? 'warden.yaml' : undefined);
@@ -62,15 +69,19 @@ export function loadConfig(
       throw new ConfigError(`${path}: not valid YAML: ${(err as Error).message}`);
     }
   }
-  const merged: Record<string, unknown> = { ...raw, ...options.overrides };
-  const fromEnv = new Map<string, string>();
+  const merged: Record<string, unknown> = { ...raw };
+  const origin = new Map<string, string>();
   for (const [variable, key, asNumber] of ENV_OVERRIDES) {
     const value = env[variable];
     if (value === undefined || value === '') continue;
-    fromEnv.set(key, variable);
+    origin.set(key, variable);
     setIn(merged, key, asNumber && /^\d+$/.test(value.trim()) ? Number(value) : value);
   }
+  for (const { key, value, flag } of options.flags ?? []) {
+    origin.set(key, flag);
+    setIn(merged, key, value);
+  }
   const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) throw new ConfigError(`invalid configuration: ${describe(parsed.error, fromEnv)}`);
+  if (!parsed.success) throw new ConfigError(`invalid configuration: ${describe(parsed.error, origin)}`);
   return parsed.data;
 }
