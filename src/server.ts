@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './api/app.js';
+import { checkServable, describeAuth } from './api/auth.js';
 import { openArtifactStore } from './artifacts/index.js';
 import type { WardenConfig } from './config/schema.js';
 import { LANGUAGES, languageVersion } from './languages/index.js';
@@ -66,6 +67,9 @@ export async function startServer(
     const store: Store = await openStore(config);
     undo.push(() => store.close());
     logger.info({ dialect: store.dialect, location: store.location }, 'store ready');
+    // Before anything starts work: beyond loopback, no usable key means no start (NoKeysError).
+    const servable = await checkServable(config, store.db);
+    if (servable.warning) logger.warn(servable.warning);
     // Closed after everything that records (undone in reverse), before the store: nothing is lost.
     const audit = openAuditLog(store.db, { logger });
     undo.push(() => audit.close());
@@ -159,6 +163,10 @@ export async function startServer(
     logger.info(
       { url, backend: config.sandbox.backend, workers: config.workers.concurrency },
       'warden is listening',
+    );
+    logger[config.auth.mode === 'none' ? 'warn' : 'info'](
+      { auth: config.auth.mode, usableKeys: servable.usableKeys },
+      describeAuth(config),
     );
 
     let closing: Promise<void> | undefined;

@@ -1,10 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import fastifyCors from '@fastify/cors';
+import fastifyHelmet from '@fastify/helmet';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createJsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { documentScopes, installAuth, withScope } from './auth.js';
 import type { AppDeps } from './deps.js';
 import { installErrorHandling } from './errors.js';
+import { adminKeyRoutes } from './routes/admin-keys.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { executeRoutes } from './routes/execute.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -38,6 +42,29 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installErrorHandling(app, deps.config.server.retryAfterSeconds);
   // JSON only: a text body would otherwise reach the schemas as a string.
   app.removeContentTypeParser('text/plain');
+  // Before every route: a request's key and scope are checked before its body is read.
+  installAuth(app, deps);
+  await app.register(fastifyHelmet, {
+    // Helmet's policy (scripts from this origin only), minus upgrade-insecure-requests: served over
+    // plain http on a LAN address, it would send browsers to an https port nobody listens on.
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  });
+  if (deps.config.server.cors.origins.length > 0) {
+    await app.register(fastifyCors, {
+      origin: deps.config.server.cors.origins,
+      methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['authorization', 'content-type', 'last-event-id'],
+      exposedHeaders: [
+        'x-request-id',
+        'location',
+        'retry-after',
+        'ratelimit-limit',
+        'ratelimit-remaining',
+        'ratelimit-reset',
+      ],
+      maxAge: 600,
+    });
+  }
 
   app.addHook('onSend', async (req, reply) => {
     void reply.header('x-request-id', req.id);
@@ -60,16 +87,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
           'Runs untrusted code: static analysis, then a sandboxed run under hard limits. Times are in seconds, memory in bytes (limits.memory_limit in MiB). Errors are `{ error: { code, message, field, request_id } }`.',
         version: '1',
       },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
-    transform: createJsonSchemaTransform({ skipList: ['/docs', '/docs/*', '/docs/json', '/docs/yaml'] }),
+    transform: documentScopes(
+      createJsonSchemaTransform({ skipList: ['/docs', '/docs/*', '/docs/json', '/docs/yaml'] }),
+    ),
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(
+    withScope('public', async (docs) => docs.register(fastifySwaggerUi, { routePrefix: '/docs' })),
+  );
 
   await app.register(serviceRoutes(deps));
   await app.register(executeRoutes(deps));
   await app.register(languageRoutes(deps));
   await app.register(taskRoutes(deps));
   await app.register(jobRoutes(deps));
+  await app.register(adminKeyRoutes(deps));
   await app.register(listingRoutes(deps));
   await app.register(pistonRoutes(deps));
   await app.register(uiRoutes());

@@ -180,6 +180,9 @@ export const healthResponse = z.object({
     .record(z.string(), z.number().int())
     .describe('Idle pre-started sandboxes per language (in-process workers).'),
   active_sandboxes: z.number().int(),
+  auth: z
+    .object({ mode: z.enum(['keys', 'none']), detail: z.string() })
+    .describe('How callers are authenticated: `none` (loopback only) or API keys.'),
 });
 
 export const serviceInfo = z.object({

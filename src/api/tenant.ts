@@ -1,10 +1,11 @@
 import type { FastifyRequest } from 'fastify';
-import { requestUser } from './user.js';
+import { requestAuth } from './auth.js';
 
 /**
- * The tenant a request acts for: every resource it creates or reads belongs to this tenant. Until API
- * keys exist it is the client-chosen `X-Warden-User` label; keys replace it here, in one place.
+ * The tenant a request acts for: every resource it creates or reads belongs to this tenant, and
+ * another tenant's resources answer 404. It is the API key's tenant (or the built-in `default` under
+ * auth.mode none); see src/api/auth.ts.
  */
 export function requestTenant(req: FastifyRequest): string {
-  return requestUser(req);
+  return requestAuth(req).tenant;
 }

@@ -1,7 +1,42 @@
 import { createEngine } from '../sandbox/engine.js';
 import { hostReport } from '../sandbox/host.js';
 import { LANGUAGES, languageVersion } from '../languages/index.js';
+import { checkServable, describeAuth, NoKeysError } from '../api/auth.js';
+import type { WardenConfig } from '../config/schema.js';
+import { openStore } from '../store/db.js';
 import { EXIT, readConfig } from './common.js';
+
+interface AuthStatus {
+  mode: WardenConfig['auth']['mode'];
+  detail: string;
+  /** Keys that would let a request in (auth.mode keys only). */
+  usable_keys?: number;
+  /** What would keep clients out, e.g. no key at all. */
+  problem?: string;
+}
+
+/** How `warden serve` would authenticate callers here, counting the usable keys under auth.mode keys. */
+async function authStatus(config: WardenConfig): Promise<AuthStatus> {
+  const status: AuthStatus = { mode: config.auth.mode, detail: describeAuth(config) };
+  if (config.auth.mode === 'none') return status;
+  try {
+    const store = await openStore(config);
+    try {
+      const servable = await checkServable(config, store.db);
+      status.usable_keys = servable.usableKeys ?? 0;
+      if (servable.warning) status.problem = servable.warning;
+    } catch (err) {
+      if (!(err instanceof NoKeysError)) throw err;
+      status.usable_keys = 0;
+      status.problem = `warden serve would refuse to start: ${err.message}`;
+    } finally {
+      await store.close();
+    }
+  } catch (err) {
+    status.problem = `cannot count the API keys: ${(err as Error).message}`;
+  }
+  return status;
+}
 
 /** `warden doctor`: non-zero exit when the default backend cannot run here. */
 export async function doctorCommand(opts: { config?: string; json?: boolean }): Promise<number> {
@@ -15,9 +50,10 @@ export async function doctorCommand(opts: { config?: string; json?: boolean }): 
     version: languageVersion(l),
   }));
   const defaultOk = backends.find((b) => b.backend === config.sandbox.backend)?.available ?? false;
+  const auth = await authStatus(config);
   if (opts.json) {
     process.stdout.write(
-      `${JSON.stringify({ defaultBackend: config.sandbox.backend, defaultOk, backends, host, runtimes }, null, 2)}\n`,
+      `${JSON.stringify({ defaultBackend: config.sandbox.backend, defaultOk, backends, host, runtimes, auth }, null, 2)}\n`,
     );
   } else {
     const lines = [
@@ -34,8 +70,10 @@ export async function doctorCommand(opts: { config?: string; json?: boolean }): 
       ),
       'runtimes:',
       ...runtimes.map((r) => `  ${r.language.padEnd(10)} ${r.runtime} ${r.version}`),
+      `auth: ${auth.detail}${auth.usable_keys === undefined ? '' : `; ${auth.usable_keys} usable API key(s)`}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
+    if (auth.problem) process.stderr.write(`warden: ${auth.problem}\n`);
     if (!defaultOk)
       process.stderr.write(
         `warden: the default backend ${config.sandbox.backend} does not work on this host\n`,

@@ -57,6 +57,42 @@ program
     process.exitCode = await serveCommand({ config: program.opts().config });
   });
 
+const keys = program
+  .command('keys')
+  .description('API keys: clients send one as `Authorization: Bearer <key>`');
+keys
+  .command('create')
+  .description('make a key and print it (the only time it is shown: the store keeps its hash)')
+  .requiredOption('--tenant <name>', 'whose key: what it creates belongs to this tenant')
+  .option('--scopes <list>', 'comma-separated: execute, tasks, jobs, admin (default: execute,tasks,jobs)')
+  .option('--expires <duration>', 'lifetime, e.g. 90d or 12h (default: until revoked)')
+  .option('--name <text>', 'a note on what the key is for')
+  .option('--json', 'print { id, key, tenant, scopes, … } as JSON')
+  .action(
+    async (opts: { tenant: string; scopes?: string; expires?: string; name?: string; json?: boolean }) => {
+      const { keysCreateCommand } = await import('./keys.js');
+      process.exitCode = await keysCreateCommand({ ...opts, config: program.opts().config });
+    },
+  );
+keys
+  .command('list')
+  .description('the keys (never the keys themselves): id, tenant, scopes, state, expiry')
+  .option('--tenant <name>', "only this tenant's keys")
+  .option('--json', 'print { keys: [...] } as JSON')
+  .action(async (opts: { tenant?: string; json?: boolean }) => {
+    const { keysListCommand } = await import('./keys.js');
+    process.exitCode = await keysListCommand({ ...opts, config: program.opts().config });
+  });
+keys
+  .command('revoke')
+  .description('revoke a key by its id (at once, on every server)')
+  .argument('<id>', 'the key id (key_…), from `warden keys list`')
+  .action(async (id: string) => {
+    const { keysRevokeCommand } = await import('./keys.js');
+    process.exitCode = await keysRevokeCommand(id, { config: program.opts().config });
+  });
+
+
 program
   .command('worker')
   .description('a queue worker alone, against the Redis of a `warden serve` (REDIS_URL)')

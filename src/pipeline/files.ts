@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { copyFile, link, mkdir, open, readFile, rename, stat, unlink, readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { findLanguage, languageForFile, type Language } from '../languages/index.js';
+import { TENANT_RE } from '../store/api-keys.js';
 
 /**
  * Where an uploaded task file lives on its way through validation (SPEC §6): the staging dir while
@@ -154,6 +155,15 @@ async function statIfPresent(path: string) {
     if (isCode(err, 'ENOENT')) return null;
     throw err;
   }
+}
+
+/**
+ * A tenant's directory inside the tasks dir: titles are per tenant, so two tenants' `foo.py` are two
+ * files. Tenant names are checked here too, since they become a path component.
+ */
+export function tenantTasksDir(tasksDir: string, tenant: string): string {
+  if (!TENANT_RE.test(tenant)) throw new RangeError(`invalid tenant ${JSON.stringify(tenant)}`);
+  return join(tasksDir, tenant);
 }
 
 export function stagedPath(stagingDir: string, validationId: string): string {

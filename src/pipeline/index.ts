@@ -12,6 +12,7 @@ export {
   sha256,
   stageFile,
   stagedPath,
+  tenantTasksDir,
   unlinkIfPresent,
   type FileLocation,
   type QuarantineRecord,

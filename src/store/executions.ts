@@ -55,7 +55,10 @@ export async function insertExecution(
     language: string;
     backend: string | null;
     request: unknown;
-    tenant?: string | null;
+    /** Whose execution it is: only this tenant reads it (requestTenant). */
+    tenant: string;
+    /** The API key that submitted it (null under auth.mode none). */
+    apiKeyId?: string | null;
   },
 ): Promise<void> {
   const at = now();
@@ -63,8 +66,8 @@ export async function insertExecution(
     .insertInto('executions')
     .values({
       request_id: row.requestId,
-      tenant: row.tenant ?? null,
-      api_key_id: null,
+      tenant: row.tenant,
+      api_key_id: row.apiKeyId ?? null,
       language: row.language,
       backend: row.backend,
       status: 'pending',

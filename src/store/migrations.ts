@@ -1,5 +1,7 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { auditMigration } from './audit-migration.js';
+import { DEFAULT_TENANT } from './api-keys.js';
+import { authMigrations } from './auth-migration.js';
 import { durabilityMigrations } from './durability-migrations.js';
 import { executionMigrations } from './executions-migration.js';
 import { jobsMigration } from './jobs-migration.js';
@@ -142,8 +144,9 @@ function migrations(dialect: Dialect): Record<string, Migration> {
     ...durabilityMigrations(dialect),
     // JSON as text on both databases from here on (see 0200_dur_json_text: jsonb reorders keys, refuses NUL).
     '0300_jobs': jobsMigration({ ...t, json: sql`text` }),
-    '0420_hook_tables': webhooksMigration(t.timestamp),
+    ...authMigrations(t.timestamp, DEFAULT_TENANT),
     '0410_audit_log': auditMigration(dialect, t.timestamp),
+    '0420_hook_tables': webhooksMigration(t.timestamp),
   };
 }
 

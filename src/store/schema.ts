@@ -1,5 +1,6 @@
 import type { ColumnType } from 'kysely';
 import type { AuditLogTable } from './audit-migration.js';
+import type { ApiKeysTable } from './auth-migration.js';
 import type { JobLogsTable, JobsTable } from './jobs-schema.js';
 import type { WebhookAttemptsTable, WebhookSecretsTable, WebhooksTable } from './webhooks-migration.js';
 
@@ -134,8 +135,9 @@ export interface Database {
   tasks: TasksTable;
   jobs: JobsTable;
   job_logs: JobLogsTable;
+  api_keys: ApiKeysTable;
+  audit_log: AuditLogTable;
   webhooks: WebhooksTable;
   webhook_attempts: WebhookAttemptsTable;
   webhook_secrets: WebhookSecretsTable;
-  audit_log: AuditLogTable;
 }

@@ -3,9 +3,9 @@ import { iso, json, now } from './codec.js';
 import type { Database, TaskFilesTable, TaskTitlesTable, ValidationState } from './schema.js';
 
 /**
- * Uploaded task files and their validations (SPEC §6), and the titles they claim. A title belongs to
- * one owner across languages; another owner may take it over only while it has no validated version
- * and no upload in flight (everything uploaded under it was rejected).
+ * Uploaded task files and their validations (SPEC §6), and the titles they claim. The owner is the
+ * tenant; a title is unique within its tenant, across languages (`foo.py` and `foo.js` are both
+ * `foo`), and two tenants' titles never meet: neither can learn that the other has one.
  */
 
 type Db = Kysely<Database> | Transaction<Database>;
@@ -40,13 +40,6 @@ export interface TitleRecord {
   owner: string;
   /** The version tasks run, once one is validated. */
   active: { validationId: string; fileName: string; language: string; sha256: string } | null;
-}
-
-export class TitleTakenError extends Error {
-  constructor(readonly title: string) {
-    super(`the title ${JSON.stringify(title)} belongs to another user`);
-    this.name = 'TitleTakenError';
-  }
 }
 
 export const UNFINISHED: ValidationState[] = ['PENDING', 'VALIDATING'];
@@ -124,7 +117,7 @@ export interface NewUpload {
   samplePayloads?: unknown[];
 }
 
-/** Claims the title for the owner (or finds it theirs already) and records the upload as PENDING. */
+/** Claims the title within the owner's tenant (or finds it there) and records the upload as PENDING. */
 export async function insertUpload(db: Kysely<Database>, upload: NewUpload): Promise<void> {
   const at = now();
   await db.transaction().execute(async (trx) => {
@@ -140,33 +133,8 @@ export async function insertUpload(db: Kysely<Database>, upload: NewUpload): Pro
         sha256: null,
         updated_at: at,
       })
-      .onConflict((oc) => oc.column('title').doNothing())
+      .onConflict((oc) => oc.columns(['owner', 'title']).doNothing())
       .execute();
-    const holder = await trx
-      .selectFrom('task_titles')
-      .select('owner')
-      .where('title', '=', upload.title)
-      .executeTakeFirstOrThrow();
-    if (holder.owner !== upload.owner) {
-      const taken = await trx
-        .updateTable('task_titles')
-        .set({ owner: upload.owner, updated_at: at })
-        .where('title', '=', upload.title)
-        .where('owner', '=', holder.owner)
-        .where('validation_id', 'is', null)
-        .where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('task_files')
-                .select('validation_id')
-                .where('title', '=', upload.title)
-                .where('status', 'in', UNFINISHED),
-            ),
-          ),
-        )
-        .executeTakeFirst();
-      if (Number(taken.numUpdatedRows) === 0) throw new TitleTakenError(upload.title);
-    }
     await trx
       .insertInto('task_files')
       .values({
@@ -286,8 +254,14 @@ export async function finishValidation(
   return Number(res.numUpdatedRows) === 1;
 }
 
-export async function getTitle(db: Db, title: string): Promise<TitleRecord | undefined> {
-  const row = await db.selectFrom('task_titles').selectAll().where('title', '=', title).executeTakeFirst();
+/** The owner's title (another tenant's title of the same name is not there). */
+export async function getTitle(db: Db, owner: string, title: string): Promise<TitleRecord | undefined> {
+  const row = await db
+    .selectFrom('task_titles')
+    .selectAll()
+    .where('owner', '=', owner)
+    .where('title', '=', title)
+    .executeTakeFirst();
   return row ? toTitle(row) : undefined;
 }
 
@@ -312,10 +286,15 @@ export async function lockTitle(
       sha256: null,
       updated_at: at,
     })
-    .onConflict((oc) => oc.column('title').doNothing())
+    .onConflict((oc) => oc.columns(['owner', 'title']).doNothing())
     .execute();
-  await trx.updateTable('task_titles').set({ updated_at: at }).where('title', '=', title).execute();
-  const record = await getTitle(trx, title);
+  await trx
+    .updateTable('task_titles')
+    .set({ updated_at: at })
+    .where('owner', '=', owner)
+    .where('title', '=', title)
+    .execute();
+  const record = await getTitle(trx, owner, title);
   if (!record) throw new Error(`task title ${title} vanished while locked`);
   return record;
 }
@@ -362,6 +341,7 @@ export async function latestUpload(
  */
 export async function validatedVersion(
   db: Db,
+  owner: string,
   title: string,
   fileName: string,
   sha256: string,
@@ -369,6 +349,7 @@ export async function validatedVersion(
   const row = await db
     .selectFrom('task_files')
     .select('validation_id')
+    .where('owner', '=', owner)
     .where('title', '=', title)
     .where('file_name', '=', fileName)
     .where('sha256', '=', sha256)
@@ -428,7 +409,8 @@ export async function deleteUploadsBefore(db: Kysely<Database>, before: string):
         exists(
           selectFrom('task_files')
             .select('validation_id')
-            .whereRef('task_files.title', '=', 'task_titles.title'),
+            .whereRef('task_files.title', '=', 'task_titles.title')
+            .whereRef('task_files.owner', '=', 'task_titles.owner'),
         ),
       ),
     )

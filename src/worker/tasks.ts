@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { languageForFile } from '../languages/index.js';
-import { resourceUsage, runTask, sha256 } from '../pipeline/index.js';
+import { resourceUsage, runTask, sha256, tenantTasksDir } from '../pipeline/index.js';
 import type { TaskMessage, TaskQueue } from '../queue/tasks.js';
 import { getTitle, uploadContent, validatedVersion, type TitleRecord } from '../store/task-files.js';
 import { finishTask, staleTasks, startTask, type TaskRecord } from '../store/tasks.js';
@@ -42,7 +42,7 @@ export function taskRole(ctx: WorkerContext, queue: TaskQueue): Role {
    * now passed validation, whatever a concurrent promotion is doing to the file.
    */
   async function validatedBytes(
-    title: string,
+    title: TitleRecord,
     active: NonNullable<TitleRecord['active']>,
   ): Promise<{ bytes: Buffer; version: string }> {
     const stored = await uploadContent(db, active.validationId);
@@ -53,25 +53,25 @@ export function taskRole(ctx: WorkerContext, queue: TaskQueue): Role {
     }
     let bytes: Buffer;
     try {
-      bytes = await readFile(join(config.tasks.dir, active.fileName));
+      bytes = await readFile(join(tenantTasksDir(config.tasks.dir, title.owner), active.fileName));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       throw new FileNotReadyError(`the task file ${active.fileName} is missing from the tasks dir`);
     }
-    const version = await validatedVersion(db, title, active.fileName, sha256(bytes));
+    const version = await validatedVersion(db, title.owner, title.title, active.fileName, sha256(bytes));
     if (!version) throw new FileNotReadyError(`the task file ${active.fileName} is being replaced`);
     return { bytes, version };
   }
 
   async function run(task: TaskRecord): Promise<void> {
-    const title = await getTitle(db, task.title);
-    if (!title?.active || title.owner !== task.owner) {
+    const title = await getTitle(db, task.owner, task.title);
+    if (!title?.active) {
       return finish(task, { status: 'failed', error: `the task file ${task.title} is no longer validated` });
     }
     const { fileName } = title.active;
     const language = languageForFile(fileName);
     if (!language) throw new Error(`no language for ${fileName}`);
-    const { bytes, version } = await validatedBytes(task.title, title.active);
+    const { bytes, version } = await validatedBytes(title, title.active);
 
     const outcome = await runTask(
       { engine },

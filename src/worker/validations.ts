@@ -13,6 +13,7 @@ import {
   recoverValidationFile,
   sha256,
   stagedPath,
+  tenantTasksDir,
   unlinkIfPresent,
   validateTaskFile,
   validationReport,
@@ -117,21 +118,19 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
   }
 
   /**
-   * Promotes the upload and makes it the title's version, under the title's lock so that two
-   * promotions under one title (the same owner uploading twice) happen one after the other.
+   * Promotes the upload into its tenant's part of the tasks dir and makes it the title's version,
+   * under the title's lock so that two promotions under one title (the tenant uploading twice)
+   * happen one after the other.
    */
-  async function promoteUpload(
-    upload: TaskFileRecord,
-    token: string,
-  ): Promise<'promoted' | 'title_taken' | 'lost'> {
+  async function promoteUpload(upload: TaskFileRecord, token: string): Promise<'promoted' | 'lost'> {
     return db.transaction().execute(async (trx) => {
       const title = await lockTitle(trx, upload.title, upload.owner);
-      if (title.owner !== upload.owner) return 'title_taken';
+      const tasksDir = tenantTasksDir(dirs.tasksDir, upload.owner);
       const hints = { fileName: upload.fileName, sha256: upload.sha256 };
-      let where = await recoverValidationFile(dirs, upload.validationId, hints);
-      // Replacing is safe: the title, hence every `<title>.<ext>` in the tasks dir, is this owner's.
+      let where = await recoverValidationFile({ ...dirs, tasksDir }, upload.validationId, hints);
+      // Replacing is safe: the title, hence every `<title>.<ext>` in the tenant's dir, is this tenant's.
       if (where === 'staging') {
-        await promote(stagedPath(dirs.stagingDir, upload.validationId), dirs.tasksDir, upload.fileName, {
+        await promote(stagedPath(dirs.stagingDir, upload.validationId), tasksDir, upload.fileName, {
           overwrite: true,
         });
         where = 'promoted';
@@ -139,7 +138,7 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
         // Staged on another node: this node's copy comes from the store.
         const bytes = await storedBytes(upload);
         if (bytes) {
-          await installTaskFile(dirs.tasksDir, upload.fileName, upload.validationId, bytes);
+          await installTaskFile(tasksDir, upload.fileName, upload.validationId, bytes);
           where = 'promoted';
         }
       }
@@ -148,7 +147,7 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
       if (!(await finishValidation(trx, upload.validationId, token, 'VALIDATED'))) throw new LostClaimError();
       // The previous version under another extension goes; under the same name it was just replaced.
       const previous = title.active?.fileName;
-      if (previous && previous !== upload.fileName) await unlinkIfPresent(join(dirs.tasksDir, previous));
+      if (previous && previous !== upload.fileName) await unlinkIfPresent(join(tasksDir, previous));
       return 'promoted';
     });
   }
@@ -170,12 +169,7 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
         return;
       }
       verdict = 'REJECTED';
-      reasons =
-        promoted === 'title_taken'
-          ? [
-              `the title ${JSON.stringify(upload.title)} now belongs to another user; upload under another name`,
-            ]
-          : [wardenFault('the uploaded file was lost before it could be promoted')];
+      reasons = [wardenFault('the uploaded file was lost before it could be promoted')];
       if (!(await recordVerdict(db, upload.validationId, token, { verdict, reasons })))
         throw new LostClaimError();
     }

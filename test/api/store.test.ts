@@ -50,6 +50,7 @@ describe.each(dialects)('store on %s', (dialect) => {
 
   it('migrates once: opening again applies nothing and keeps the data', async () => {
     await insertExecution(store.db, {
+      tenant: 'default',
       requestId: 'keep-me',
       language: 'python',
       backend: 'bwrap',
@@ -75,7 +76,13 @@ describe.each(dialects)('store on %s', (dialect) => {
       language: 'python',
       test_cases: [{ name: 't', input_data: '', expected_output: 'é' }],
     };
-    await insertExecution(store.db, { requestId: 'r1', language: 'python', backend: 'bwrap', request });
+    await insertExecution(store.db, {
+      tenant: 'default',
+      requestId: 'r1',
+      language: 'python',
+      backend: 'bwrap',
+      request,
+    });
     const pending = await getExecution(store.db, 'r1');
     expect(pending).toMatchObject({
       requestId: 'r1',
@@ -121,7 +128,13 @@ describe.each(dialects)('store on %s', (dialect) => {
     ['an object whose keys are not in sorted order', { zeta: 1, b: 2, aa: 3 }],
   ])('stores %s and reads it back as it was, in every JSON column', async (_what, value) => {
     const id = `json-${Math.random().toString(36).slice(2)}`;
-    await insertExecution(store.db, { requestId: id, language: 'python', backend: null, request: value });
+    await insertExecution(store.db, {
+      tenant: 'default',
+      requestId: id,
+      language: 'python',
+      backend: null,
+      request: value,
+    });
     await finishExecution(store.db, id, 'success', value);
     const execution = await getExecution(store.db, id);
     expect(execution?.request).toStrictEqual(value);
@@ -138,16 +151,34 @@ describe.each(dialects)('store on %s', (dialect) => {
   });
 
   it('never moves a finished execution back to running (redelivered job)', async () => {
-    await insertExecution(store.db, { requestId: 'r2', language: 'javascript', backend: null, request: {} });
+    await insertExecution(store.db, {
+      tenant: 'default',
+      requestId: 'r2',
+      language: 'javascript',
+      backend: null,
+      request: {},
+    });
     await finishExecution(store.db, 'r2', 'failed', { x: 1 });
     expect(await claimExecution(store.db, 'r2', 'token-2')).toBeUndefined();
     expect((await getExecution(store.db, 'r2'))?.status).toBe('done');
   });
 
   it('refuses a duplicate request id and forgets deleted executions', async () => {
-    await insertExecution(store.db, { requestId: 'r3', language: 'python', backend: 'bwrap', request: {} });
+    await insertExecution(store.db, {
+      tenant: 'default',
+      requestId: 'r3',
+      language: 'python',
+      backend: 'bwrap',
+      request: {},
+    });
     await expect(
-      insertExecution(store.db, { requestId: 'r3', language: 'python', backend: 'bwrap', request: {} }),
+      insertExecution(store.db, {
+        tenant: 'default',
+        requestId: 'r3',
+        language: 'python',
+        backend: 'bwrap',
+        request: {},
+      }),
     ).rejects.toThrow();
     await deleteExecution(store.db, 'r3');
     expect(await getExecution(store.db, 'r3')).toBeUndefined();

@@ -73,7 +73,13 @@ describe('execution recovery', () => {
 
   it('fences every write by the claim: a stale worker and a duplicate change nothing', async () => {
     const id = newId();
-    await insertExecution(store.db, { requestId: id, language: 'python', backend: null, request: request() });
+    await insertExecution(store.db, {
+      tenant: 'default',
+      requestId: id,
+      language: 'python',
+      backend: null,
+      request: request(),
+    });
     const first = await claimExecution(store.db, id, 'first');
     expect(first).toMatchObject({ status: 'running', attempts: 1, claim: 'first' });
     const second = await claimExecution(store.db, id, 'second');
@@ -103,6 +109,7 @@ describe('execution recovery', () => {
   it('runs executions whose jobs were lost, and again those whose worker died', async () => {
     const pending = newId();
     await insertExecution(store.db, {
+      tenant: 'default',
       requestId: pending,
       language: 'python',
       backend: null,
@@ -111,6 +118,7 @@ describe('execution recovery', () => {
     // Claimed once by a worker that died with its job: running, nobody on it.
     const orphan = newId();
     await insertExecution(store.db, {
+      tenant: 'default',
       requestId: orphan,
       language: 'python',
       backend: null,
@@ -143,6 +151,7 @@ describe('execution recovery', () => {
     const id = newId();
     const cases = ['x', 'y', 'z'].map((name) => ({ name, input_data: name, expected_output: name }));
     await insertExecution(store.db, {
+      tenant: 'default',
       requestId: id,
       language: 'python',
       backend: null,
@@ -163,7 +172,13 @@ describe('execution recovery', () => {
 
   it('ends as Warden’s error after maxAttempts interrupted runs', async () => {
     const id = newId();
-    await insertExecution(store.db, { requestId: id, language: 'python', backend: null, request: request() });
+    await insertExecution(store.db, {
+      tenant: 'default',
+      requestId: id,
+      language: 'python',
+      backend: null,
+      request: request(),
+    });
     for (const token of ['w1', 'w2', 'w3']) await claimExecution(store.db, id, token);
 
     worker = await startWorker(config());

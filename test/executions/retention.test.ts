@@ -44,7 +44,13 @@ describe.each(STORE_DIALECTS)('the retention sweep on %s', (dialect) => {
     const old = `old-${process.pid}`;
     const fresh = `fresh-${process.pid}`;
     for (const id of [old, fresh]) {
-      await insertExecution(store.db, { requestId: id, language: 'python', backend: null, request: {} });
+      await insertExecution(store.db, {
+        tenant: 'default',
+        requestId: id,
+        language: 'python',
+        backend: null,
+        request: {},
+      });
       await claimExecution(store.db, id, 't');
       await planCases(store.db, id, 't', 2);
       await recordCase(store.db, id, 't', 0, { stdout: 'x' });

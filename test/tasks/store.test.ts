@@ -12,7 +12,6 @@ import {
   lockTitle,
   recordVerdict,
   staleValidations,
-  TitleTakenError,
   uploadContent,
   validatedVersion,
   type NewUpload,
@@ -71,45 +70,44 @@ describe.each(STORE_DIALECTS)('task store on %s', (dialect) => {
       sizeBytes: 42,
       owner: 'alice',
     });
-    expect(await getTitle(store.db, 'alpha')).toEqual({ title: 'alpha', owner: 'alice', active: null });
+    expect(await getTitle(store.db, 'alice', 'alpha')).toEqual({
+      title: 'alpha',
+      owner: 'alice',
+      active: null,
+    });
     // The bytes are kept for workers on other nodes, and only read when asked for.
     expect((await uploadContent(store.db, u.validationId))?.equals(u.content)).toBe(true);
     expect(await getTaskFile(store.db, u.validationId)).not.toHaveProperty('content');
     expect(await uploadContent(store.db, 'no-such-upload')).toBeNull();
   });
 
-  it('titles are unique across languages: another owner is refused while the title is in use', async () => {
+  it('titles are per tenant: two tenants each hold their own, and neither reaches the other’s', async () => {
     const first = upload('beta', 'alice');
     await insertUpload(store.db, first);
-    await expect(insertUpload(store.db, upload('beta', 'bob', 'js'))).rejects.toThrow(TitleTakenError);
+    const bobs = upload('beta', 'bob', 'js');
+    await insertUpload(store.db, bobs);
     // The owner may upload again, in another language too.
     await insertUpload(store.db, upload('beta', 'alice', 'js'));
     await decide(first.validationId, 'VALIDATED');
-    await expect(insertUpload(store.db, upload('beta', 'bob'))).rejects.toThrow(TitleTakenError);
-    expect((await getTitle(store.db, 'beta'))?.active).toMatchObject({
+    expect((await getTitle(store.db, 'alice', 'beta'))?.active).toMatchObject({
       validationId: first.validationId,
       fileName: 'beta.py',
     });
+    expect(await getTitle(store.db, 'bob', 'beta')).toEqual({ title: 'beta', owner: 'bob', active: null });
+    expect(await getTitle(store.db, 'carol', 'beta')).toBeUndefined();
+    expect((await latestUpload(store.db, 'beta', 'bob'))?.validationId).toBe(bobs.validationId);
+    await decide(bobs.validationId, 'VALIDATED');
+    expect((await getTitle(store.db, 'bob', 'beta'))?.active?.validationId).toBe(bobs.validationId);
+    expect((await getTitle(store.db, 'alice', 'beta'))?.active?.validationId).toBe(first.validationId);
   });
 
-  it('a title whose uploads were all rejected is free for another owner', async () => {
-    const rejected = upload('gamma', 'carol');
-    await insertUpload(store.db, rejected);
-    await decide(rejected.validationId, 'REJECTED');
-    const taken = upload('gamma', 'dave', 'js');
-    await insertUpload(store.db, taken);
-    expect((await getTitle(store.db, 'gamma'))?.owner).toBe('dave');
-    expect((await latestUpload(store.db, 'gamma', 'dave'))?.validationId).toBe(taken.validationId);
-    expect((await latestUpload(store.db, 'gamma', 'carol'))?.status).toBe('REJECTED');
-  });
-
-  it('two owners racing for a free title: exactly one gets it', async () => {
+  it('tenants racing for one title name all get their own', async () => {
+    const owners = ['erin', 'frank', 'grace', 'heidi'];
     const results = await Promise.allSettled(
-      ['erin', 'frank', 'grace', 'heidi'].map((owner) => insertUpload(store.db, upload('delta', owner))),
+      owners.map((owner) => insertUpload(store.db, upload('delta', owner))),
     );
-    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    for (const r of results.filter((r) => r.status === 'rejected'))
-      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(TitleTakenError);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(owners.length);
+    for (const owner of owners) expect((await getTitle(store.db, owner, 'delta'))?.owner).toBe(owner);
   });
 
   it('fences a stale claim: only the latest claimer writes, and only the decided status finishes', async () => {
@@ -145,10 +143,11 @@ describe.each(STORE_DIALECTS)('task store on %s', (dialect) => {
     await insertUpload(store.db, u);
     const cutoff = new Date(Date.now() + 1000).toISOString();
     expect((await staleValidations(store.db, cutoff)).map((r) => r.validationId)).toContain(u.validationId);
-    expect(await validatedVersion(store.db, 'zeta', 'zeta.py', 'b'.repeat(64))).toBeUndefined();
+    expect(await validatedVersion(store.db, 'judy', 'zeta', 'zeta.py', 'b'.repeat(64))).toBeUndefined();
     await decide(u.validationId, 'VALIDATED');
-    expect(await validatedVersion(store.db, 'zeta', 'zeta.py', 'b'.repeat(64))).toBe(u.validationId);
-    expect(await validatedVersion(store.db, 'zeta', 'zeta.js', 'b'.repeat(64))).toBeUndefined();
+    expect(await validatedVersion(store.db, 'judy', 'zeta', 'zeta.py', 'b'.repeat(64))).toBe(u.validationId);
+    expect(await validatedVersion(store.db, 'judy', 'zeta', 'zeta.js', 'b'.repeat(64))).toBeUndefined();
+    expect(await validatedVersion(store.db, 'mallory', 'zeta', 'zeta.py', 'b'.repeat(64))).toBeUndefined();
     expect((await staleValidations(store.db, cutoff)).map((r) => r.validationId)).not.toContain(
       u.validationId,
     );
@@ -208,7 +207,7 @@ describe.each(STORE_DIALECTS)('task store on %s', (dialect) => {
     // The running version, its bytes and its title stay; a title with nothing left is free again.
     expect((await getTaskFile(store.db, kept.validationId))?.status).toBe('VALIDATED');
     expect((await uploadContent(store.db, kept.validationId))?.equals(kept.content)).toBe(true);
-    expect((await getTitle(store.db, 'ret_kept'))?.active?.validationId).toBe(kept.validationId);
-    expect(await getTitle(store.db, 'ret_gone')).toBeUndefined();
+    expect((await getTitle(store.db, 'kim', 'ret_kept'))?.active?.validationId).toBe(kept.validationId);
+    expect(await getTitle(store.db, 'lee', 'ret_gone')).toBeUndefined();
   });
 });

@@ -38,6 +38,8 @@ export const artifactRoutes =
     app.get(
       `${DOWNLOAD_ROUTE_PREFIX}*`,
       {
+        // No key: the signed URL is the capability (issued only to the job's tenant, GET /jobs/{id}/artifacts).
+        config: { scope: 'public' },
         schema: {
           summary: 'Download an artifact by the signed URL GET /jobs/{id}/artifacts gave',
           // Loose on purpose: a mangled link is a 403 like a forged one, not a 400.

@@ -54,6 +54,7 @@ export const executeRoutes =
     app.post(
       '/execute',
       {
+        config: { scope: 'execute' },
         schema: {
           summary: 'Check code, then run it in a sandbox (once, or once per test case)',
           description:
@@ -121,6 +122,7 @@ export const executeRoutes =
                 language: language.id,
                 backend: body.backend ?? config.sandbox.backend,
                 tenant,
+                apiKeyId: req.auth?.keyId,
                 request,
               }),
             req.log,
@@ -161,6 +163,7 @@ export const executeRoutes =
     app.get(
       '/executions/:request_id',
       {
+        config: { scope: 'execute' },
         schema: {
           summary: 'State of an execution, with its response once done',
           params: requestIdParams,
@@ -169,7 +172,8 @@ export const executeRoutes =
       },
       async (req) => {
         const record = await stored(() => getExecution(store.db, req.params.request_id), req.log);
-        if (!record) {
+        // Another tenant's execution is as absent as one that never existed.
+        if (!record || record.tenant !== requestTenant(req)) {
           throw new ApiError(
             404,
             'not_found',

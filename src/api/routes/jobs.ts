@@ -16,9 +16,9 @@ import {
   type LogLine,
 } from '../../store/jobs.js';
 import type { Collected } from '../../jobs/collect.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
 import { codeHash } from '../../store/audit.js';
 import { acceptCallback } from '../callback.js';
-import { decodeCursor, encodeCursor } from '../cursor.js';
 import type { AppDeps } from '../deps.js';
 import { jobView } from '../views.js';
 import { ApiError, storeGuard, UnavailableError } from '../errors.js';
@@ -91,6 +91,7 @@ export const jobRoutes =
     app.post(
       '/jobs',
       {
+        config: { scope: 'jobs' },
         bodyLimit: jobs.maxRequestBytes,
         schema: {
           summary: 'Run a command with files, environment and limits in a sandbox',
@@ -169,6 +170,7 @@ export const jobRoutes =
     app.get(
       '/jobs',
       {
+        config: { scope: 'jobs' },
         schema: {
           summary: 'Your jobs, newest first',
           querystring: jobListQuery,
@@ -197,6 +199,7 @@ export const jobRoutes =
     app.get(
       '/jobs/:id',
       {
+        config: { scope: 'jobs' },
         schema: {
           summary: 'State of a job: each step’s time, exit code, usage, violations, artifacts',
           params: jobIdParams,
@@ -209,6 +212,7 @@ export const jobRoutes =
     app.delete(
       '/jobs/:id',
       {
+        config: { scope: 'jobs' },
         schema: {
           summary: 'Cancel a queued or running job',
           description:
@@ -245,6 +249,7 @@ export const jobRoutes =
     app.get(
       '/jobs/:id/artifacts',
       {
+        config: { scope: 'jobs' },
         schema: {
           summary: 'Download links of a job’s artifacts (signed, expiring)',
           params: jobIdParams,
@@ -275,6 +280,7 @@ export const jobRoutes =
     app.get(
       '/jobs/:id/logs',
       {
+        config: { scope: 'jobs' },
         schema: {
           summary: 'A job’s output, live (Server-Sent Events) or as plain text',
           description:

@@ -35,6 +35,7 @@ export const languageRoutes =
     app.post(
       '/validate',
       {
+        config: { scope: 'execute' },
         schema: {
           summary: 'Static analysis only: would this code be run?',
           body: validateRequest(deps.config),
@@ -58,6 +59,7 @@ export const languageRoutes =
     app.get(
       '/languages',
       {
+        config: { scope: 'public' },
         schema: {
           summary: 'Supported languages and their runtimes',
           response: { 200: languagesResponse },
@@ -78,6 +80,7 @@ export const languageRoutes =
     app.get(
       '/languages/:language/validate',
       {
+        config: { scope: 'public' },
         schema: {
           summary: 'The static rules applied to a language, and which of them reject code here',
           params: languageParams,

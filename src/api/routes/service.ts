@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { LANGUAGES } from '../../languages/index.js';
 import { WORKER_ROLES } from '../../queue/heartbeats.js';
+import { describeAuth } from '../auth.js';
 import type { AppDeps } from '../deps.js';
 import { healthResponse, serviceInfo } from '../schemas.js';
 
@@ -39,7 +40,10 @@ export const serviceRoutes =
 
     app.get(
       '/',
-      { schema: { summary: 'Service information', response: { 200: serviceInfo } } },
+      {
+        config: { scope: 'public' },
+        schema: { summary: 'Service information', response: { 200: serviceInfo } },
+      },
       async () => ({
         name: 'warden',
         version: pkg.version,
@@ -68,6 +72,7 @@ export const serviceRoutes =
     app.get(
       '/health',
       {
+        config: { scope: 'public' },
         schema: {
           summary: 'Backend, queue, store and worker checks',
           description:
@@ -150,6 +155,7 @@ export const serviceRoutes =
           checks,
           pool: deps.worker?.poolSizes() ?? {},
           active_sandboxes: deps.worker?.engine.activeRuns() ?? 0,
+          auth: { mode: config.auth.mode, detail: describeAuth(config) },
         };
       },
     );
@@ -157,6 +163,8 @@ export const serviceRoutes =
     app.get(
       '/metrics',
       {
+        // Public by default (scrapers carry no key; the series name no tenant); auth.publicMetrics: false → admin.
+        config: { scope: config.auth.publicMetrics ? 'public' : 'admin' },
         schema: {
           summary: 'Prometheus metrics (text exposition format)',
           description:

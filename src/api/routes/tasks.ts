@@ -11,20 +11,12 @@ import {
   UnsafeFileNameError,
 } from '../../pipeline/index.js';
 import type { ValidationMessage } from '../../queue/validations.js';
-import {
-  deleteUpload,
-  getTaskFile,
-  getTitle,
-  insertUpload,
-  latestUpload,
-  TitleTakenError,
-} from '../../store/task-files.js';
+import { deleteUpload, getTaskFile, getTitle, insertUpload, latestUpload } from '../../store/task-files.js';
 import { deleteTask, getTask, insertTask } from '../../store/tasks.js';
 import { acceptCallback } from '../callback.js';
 import type { AppDeps } from '../deps.js';
 import { ApiError, storeGuard, UnavailableError } from '../errors.js';
 import {
-  errorBody,
   errors,
   notValidatedBody,
   taskCreated,
@@ -190,7 +182,7 @@ export const taskRoutes =
 
     await app.register(fastifyMultipart, { throwFileSizeLimit: true });
 
-    const stored = storeGuard(retryAfter, (err) => err instanceof TitleTakenError);
+    const stored = storeGuard(retryAfter);
 
     const refuseWhenBusy = async (queue: { depth(): Promise<number> }, what: string) => {
       if (deps.shutdown?.aborted)
@@ -210,13 +202,13 @@ export const taskRoutes =
     app.post(
       '/tasks/upload_file',
       {
+        config: { scope: 'tasks' },
         schema: {
           summary: 'Upload a task file for validation',
           consumes: ['multipart/form-data'],
-          description: `multipart/form-data with \`file\` (a .py, .js or .ts file of at most ${maxUploadBytes} bytes defining \`async def handler(payload)\` or \`export async function handler(payload)\`), optional \`language\` (must agree with the extension) and optional \`sample_payloads\` (a JSON array of up to ${MAX_SAMPLE_PAYLOADS} payloads the handler must return JSON for). The file name (without its extension) becomes the title POST /tasks runs it by; a title belongs to its uploader, who may upload it again to replace it. Answers 202 at once: poll \`poll\` for the verdict.`,
+          description: `multipart/form-data with \`file\` (a .py, .js or .ts file of at most ${maxUploadBytes} bytes defining \`async def handler(payload)\` or \`export async function handler(payload)\`), optional \`language\` (must agree with the extension) and optional \`sample_payloads\` (a JSON array of up to ${MAX_SAMPLE_PAYLOADS} payloads the handler must return JSON for). The file name (without its extension) becomes the title POST /tasks runs it by; titles are per tenant: uploading a title again replaces it. Answers 202 at once: poll \`poll\` for the verdict.`,
           response: {
             202: uploadAccepted,
-            409: errorBody.describe('The title belongs to another user.'),
             ...errors(400, 413, 415, 429, 503),
           },
         },
@@ -279,9 +271,6 @@ export const taskRoutes =
           );
         } catch (err) {
           await unstage();
-          if (err instanceof TitleTakenError) {
-            throw new ApiError(409, 'title_taken', `${err.message}; upload under another file name`, 'file');
-          }
           throw err;
         }
         const message: ValidationMessage = {
@@ -331,6 +320,7 @@ export const taskRoutes =
     app.get(
       '/tasks/validation_status/:validation_id',
       {
+        config: { scope: 'tasks' },
         schema: {
           summary: 'Verdict of an uploaded task file',
           params: validationIdParams,
@@ -367,6 +357,7 @@ export const taskRoutes =
     app.post(
       '/tasks',
       {
+        config: { scope: 'tasks' },
         schema: {
           summary: 'Run the handler of a validated task file with a payload',
           description:
@@ -390,8 +381,8 @@ export const taskRoutes =
             `no task file titled ${JSON.stringify(title)}; upload one with POST /tasks/upload_file`,
             'title',
           );
-        const record = await stored(() => getTitle(store.db, title), req.log);
-        if (!record || record.owner !== user) throw unknown();
+        const record = await stored(() => getTitle(store.db, user, title), req.log);
+        if (!record) throw unknown();
         if (!record.active) {
           const latest = await stored(() => latestUpload(store.db, title, user), req.log);
           if (!latest) throw unknown();
@@ -429,6 +420,7 @@ export const taskRoutes =
     app.get(
       '/tasks/:task_id',
       {
+        config: { scope: 'tasks' },
         schema: {
           summary: 'State of a task, with its result once finished',
           params: taskIdParams,
