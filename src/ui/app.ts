@@ -711,6 +711,7 @@ let current = '';
 let healthTimer: ReturnType<typeof setInterval> | undefined;
 
 function route(): void {
+  notify(null);
   const name = location.hash.slice(1);
   current = name in PAGES ? name : 'executions';
   for (const section of document.querySelectorAll<HTMLElement>('[data-page]'))
