@@ -25,6 +25,8 @@ export interface Metrics {
   observeArtifactBytes(bytes: number): void;
   /** A job's egress proxy allowed or refused a connection. */
   observeEgress(allowed: boolean): void;
+  /** One callback delivery attempt ended: delivered, retry (failed, tried again later) or failed (for good). */
+  observeWebhook(result: 'delivered' | 'retry' | 'failed'): void;
   /** The container monitor removed `count` leftovers (containers, cgroups, leases) of a backend. */
   observeOrphans(backend: string, count: number): void;
   /** Sources read at scrape time; set by whoever owns the queue and the engine. */
@@ -104,6 +106,12 @@ export function createMetrics(): Metrics {
   const egress = new Counter({
     name: 'warden_job_egress_connections_total',
     help: 'Connections jobs asked their egress proxy for, by result (allowed, refused).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const webhooks = new Counter({
+    name: 'warden_webhook_attempts_total',
+    help: 'Callback delivery attempts, by result (delivered; retry: failed and tried again later; failed: the last attempt failed or the URL was refused).',
     labelNames: ['result'] as const,
     registers: [registry],
   });
@@ -196,6 +204,9 @@ export function createMetrics(): Metrics {
     },
     observeEgress(allowed) {
       egress.inc({ result: allowed ? 'allowed' : 'refused' });
+    },
+    observeWebhook(result) {
+      webhooks.inc({ result });
     },
     setQueueDepth(read) {
       readQueue = read;

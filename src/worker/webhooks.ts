@@ -16,7 +16,7 @@ import type { Role, WorkerContext } from './role.js';
 class RetryLater extends Error {}
 
 export function webhookRole(ctx: WorkerContext, queue: WebhookQueue, notifier: HookNotifier): Role {
-  const { config, store, logger } = ctx;
+  const { config, store, metrics, logger } = ctx;
   const db = store.db;
   const policy = targetPolicy(config.webhooks);
   return {
@@ -28,8 +28,10 @@ export function webhookRole(ctx: WorkerContext, queue: WebhookQueue, notifier: H
     async process(job: Job<HookMessage>): Promise<void> {
       const { kind, resource_id: id } = job.data;
       const result = await attemptDelivery({ db, config: config.webhooks, policy }, kind, id);
+      if (result === 'skipped') return; // ended already (a redelivered job)
+      metrics.observeWebhook(result);
       if (result === 'retry') throw new RetryLater(`callback of ${kind} ${id} not delivered yet`);
-      if (result !== 'skipped') logger.info({ kind, resourceId: id, result }, 'callback ended');
+      logger.info({ kind, resourceId: id, result }, 'callback ended');
     },
     async recover() {
       for (const hook of await finalButWaiting(db)) await notifier.finished(hook.kind, hook.resourceId);

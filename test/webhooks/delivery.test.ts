@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startTestServer, type TestServer } from '../helpers/server.js';
+import { call, sample, startTestServer, type TestServer } from '../helpers/server.js';
 import { until } from '../helpers/wait.js';
 import { validated } from '../tasks/helpers.js';
 import { startReceiver, verify, type Receiver } from './receiver.js';
@@ -170,6 +170,22 @@ describe('webhooks', () => {
     const polled = await call(t.url, 'GET', `/jobs/${created.body.id}`);
     expect(JSON.parse(got!.body)).toEqual(polled.body);
     expect(polled.body).toMatchObject({ status: 'completed', exit_code: 0 });
+  });
+
+  it('counts attempts by result in /metrics', async () => {
+    // The tests above: three delivered callbacks, one 500 and three 302s retried, one ended failed.
+    const expected = { delivered: 3, retry: 4, failed: 1 };
+    const counts = async () => {
+      const text = (await call<string>(t.url, 'GET', '/metrics')).body;
+      const count = (result: string) => sample(text, 'warden_webhook_attempts_total', { result });
+      return { delivered: count('delivered'), retry: count('retry'), failed: count('failed') };
+    };
+    // The counter moves just after the store records the attempt: wait for it, then compare.
+    await until(
+      async () => (JSON.stringify(await counts()) === JSON.stringify(expected) ? true : undefined),
+      5000,
+    );
+    expect(await counts()).toEqual(expected);
   });
 
   it('answers 404 for deliveries of a resource without a callback', async () => {
