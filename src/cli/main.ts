@@ -5,6 +5,7 @@ import { runCommand } from './run.js';
 import { doctorCommand } from './doctor.js';
 import { validateCommand } from './validate.js';
 import { UsageError, EXIT } from './common.js';
+import { addAuditCommand } from './audit.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -137,6 +138,8 @@ program
     const { webhookSecretCommand } = await import('./webhooks.js');
     process.exitCode = await webhookSecretCommand({ ...opts, config: program.opts().config });
   });
+
+addAuditCommand(program);
 
 program
   .command('bench')

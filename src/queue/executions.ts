@@ -39,9 +39,17 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
 return 1`;
 
+/** Places for several executions at once (a batch), all or none: ARGV = cap, score, ids… */
+const ADMIT_ALL = `
+if redis.call('ZCARD', KEYS[1]) + #ARGV - 2 > tonumber(ARGV[1]) then return 0 end
+for i = 3, #ARGV do redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i]) end
+return 1`;
+
 export interface ExecutionQueue {
   /** Takes a place among the executions waiting for a worker; false when `maxDepth` are waiting. */
   admit(requestId: string, maxDepth: number): Promise<boolean>;
+  /** A place for each of these, or none when they do not all fit under `maxDepth` (one script). */
+  admitAll(requestIds: readonly string[], maxDepth: number): Promise<boolean>;
   /** Gives the place back (a worker took the execution, or it was refused after all). */
   release(requestId: string): Promise<void>;
   /** Admitted executions no worker has taken yet. */
@@ -140,6 +148,12 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
     async admit(requestId, maxDepth) {
       const added = await guard(() =>
         redis.eval(ADMIT, 1, admittedKey, String(maxDepth), requestId, String(Date.now())),
+      );
+      return added === 1;
+    },
+    async admitAll(requestIds, maxDepth) {
+      const added = await guard(() =>
+        redis.eval(ADMIT_ALL, 1, admittedKey, String(maxDepth), String(Date.now()), ...requestIds),
       );
       return added === 1;
     },

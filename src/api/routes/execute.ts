@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { findLanguage, LANGUAGES } from '../../languages/index.js';
-import type { ExecutionRequest, ExecutionResponse } from '../../runner/index.js';
+import type { ExecutionResponse } from '../../runner/index.js';
 import { deleteExecution, executionState, getExecution, insertExecution } from '../../store/executions.js';
 import { acceptCallback } from '../callback.js';
 import type { AppDeps } from '../deps.js';
 import { ApiError, storeGuard, UnavailableError } from '../errors.js';
+import { checkExecution } from '../execution-checks.js';
 import {
   accepted,
   errors,
@@ -13,14 +13,9 @@ import {
   executeResponse,
   executionRecord,
   requestIdParams,
-  type ExecuteRequestBody,
 } from '../schemas.js';
 import { requestTenant } from '../tenant.js';
 import { executionView } from '../views.js';
-
-const languageList = Object.values(LANGUAGES)
-  .map((l) => l.id)
-  .join(', ');
 
 export const executeRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
@@ -28,28 +23,6 @@ export const executeRoutes =
     const { config, store, queue } = deps;
     const retryAfter = config.server.retryAfterSeconds;
     const stored = storeGuard(retryAfter);
-
-    async function checkBackend(backend: ExecuteRequestBody['backend']): Promise<void> {
-      if (!backend || backend === config.sandbox.backend) return;
-      if (backend === 'process') {
-        throw new ApiError(
-          400,
-          'backend_not_allowed',
-          'the process backend does not isolate code; it is not served here',
-          'backend',
-        );
-      }
-      if (!deps.worker) return; // separate workers: they report an unavailable backend as an `error` verdict
-      const probe = (await deps.worker.probe()).find((p) => p.backend === backend);
-      if (!probe?.available) {
-        throw new ApiError(
-          400,
-          'backend_unavailable',
-          `backend ${backend} is not available on this server`,
-          'backend',
-        );
-      }
-    }
 
     app.post(
       '/execute',
@@ -71,32 +44,7 @@ export const executeRoutes =
       async (req, reply) => {
         const body = req.body;
         const tenant = requestTenant(req);
-        const language = findLanguage(body.language);
-        if (!language) {
-          throw new ApiError(
-            400,
-            'unknown_language',
-            `unknown language ${JSON.stringify(body.language)}; supported: ${languageList}`,
-            'language',
-          );
-        }
-        if (body.limits?.network_access && !config.sandbox.allowNetwork) {
-          throw new ApiError(
-            400,
-            'network_not_allowed',
-            'network access is disabled on this server (sandbox.allowNetwork)',
-            'limits.network_access',
-          );
-        }
-        if (body.stdin && body.test_cases?.length) {
-          throw new ApiError(
-            400,
-            'invalid_request',
-            'give stdin or test_cases (each has its input_data), not both',
-            'stdin',
-          );
-        }
-        await checkBackend(body.backend);
+        const request = await checkExecution(deps, body);
         const callback = await acceptCallback(deps, req, body.callback_url);
         if (deps.shutdown?.aborted)
           throw new UnavailableError('service', retryAfter, 'the service is shutting down');
@@ -113,13 +61,12 @@ export const executeRoutes =
           );
         }
         const giveBack = () => queue.release(requestId).catch(() => {});
-        const request: ExecutionRequest = { ...body, language: language.id };
         try {
           await stored(
             () =>
               insertExecution(store.db, {
                 requestId,
-                language: language.id,
+                language: request.language,
                 backend: body.backend ?? config.sandbox.backend,
                 tenant,
                 apiKeyId: req.auth?.keyId,
