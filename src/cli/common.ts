@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, loadConfig } from '../config/load.js';
+import { ConfigError, loadConfig, type ConfigFlag } from '../config/load.js';
 import type { WardenConfig } from '../config/schema.js';
 import { findLanguage, languageForFile, type Language } from '../languages/index.js';
 
@@ -8,9 +8,10 @@ export const EXIT = { ok: 0, internal: 1, usage: 2, rejected: 3 } as const;
 
 export class UsageError extends Error {}
 
-export function readConfig(path: string | undefined, overrides?: Record<string, unknown>): WardenConfig {
+/** The config file (or the default), the environment, then `flags` given on the command line. */
+export function readConfig(path: string | undefined, flags?: ConfigFlag[]): WardenConfig {
   try {
-    return loadConfig({ path, overrides });
+    return loadConfig({ path, flags });
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_NAMES } from '../sandbox/types.js';
 import { runCommand } from './run.js';
 import { doctorCommand } from './doctor.js';
@@ -8,6 +8,13 @@ import { UsageError, EXIT } from './common.js';
 import { addAuditCommand } from './audit.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+/** A port as given on the command line: a whole number, 0 to 65535. */
+function portNumber(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65_535)
+    throw new InvalidArgumentError('a port is a whole number from 0 to 65535');
+  return Number(value);
+}
 
 const program = new Command('warden')
   .description('Run untrusted code safely: static analysis, sandboxed runs under hard limits.')
@@ -53,9 +60,12 @@ program
 program
   .command('serve')
   .description('start the HTTP service (API + workers; local Redis and SQLite by default)')
-  .action(async () => {
+  .option('-c, --config <file>', 'configuration file (as the global --config)')
+  .option('--host <address>', 'address to listen on (server.host; default 127.0.0.1)')
+  .option('--port <port>', 'port to listen on (server.port; default 8080, 0 picks a free one)', portNumber)
+  .action(async (opts: { config?: string; host?: string; port?: number }) => {
     const { serveCommand } = await import('./serve.js');
-    process.exitCode = await serveCommand({ config: program.opts().config });
+    process.exitCode = await serveCommand({ ...opts, config: opts.config ?? program.opts().config });
   });
 
 const keys = program

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import { CodeTooLargeError } from '../analysis/index.js';
 import { createEngine } from '../sandbox/engine.js';
 import type { BackendName, Limits } from '../sandbox/types.js';
@@ -19,6 +19,23 @@ interface RunOptions {
 
 const MiB = 1024 * 1024;
 
+/**
+ * What was piped or redirected into `warden run` (`echo world | warden run hello.py`, `< in.txt`),
+ * for the program; read to its end before the run. Nothing from a terminal (it would wait for typing)
+ * or from a device such as /dev/null.
+ */
+function pipedStdin(): string | undefined {
+  if (process.stdin.isTTY) return undefined;
+  let stat;
+  try {
+    stat = fstatSync(0);
+  } catch {
+    return undefined; // no descriptor 0 at all
+  }
+  if (!stat.isFIFO() && !stat.isFile() && !stat.isSocket()) return undefined;
+  return readFileSync(0, 'utf8');
+}
+
 /** `warden run`: exit 0 whenever Warden itself worked, whatever the program's verdict. */
 export async function runCommand(file: string, opts: RunOptions): Promise<number> {
   const config = readConfig(opts.config);
@@ -30,6 +47,8 @@ export async function runCommand(file: string, opts: RunOptions): Promise<number
     } catch {
       throw new UsageError(`cannot read ${opts.stdin}`);
     }
+  } else {
+    stdin = pipedStdin();
   }
   const limits: Partial<Limits> = {};
   const timeout = positive('--timeout', opts.timeout);

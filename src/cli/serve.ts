@@ -1,8 +1,21 @@
+import type { ConfigFlag } from '../config/load.js';
 import { EXIT, readConfig } from './common.js';
 
-/** `warden serve`: runs until SIGINT/SIGTERM, then shuts down gracefully. */
-export async function serveCommand(opts: { config?: string }): Promise<number> {
-  const config = readConfig(opts.config);
+export interface ServeOptions {
+  config?: string;
+  host?: string;
+  port?: number;
+}
+
+/**
+ * `warden serve`: runs until SIGINT/SIGTERM, then shuts down gracefully. `--host` and `--port` win
+ * over WARDEN_HOST/WARDEN_PORT and the config file's server.host/server.port.
+ */
+export async function serveCommand(opts: ServeOptions): Promise<number> {
+  const flags: ConfigFlag[] = [];
+  if (opts.host !== undefined) flags.push({ key: 'server.host', value: opts.host, flag: '--host' });
+  if (opts.port !== undefined) flags.push({ key: 'server.port', value: opts.port, flag: '--port' });
+  const config = readConfig(opts.config, flags);
   const { startServer } = await import('../server.js');
   const { NoKeysError } = await import('../api/auth.js');
   let server;

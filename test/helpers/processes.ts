@@ -50,7 +50,16 @@ export function tempDir(prefix = 'warden-fault-'): string {
 
 export async function spawnWarden(
   command: 'serve' | 'worker',
-  options: { dataDir: string; config?: Record<string, unknown>; args?: string[]; readyMs?: number },
+  options: {
+    dataDir: string;
+    config?: Record<string, unknown>;
+    args?: string[];
+    readyMs?: number;
+    /** Variables on top of the filtered environment (e.g. a WARDEN_PORT a flag must win over). */
+    env?: Record<string, string>;
+    /** `serve --config FILE` instead of the global `--config FILE serve`. */
+    configAfterCommand?: boolean;
+  },
 ): Promise<WardenProcess> {
   mkdirSync(options.dataDir, { recursive: true });
   const configFile = join(options.dataDir, 'warden.yaml');
@@ -66,8 +75,11 @@ export async function spawnWarden(
   const env = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !CONFIG_ENV.test(key)),
   ) as NodeJS.ProcessEnv;
-  const child = spawn(process.execPath, [BIN, '--config', configFile, command, ...(options.args ?? [])], {
-    env: { ...env, WARDEN_FROM_SOURCE: '1' },
+  const argv = options.configAfterCommand
+    ? [command, '--config', configFile]
+    : ['--config', configFile, command];
+  const child = spawn(process.execPath, [BIN, ...argv, ...(options.args ?? [])], {
+    env: { ...env, ...options.env, WARDEN_FROM_SOURCE: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
