@@ -2,7 +2,9 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { createApiKey } from '../../src/store/api-keys.js';
+import { openStore } from '../../src/store/db.js';
+import { call, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
  * The dashboard in a real headless Chromium (Debian's package, installed by scripts/setup.sh)
@@ -23,6 +25,14 @@ const SHOTS = fileURLToPath(new URL('../../test-results/ui/', import.meta.url));
 const WAIT = { timeout: 60_000 };
 const MARKUP = `<img src=x onerror="document.body.dataset.pwned='yes'"><b>bold</b>`;
 
+const launch = () =>
+  chromium.launch({
+    executablePath: CHROMIUM!,
+    headless: true,
+    // We are root here, where Chromium's own sandbox cannot start; the page is our own.
+    args: ['--no-sandbox'],
+  });
+
 describe.skipIf(!CHROMIUM)('the dashboard at /ui, in headless Chromium', () => {
   let t: TestServer;
   let browser: Browser;
@@ -38,12 +48,7 @@ describe.skipIf(!CHROMIUM)('the dashboard at /ui, in headless Chromium', () => {
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
     t = await startTestServer({ jobs: { pollMs: 50 } });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM!,
-      headless: true,
-      // We are root here, where Chromium's own sandbox cannot start; the page is our own.
-      args: ['--no-sandbox'],
-    });
+    browser = await launch();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (err) => pageErrors.push(err.message));
     page.on('console', (msg) => {
@@ -177,5 +182,63 @@ describe.skipIf(!CHROMIUM)('the dashboard at /ui, in headless Chromium', () => {
     expect(await page.locator('#key-form').isHidden()).toBe(true);
     expect(await page.locator('#notice').isHidden()).toBe(true);
     expect(pageErrors).toEqual([]);
+  });
+});
+
+describe.skipIf(!CHROMIUM)('the dashboard when the server wants API keys', () => {
+  let t: TestServer;
+  let browser: Browser;
+  const keys = { a: '', b: '' };
+  let ran = '';
+
+  beforeAll(async () => {
+    t = await startTestServer({ auth: { mode: 'keys' } });
+    const store = await openStore(t.config);
+    try {
+      keys.a = (await createApiKey(store.db, { tenant: 'ui-a' })).key;
+      keys.b = (await createApiKey(store.db, { tenant: 'ui-b' })).key;
+    } finally {
+      await store.close();
+    }
+    const res = await call(
+      t.url,
+      'POST',
+      '/execute',
+      { language: 'python', code: 'print(1)' },
+      {
+        authorization: `Bearer ${keys.a}`,
+      },
+    );
+    expect(res.status).toBe(200);
+    ran = String(res.body.request_id);
+    browser = await launch();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it("loads without a key, asks for one, and shows only the key's tenant's executions", async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${t.url}/ui#executions`);
+    await page.locator('#key-form').waitFor({ state: 'visible', ...WAIT });
+    await page.locator('#notice').waitFor({ state: 'visible', ...WAIT });
+    expect(await page.locator('#notice').textContent()).toMatch(/^401/);
+
+    await page.fill('#key-input', keys.b);
+    await page.click('#key-form button[type="submit"]');
+    await page.locator('#executions-empty').waitFor({ state: 'visible', ...WAIT });
+    expect(await page.locator('#executions-body tr').count()).toBe(0);
+
+    await page.fill('#key-input', keys.a);
+    await page.click('#key-form button[type="submit"]');
+    const row = page.locator(`#executions-body tr[data-request-id="${ran}"]`);
+    await row.waitFor(WAIT);
+    expect(await page.locator('#notice').isHidden()).toBe(true);
+    // The key lives in this tab's session: a reload keeps it and is not asked again.
+    await page.reload();
+    await row.waitFor(WAIT);
+    expect(await page.locator('#key-input').inputValue()).toBe('');
   });
 });

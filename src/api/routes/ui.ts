@@ -50,9 +50,10 @@ export const uiRoutes =
         .header('x-frame-options', 'DENY')
         .header('cache-control', 'no-cache')
         .send(asset.body);
-    const hide = { schema: { hide: true } };
-    app.get('/ui', hide, (_req, reply) => send(reply, assets.page!));
-    app.get('/ui/', hide, (_req, reply) => send(reply, assets.page!));
+    // Public: the key is typed into the page, so the page must load without one.
+    const options = { config: { scope: 'public' as const }, schema: { hide: true } };
+    app.get('/ui', options, (_req, reply) => send(reply, assets.page!));
+    app.get('/ui/', options, (_req, reply) => send(reply, assets.page!));
     for (const name of ['app.js', 'app.css'])
-      app.get(`/ui/${name}`, hide, (_req, reply) => send(reply, assets[name]!));
+      app.get(`/ui/${name}`, options, (_req, reply) => send(reply, assets[name]!));
   };
