@@ -57,6 +57,12 @@ export function post(target: CheckedTarget, body: string, options: PostOptions):
         'content-type': 'application/json',
         'content-length': String(Buffer.byteLength(body)),
       },
+      // Credentials in the URL (`https://user:pass@host/`) become Basic authentication, as curl does.
+      ...(target.url.username
+        ? {
+            auth: `${decodeURIComponent(target.url.username)}:${decodeURIComponent(target.url.password)}`,
+          }
+        : {}),
       lookup: pinnedLookup(address),
       agent: false,
       ...(secure && !isIP(target.host) ? { servername: target.host } : {}),

@@ -90,6 +90,17 @@ describe('delivery connects to the checked address', () => {
     expect(receiver.received).toHaveLength(1);
     expect(receiver.received[0]).toMatchObject({ path: '/cb?x=1', body: '{"a":1}' });
     expect(receiver.received[0]!.headers.host).toBe(`hooks.invalid:${receiver.port}`);
+    expect(receiver.received[0]!.headers.authorization).toBeUndefined();
+  });
+
+  it('sends credentials given in the URL as Basic authentication', async () => {
+    const target = await checkCallbackUrl(
+      `http://hook%20user:p%40ss@127.0.0.2:${receiver.port}/auth`,
+      policy({ allowlist: ['127.0.0.2/32'] }),
+    );
+    await post(target, '{}', { timeoutMs: 5000, maxResponseBytes: 1024, headers: {} });
+    const got = receiver.received.find((r) => r.path === '/auth');
+    expect(got?.headers.authorization).toBe(`Basic ${Buffer.from('hook user:p@ss').toString('base64')}`);
   });
 
   it('follows no redirect, caps the body it reads, and gives up at its deadline', async () => {
