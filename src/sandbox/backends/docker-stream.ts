@@ -93,8 +93,10 @@ export class ContainerStdio extends EventEmitter {
       const data = carry[k]!.length ? Buffer.concat([carry[k]!, frame]) : frame;
       const at = data.indexOf(marker);
       if (at < 0) {
-        // A marker may straddle two frames: its possible beginning waits for the next one.
-        const keep = Math.min(marker.length - 1, data.length);
+        // A marker may straddle two frames: a tail that could begin one waits for the next frame
+        // (rarely more than nothing: the tag is random), everything else goes out at once.
+        let keep = Math.min(marker.length - 1, data.length);
+        while (keep > 0 && !data.subarray(data.length - keep).equals(marker.subarray(0, keep))) keep--;
         if (data.length > keep) targets[k]!.write(data.subarray(0, data.length - keep));
         carry[k] = Buffer.from(data.subarray(data.length - keep));
         return;

@@ -148,7 +148,8 @@ export function createDockerBackend(options: DockerOptions): Backend {
       Init: true,
       IpcMode: 'private',
       Runtime: options.runtime,
-      MaskedPaths: [...DOCKER_MASKED, ...MASKED_PROC.map((f) => `/proc/${f}`)],
+      // No /sys at all, as with bwrap (Docker would show the container's cgroup files there).
+      MaskedPaths: [...DOCKER_MASKED, '/sys', ...MASKED_PROC.map((f) => `/proc/${f}`)],
       ReadonlyPaths: DOCKER_READONLY,
       // Output goes to the attached run only: nothing is kept by the daemon.
       LogConfig: { Type: 'none', Config: {} },
