@@ -1,3 +1,4 @@
+import { buildDockerImage } from '../sandbox/backends/docker.js';
 import { createEngine } from '../sandbox/engine.js';
 import { hostReport } from '../sandbox/host.js';
 import { LANGUAGES, languageVersion } from '../languages/index.js';
@@ -39,8 +40,22 @@ async function authStatus(config: WardenConfig): Promise<AuthStatus> {
 }
 
 /** `warden doctor`: non-zero exit when the default backend cannot run here. */
-export async function doctorCommand(opts: { config?: string; json?: boolean }): Promise<number> {
+export async function doctorCommand(opts: {
+  config?: string;
+  json?: boolean;
+  buildImage?: boolean;
+}): Promise<number> {
   const config = readConfig(opts.config);
+  if (opts.buildImage) {
+    const { socketPath, image } = config.sandbox.docker;
+    try {
+      const tag = await buildDockerImage(socketPath, image);
+      process.stderr.write(`warden: docker image ${tag} is ready\n`);
+    } catch (err) {
+      process.stderr.write(`warden: could not build the docker image: ${(err as Error).message}\n`);
+      return EXIT.internal;
+    }
+  }
   const engine = createEngine({ ...config.sandbox, pool: { ...config.sandbox.pool, size: 0 } });
   const [backends, host] = [await engine.probe(), hostReport(config.sandbox.cgroupParent)];
   await engine.shutdown();

@@ -53,6 +53,7 @@ program
   .command('doctor')
   .description('which backends work on this host, cgroups, seccomp, runtimes')
   .option('--json', 'print the report as JSON')
+  .option('--build-image', "build the docker backend's local image first, unless it exists")
   .action(async (opts) => {
     process.exitCode = await doctorCommand({ ...opts, config: program.opts().config });
   });
