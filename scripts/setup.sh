@@ -18,6 +18,8 @@ wanted=(
   procps:/usr/bin/ps
   # Jobs: common tools on the default allow-list, and what the egress-proxy tests drive.
   curl:/usr/bin/curl
+  # The docker backend: Docker Engine (scripts/dockerd.sh starts its daemon when none runs).
+  docker.io:/usr/sbin/dockerd
   # The dashboard's browser tests drive Debian's chromium (headless) with a font to render text in.
   chromium:/usr/bin/chromium
   fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
@@ -52,4 +54,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 log "building"
 npm run --silent build
+# The docker backend's daemon and its local image (no registry: built from local files, idempotent).
+if bash scripts/dockerd.sh; then
+  node bin/warden.js doctor --build-image >/dev/null || true
+fi
 log "ready: $(node bin/warden.js --version 2>/dev/null || echo warden)"

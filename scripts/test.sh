@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 npx tsc -p tsconfig.json --noEmit || { echo "tests: 0 passed, 1 failed (type check)"; exit 1; }
 npx eslint . || { echo "tests: 0 passed, 1 failed (lint)"; exit 1; }
 
+# The docker backend's tests need Docker's daemon: started here when installed and not running.
+bash scripts/dockerd.sh || true
+
 # CI runs all that proves the issues, the 5,000-run soak included (minutes); locally: npm run test:soak.
 [ "${CI:-}" = true ] && export WARDEN_SOAK=1
 report=$(mktemp)
