@@ -28,12 +28,30 @@ const results: Record<string, unknown> = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
 };
-for (const [name, run] of Object.entries(suites)) {
-  if (only.length > 0 && !only.includes(name)) continue;
-  process.stderr.write(`bench: ${name}…\n`);
+const chosen = Object.entries(suites).filter(([name]) => only.length === 0 || only.includes(name));
+const begun = performance.now();
+for (const [i, [name, run]] of chosen.entries()) {
+  // Progress on stderr (the results go to stdout): a whole run takes minutes.
+  const step = `bench [${i + 1}/${chosen.length}] ${name}`;
+  process.stderr.write(`${step}…\n`);
   const started = performance.now();
-  results[name] = await run();
-  process.stderr.write(`bench: ${name} done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  // A line every 15 s while a suite runs, so a long one never looks stuck.
+  const beat = setInterval(
+    () =>
+      process.stderr.write(
+        `${step}: still running (${((performance.now() - started) / 1000).toFixed(0)} s)\n`,
+      ),
+    15_000,
+  );
+  try {
+    results[name] = await run();
+  } finally {
+    clearInterval(beat);
+  }
+  const total = ((performance.now() - begun) / 1000).toFixed(1);
+  process.stderr.write(
+    `${step}: done in ${((performance.now() - started) / 1000).toFixed(1)} s (${total} s so far)\n`,
+  );
 }
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(dir, { recursive: true });

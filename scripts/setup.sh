@@ -6,6 +6,36 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
+# Runs a long step quietly with a progress line every 10 s (its output goes to a log, shown if it
+# fails), so a first set-up that takes minutes (apt-get, compiling better-sqlite3) never looks stuck.
+step() {
+  local what=$1 started=$SECONDS out status
+  shift
+  out=$(mktemp)
+  log "$what…"
+  "$@" >"$out" 2>&1 &
+  local pid=$!
+  while ! wait_up_to 10 "$pid"; do log "  $what: still working ($((SECONDS - started)) s)"; done
+  wait "$pid" && status=0 || status=$?
+  if [ "$status" -ne 0 ]; then
+    log "$what failed (exit $status); its last lines:"
+    tail -n 40 "$out" >&2
+    rm -f "$out"
+    exit "$status"
+  fi
+  rm -f "$out"
+  log "$what: done in $((SECONDS - started)) s"
+}
+# True once process $2 has ended, false if it still runs after $1 seconds.
+wait_up_to() {
+  local i
+  for ((i = 0; i < $1 * 10; i++)); do
+    kill -0 "$2" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # package:binary that proves it is installed
 wanted=(
   bubblewrap:/usr/bin/bwrap
@@ -35,10 +65,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     log "missing system packages: ${missing[*]} (run this script as root, or: sudo apt-get install ${missing[*]})"
     exit 1
   fi
-  log "installing system packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  step "apt-get update" apt-get update -qq
+  step "installing system packages (${missing[*]})" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 # A package's own service (postgresql, redis) is not what Warden uses: it starts its own on free ports.
@@ -49,11 +78,10 @@ if [ "$node_major" -lt 20 ]; then
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  step "installing npm dependencies (better-sqlite3 compiles from source: about a minute)" \
+    npm ci --no-audit --no-fund --loglevel=error
 fi
-log "building"
-npm run --silent build
+step "building dist/" npm run --silent build
 # The docker backend's daemon and its local image (no registry: built from local files, idempotent).
 if bash scripts/dockerd.sh; then
   node bin/warden.js doctor --build-image >/dev/null || true
