@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/db.js';
 import { claimJob, finishJob, getJob } from '../../src/store/jobs.js';
 import { call, sample, startTestServer, type TestServer } from '../helpers/server.js';
+import { as } from '../helpers/tenants.js';
 import { allEvents, b64, finished, job, openEvents, runJob, submit, until } from './helpers.js';
 
 /**
@@ -285,23 +286,19 @@ describe('job requests that are refused', () => {
     expect(tooBig.status).toBe(413);
   });
 
-  it('answers 404 for an unknown job or another user’s job', async () => {
+  it('answers 404 for an unknown job or another tenant’s job', async () => {
     const id = await submit(t.url, { command: 'true' }, 'alice');
-    expect((await call(t.url, 'GET', `/jobs/${id}`, undefined, { 'x-warden-user': 'alice' })).status).toBe(
-      200,
-    );
+    expect((await call(t.url, 'GET', `/jobs/${id}`, undefined, await as(t.url, 'alice'))).status).toBe(200);
     for (const path of [`/jobs/${id}`, `/jobs/${id}/logs`, `/jobs/${id}/artifacts`])
-      expect((await call(t.url, 'GET', path, undefined, { 'x-warden-user': 'bob' })).status).toBe(404);
-    expect((await call(t.url, 'DELETE', `/jobs/${id}`, undefined, { 'x-warden-user': 'bob' })).status).toBe(
-      404,
-    );
+      expect((await call(t.url, 'GET', path, undefined, await as(t.url, 'bob'))).status).toBe(404);
+    expect((await call(t.url, 'DELETE', `/jobs/${id}`, undefined, await as(t.url, 'bob'))).status).toBe(404);
     expect((await call(t.url, 'GET', '/jobs/nope')).status).toBe(404);
   });
 });
 
 describe('the job list', () => {
-  it('is newest first, paginated by cursor, filtered by status, and per user', async () => {
-    const user = { 'x-warden-user': 'lister' };
+  it('is newest first, paginated by cursor, filtered by status, and per tenant', async () => {
+    const user = await as(t.url, 'lister');
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(await submit(t.url, { command: `echo ${i}` }, 'lister'));
     await until(async () => {

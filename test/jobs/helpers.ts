@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import { call } from '../helpers/server.js';
+import { as } from '../helpers/tenants.js';
 import { until as waitUntil } from '../helpers/wait.js';
 
 /** Client side of the jobs API for tests: submit, wait, read the SSE log. */
@@ -27,19 +28,13 @@ export const FINAL = ['completed', 'failed', 'timeout', 'cancelled', 'error'];
 export const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
 
 export async function submit(base: string, body: Record<string, unknown>, user?: string): Promise<string> {
-  const res = await call(base, 'POST', '/jobs', body, user ? { 'x-warden-user': user } : {});
+  const res = await call(base, 'POST', '/jobs', body, await as(base, user));
   expect(res.status, JSON.stringify(res.body)).toBe(202);
   return res.body.id as string;
 }
 
 export async function job(base: string, id: string, user?: string): Promise<JobAnswer> {
-  const res = await call<JobAnswer>(
-    base,
-    'GET',
-    `/jobs/${id}`,
-    undefined,
-    user ? { 'x-warden-user': user } : {},
-  );
+  const res = await call<JobAnswer>(base, 'GET', `/jobs/${id}`, undefined, await as(base, user));
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   return res.body;
 }

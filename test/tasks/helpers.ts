@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { call, type Answer } from '../helpers/server.js';
+import { as } from '../helpers/tenants.js';
 import { until } from '../helpers/wait.js';
 
 /** Client side of the task-file API for tests: uploads, polling, task runs. */
@@ -39,7 +40,7 @@ export async function upload(
   const res = await fetch(`${base}/tasks/upload_file`, {
     method: 'POST',
     body: form,
-    headers: options.user ? { 'x-warden-user': options.user } : {},
+    headers: await as(base, options.user),
   });
   const text = await res.text();
   let body: Record<string, unknown>;
@@ -59,7 +60,7 @@ export async function status(base: string, validationId: string, user?: string):
     'GET',
     `/tasks/validation_status/${validationId}`,
     undefined,
-    user ? { 'x-warden-user': user } : {},
+    await as(base, user),
   );
   if (res.status !== 200) throw new Error(`validation status: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
@@ -95,7 +96,7 @@ export async function runTask(
   payload: unknown,
   user?: string,
 ): Promise<TaskAnswer> {
-  const headers: Record<string, string> = user ? { 'x-warden-user': user } : {};
+  const headers = await as(base, user);
   const created = await call<{ task_id: string; poll: string }>(
     base,
     'POST',

@@ -10,9 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { WardenConfig } from '../../src/config/schema.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
-import { promote, stageFile, stagedPath } from '../../src/pipeline/index.js';
+import { promote, stageFile, stagedPath, tenantTasksDir } from '../../src/pipeline/index.js';
 import { startLocalRedis, type LocalRedis } from '../../src/queue/redis-server.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import { DEFAULT_TENANT } from '../../src/store/api-keys.js';
 import { openStore, type Store } from '../../src/store/db.js';
 import {
   claimValidation,
@@ -25,6 +26,9 @@ import { insertTask } from '../../src/store/tasks.js';
 import { startWorker, type WardenWorker } from '../../src/worker/worker.js';
 import { call, sample, testConfig } from '../helpers/server.js';
 import { ls, runTask, status, until, upload, verdict } from './helpers.js';
+
+/** Where keyless requests' task files go: the built-in tenant's part of the tasks dir. */
+const tenantDir = () => tenantTasksDir(config.tasks.dir, DEFAULT_TENANT);
 
 /**
  * Validation workers as a fleet: an API without workers of its own, workers in this process and in a
@@ -94,7 +98,7 @@ describe('two validation workers', () => {
     const done = await Promise.all(ids.map((id) => verdict(server.url, id, undefined, 60_000)));
 
     expect(done.map((d) => d.status)).toEqual(files.map((f) => (f.ok ? 'VALIDATED' : 'REJECTED')));
-    expect(ls(config.tasks.dir)).toEqual(
+    expect(ls(tenantDir())).toEqual(
       files
         .filter((f) => f.ok)
         .map((f) => f.name)
@@ -180,7 +184,7 @@ describe('a validation worker killed mid-validation', () => {
     expect(done).toMatchObject({ status: 'VALIDATED', reasons: [] });
     expect((await getTaskFile(store.db, id))?.attempts).toBe(2);
     expect(await validations(metrics)).toBe(1);
-    expect(ls(config.tasks.dir)).toContain('survivor.py');
+    expect(ls(tenantDir())).toContain('survivor.py');
     expect(ls(config.tasks.stagingDir)).toEqual([]);
     expect(ls(config.tasks.quarantineDir).filter((f) => f.startsWith(id))).toEqual([]);
   }, 60_000);
@@ -199,7 +203,7 @@ describe('recovery of what a crash or a lost Redis left behind', () => {
       fileName: `${title}.py`,
       originalName: `${title}.py`,
       language: 'python',
-      owner: 'anonymous',
+      owner: DEFAULT_TENANT,
       sha256: staged.sha256,
       sizeBytes: staged.size,
       content: Buffer.from(source),
@@ -236,7 +240,7 @@ describe('recovery of what a crash or a lost Redis left behind', () => {
     const before = await validations(metrics);
     expect((await verdict(server.url, id)).status).toBe('VALIDATED');
     expect(await validations(metrics)).toBe(before);
-    expect(ls(config.tasks.dir)).toContain('decided.py');
+    expect(ls(tenantDir())).toContain('decided.py');
     expect(ls(config.tasks.stagingDir)).toEqual([]);
   });
 
@@ -244,7 +248,7 @@ describe('recovery of what a crash or a lost Redis left behind', () => {
     const { id, path } = await orphanUpload('half_promoted', code(3));
     const record = await claimAndDie(id);
     await recordVerdict(store.db, id, record.claim!, { verdict: 'VALIDATED', reasons: [] });
-    await promote(path, config.tasks.dir, 'half_promoted.py');
+    await promote(path, tenantDir(), 'half_promoted.py');
     expect((await verdict(server.url, id)).status).toBe('VALIDATED');
     expect(await runTask(server.url, 'half_promoted', {})).toMatchObject({ status: 'succeeded', result: 3 });
   });
@@ -265,7 +269,7 @@ describe('recovery of what a crash or a lost Redis left behind', () => {
     const { id } = await orphanUpload('lost_task', code(6));
     expect((await verdict(server.url, id)).status).toBe('VALIDATED');
     const taskId = randomUUID();
-    await insertTask(store.db, { taskId, title: 'lost_task', owner: 'anonymous', payload: {} });
+    await insertTask(store.db, { taskId, title: 'lost_task', owner: DEFAULT_TENANT, payload: {} });
     const task = await until(async () => {
       const res = await call<{ status: string; result: unknown }>(server.url, 'GET', `/tasks/${taskId}`);
       return res.body.status === 'succeeded' ? res.body : undefined;
@@ -277,7 +281,7 @@ describe('recovery of what a crash or a lost Redis left behind', () => {
     const { id } = await orphanUpload('legacy', code(7));
     await sql`update task_files set content = null where validation_id = ${id}`.execute(store.db);
     expect((await verdict(server.url, id)).status).toBe('VALIDATED');
-    expect(ls(config.tasks.dir)).toContain('legacy.py');
+    expect(ls(tenantDir())).toContain('legacy.py');
     expect(await runTask(server.url, 'legacy', {})).toMatchObject({ status: 'succeeded', result: 7 });
   });
 
