@@ -19,7 +19,9 @@ export const artifactsConfigSchema = z
       .object({
         /** e.g. `https://<account>.r2.cloudflarestorage.com`; unset: AWS's endpoint for `region`. */
         endpoint: z.string().url().optional(),
+        /** The store's region (`auto` for Cloudflare R2). */
         region: z.string().min(1).default('us-east-1'),
+        /** The bucket artifacts go to, under `jobs/<job id>/`; it must exist. */
         bucket: z.string().min(1),
         /** Unset: the SDK's default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profiles, roles). */
         accessKeyId: z.string().min(1).optional(),

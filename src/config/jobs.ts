@@ -40,9 +40,11 @@ export const DEFAULT_ALLOWED_COMMANDS = [
 
 const jobLimitsSchema = z
   .object({
+    /** Wall-clock time of the command (→ `timeout`). */
     timeoutSeconds: z.number().positive(),
     /** CPU bandwidth in cores. */
     cpu: z.number().positive().max(64),
+    /** Memory of all the job's processes together; /box, /tmp and /out count against it too. */
     memoryBytes: z
       .number()
       .int()
@@ -59,6 +61,11 @@ export const jobsConfigSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.-]+$/)
       .default('warden-jobs'),
+    /**
+     * Programs a job may start, by name (looked up in /usr/bin, then /bin; names not installed are
+     * dropped) or absolute path. Never add a shell or a program that runs others by name (`sh`, `env`,
+     * `xargs`): `sh -c` would run anything and make the list meaningless.
+     */
     allowedCommands: z
       .array(
         z.string().regex(/^(\/[A-Za-z0-9_.+-]+)+$|^[A-Za-z0-9_.+-]+$/, 'a program name or absolute path'),
@@ -87,7 +94,9 @@ export const jobsConfigSchema = z
       .int()
       .min(1024)
       .default(16 * MiB),
+    /** Files one POST /jobs may carry. */
     maxFiles: z.number().int().min(0).max(1000).default(100),
+    /** The largest file a POST /jobs may carry (decoded). */
     maxFileBytes: z
       .number()
       .int()
@@ -104,12 +113,15 @@ export const jobsConfigSchema = z
     /** What is collected from /out; the rest is listed as skipped with the reason. */
     artifacts: z
       .object({
+        /** Files collected from one job's /out. */
         maxFiles: z.number().int().min(0).default(200),
+        /** The largest file collected. */
         maxFileBytes: z
           .number()
           .int()
           .positive()
           .default(512 * MiB),
+        /** All the files of one job together. */
         maxTotalBytes: z.number().int().positive().default(GiB),
         /** How long a signed artifact URL stays valid. */
         urlTtlSeconds: z

@@ -14,30 +14,39 @@ const MiB = 1024 * 1024;
 /** Limits a run gets when the request names none; every field is overridable per run. */
 const limitsSchema = z
   .object({
+    /** Wall-clock time of one run (→ `timeout`). */
     wallTimeMs: z.number().int().positive().default(10_000),
+    /** CPU time of one run, all its processes together (→ `timeout`). */
     cpuTimeMs: z.number().int().positive().default(5_000),
+    /** Memory of all the run's processes together, the cgroup's limit (→ `memory_limit_exceeded`). */
     memoryBytes: z
       .number()
       .int()
       .min(16 * MiB)
       .default(256 * MiB),
+    /** CPU bandwidth in cores (0.5 = half of one core). */
     cpus: z.number().positive().max(64).default(1),
+    /** Processes and threads the run may have at once (fork bombs stop here). */
     maxProcesses: z.number().int().min(4).default(64),
+    /** The largest file the run may write. */
     maxFileSizeBytes: z
       .number()
       .int()
       .positive()
       .default(16 * MiB),
+    /** Size of each of the run's writable tmpfs, /tmp and /box. */
     diskBytes: z
       .number()
       .int()
       .positive()
       .default(64 * MiB),
+    /** stdout and stderr, each; past it the run is killed (→ `output_limit_exceeded`). */
     maxOutputBytes: z
       .number()
       .int()
       .positive()
       .default(1 * MiB),
+    /** Open file descriptors per process. */
     maxOpenFiles: z.number().int().min(16).default(256),
   })
   .strict();
@@ -45,24 +54,33 @@ const limitsSchema = z
 /** Ceilings no request may go past. */
 const maxLimitsSchema = z
   .object({
+    /** The longest wall time a request may ask for; larger values are clamped to it. */
     wallTimeMs: z.number().int().positive().default(60_000),
+    /** The most CPU time a request may ask for. */
     cpuTimeMs: z.number().int().positive().default(60_000),
+    /** The most memory a request may ask for. */
     memoryBytes: z
       .number()
       .int()
       .positive()
       .default(2048 * MiB),
+    /** The most cores a request may ask for. */
     cpus: z.number().positive().default(4),
   })
   .strict();
 
 export const sandboxConfigSchema = z
   .object({
+    /**
+     * The isolation backend runs use unless a request names another (see docs/security.md for what
+     * each isolates). `process` isolates nothing and is for development only.
+     */
     backend: z.enum(BACKEND_NAMES).default('bwrap'),
     limits: limitsSchema.default(limitsSchema.parse({})),
     maxLimits: maxLimitsSchema.default(maxLimitsSchema.parse({})),
     /** Host uids the sandboxes run as (one per concurrent sandbox), when Warden runs as root. */
     uidBase: z.number().int().min(1000).default(640_000),
+    /** How many such uids, from uidBase on: the most sandboxes alive at once on this host. */
     uidCount: z.number().int().min(1).max(65_536).default(1024),
     /** cgroup parent (under each v1 hierarchy, or under the v2 root). */
     cgroupParent: z
@@ -82,7 +100,9 @@ export const sandboxConfigSchema = z
     /** Pre-started sandboxes kept per language. 0 disables the pool. */
     pool: z
       .object({
+        /** Idle sandboxes kept started for each language. */
         size: z.number().int().min(0).max(64).default(2),
+        /** A different size for some languages, e.g. `{ python: 4, typescript: 0 }`. */
         perLanguage: z.record(z.string(), z.number().int().min(0).max(64)).default({}),
         /** A pre-started sandbox older than this is replaced. */
         maxIdleMs: z.number().int().positive().default(300_000),
@@ -123,6 +143,7 @@ export const analysisConfigSchema = z
     profile: z.enum(['strict', 'standard', 'off']).default('strict'),
     /** Findings at or above this severity reject the code (under strict and standard). */
     rejectAt: z.enum(['low', 'medium', 'high', 'critical']).default('high'),
+    /** Longer code is refused with 400 `code_too_large` before it is parsed. */
     maxCodeChars: z.number().int().positive().default(50_000),
     /** `range(N)` / loops with a literal bound above this are flagged as DoS shapes. */
     maxLiteralRange: z.number().int().positive().default(10_000_000),
@@ -153,6 +174,9 @@ export type LanguagesConfig = z.infer<typeof languagesConfigSchema>;
 
 export const serverConfigSchema = z
   .object({
+    /**
+     * Address to listen on. Beyond loopback (e.g. `0.0.0.0`) API keys are required (auth.mode keys).
+     */
     host: z.string().min(1).default('127.0.0.1'),
     /** 0 picks a free port (tests, benchmarks). */
     port: z.number().int().min(0).max(65_535).default(8080),
@@ -182,6 +206,7 @@ export const serverConfigSchema = z
     requestTimeoutMs: z.number().int().positive().default(60_000),
     /** Retry-After (seconds) sent with 429 and 503. */
     retryAfterSeconds: z.number().int().positive().default(5),
+    /** pino's level for the JSON log on stdout. */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Browser origins allowed to call the API (CORS); none by default. */
     cors: corsConfigSchema.default({ origins: [] }),
@@ -304,6 +329,7 @@ export type TasksConfig = z.infer<typeof tasksConfigSchema>;
 
 const configObject = z
   .object({
+    /** Where a single node keeps its state: SQLite, the local Redis, uploads, tasks, artifacts. */
     dataDir: z.string().default('.warden'),
     server: serverConfigSchema.default(serverConfigSchema.parse({})),
     store: storeConfigSchema.default(storeConfigSchema.parse({})),
