@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { requestAuth } from './auth.js';
 import { insertHook, type HookKind } from '../store/webhooks.js';
 import { CallbackRefused, CallbackUnresolved, checkCallbackUrl, targetPolicy } from '../webhooks/target.js';
 import type { AppDeps } from './deps.js';
@@ -15,7 +16,7 @@ export interface Callback {
 }
 
 export async function acceptCallback(
-  deps: Pick<AppDeps, 'config' | 'store'>,
+  deps: Pick<AppDeps, 'config' | 'store' | 'audit'>,
   req: FastifyRequest,
   url: string | undefined,
 ): Promise<Callback | undefined> {
@@ -24,8 +25,19 @@ export async function acceptCallback(
   try {
     await checkCallbackUrl(url, targetPolicy(deps.config.webhooks));
   } catch (err) {
-    if (err instanceof CallbackRefused || err instanceof CallbackUnresolved)
+    if (err instanceof CallbackRefused || err instanceof CallbackUnresolved) {
+      if (err instanceof CallbackRefused) {
+        // The reason names the host and address, never the whole URL (it may carry a token).
+        deps.audit.record({
+          tenant,
+          actor: requestAuth(req).keyId ?? tenant,
+          action: 'webhook.refused',
+          outcome: 'refused',
+          details: { reason: err.message },
+        });
+      }
       throw new ApiError(400, 'invalid_callback_url', `callback_url: ${err.message}`, 'callback_url');
+    }
     throw err;
   }
   const stored = storeGuard(deps.config.server.retryAfterSeconds);

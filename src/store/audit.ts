@@ -31,6 +31,9 @@ export const AUDIT_ACTIONS = [
   'job.created',
   'job.cancelled',
   'job.connection_refused',
+  /** A callback_url refused at submission (where it would have reached): the reason, not the URL. */
+  'webhook.refused',
+  'webhook.secret_rotated',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -12,15 +12,23 @@ import { startReceiver, verify, type Receiver } from './receiver.js';
 
 let t: TestServer;
 let receiver: Receiver;
-const keys: Record<'a' | 'b' | 'jobsOnly', string> = { a: '', b: '', jobsOnly: '' };
+const keys: Record<'a' | 'b' | 'jobsOnly' | 'admin', string> = { a: '', b: '', jobsOnly: '', admin: '' };
+const keyIds: Record<string, string> = {};
 
 beforeAll(async () => {
   t = await startTestServer({ auth: { mode: 'keys' }, webhooks: { allowlist: ['127.0.0.2/32'] } });
   receiver = await startReceiver('127.0.0.2');
   const store = await openStore(t.config);
   try {
-    keys.a = (await createApiKey(store.db, { tenant: 'hooks-a' })).key;
-    keys.b = (await createApiKey(store.db, { tenant: 'hooks-b' })).key;
+    for (const [who, tenant] of [
+      ['a', 'hooks-a'],
+      ['b', 'hooks-b'],
+    ] as const) {
+      const made = await createApiKey(store.db, { tenant });
+      keys[who] = made.key;
+      keyIds[who] = made.record.id;
+    }
+    keys.admin = (await createApiKey(store.db, { tenant: 'ops', scopes: ['admin'] })).key;
     keys.jobsOnly = (await createApiKey(store.db, { tenant: 'hooks-a', scopes: ['jobs'] })).key;
   } finally {
     await store.close();
@@ -82,5 +90,45 @@ describe('webhooks per tenant', () => {
     expect((await call(t.url, 'POST', '/webhooks/secret', undefined, as('b'))).status).toBe(200);
     expect(await secretOf('a')).toBe(a);
     expect(await secretOf('b')).not.toBe(b);
+  });
+
+  it('audits refused callback URLs (the reason, never the URL) and secret rotations', async () => {
+    const refused = await call(
+      t.url,
+      'POST',
+      '/jobs',
+      { command: 'echo hi', callback_url: 'http://localhost:9/hook?token=sekrit' },
+      as('a'),
+    );
+    expect(refused.status).toBe(400);
+    interface Rec {
+      tenant: string;
+      actor: string;
+      action: string;
+      outcome: string;
+      details: Record<string, unknown>;
+    }
+    const records = (action: string) =>
+      until(
+        async () => {
+          const res = await call<{ records: Rec[] }>(
+            t.url,
+            'GET',
+            `/audit?action=${action}`,
+            undefined,
+            as('admin'),
+          );
+          return res.body.records?.length ? res.body.records : undefined;
+        },
+        10_000,
+        50,
+        `an audit record ${action}`,
+      );
+    const [refusal] = await records('webhook.refused');
+    expect(refusal).toMatchObject({ tenant: 'hooks-a', actor: keyIds.a, outcome: 'refused' });
+    expect(String(refusal!.details.reason)).toMatch(/localhost resolves to .* is loopback/);
+    expect(JSON.stringify(refusal)).not.toContain('sekrit');
+    const [rotation] = await records('webhook.secret_rotated');
+    expect(rotation).toMatchObject({ tenant: 'hooks-b', actor: keyIds.b, outcome: 'ok' });
   });
 });

@@ -10,6 +10,7 @@ import type { AppDeps } from '../deps.js';
 import { ApiError, storeGuard } from '../errors.js';
 import { errors } from '../schemas.js';
 import { deliveriesQuery, deliveryList, hookSecret } from '../schemas/webhooks.js';
+import { requestAuth } from '../auth.js';
 import { requestTenant } from '../tenant.js';
 
 /**
@@ -57,7 +58,12 @@ export const webhookRoutes =
       async (req) => {
         const tenant = requestTenant(req);
         const rotated = await stored(() => rotateSecret(db, tenant), req.log);
-        req.log.info({ tenant }, 'webhook secret rotated');
+        deps.audit.record({
+          tenant,
+          actor: requestAuth(req).keyId ?? tenant,
+          action: 'webhook.secret_rotated',
+          outcome: 'ok',
+        });
         return secretView(rotated);
       },
     );
