@@ -26,7 +26,10 @@ describe('service configuration', () => {
       logLevel: 'info',
       maxResponseBytes: 16 * 1024 * 1024,
       maxTestCases: 50,
+      cors: { origins: [] },
     });
+    // On loopback no key is needed by default (test/auth/config.test.ts covers the rest).
+    expect(config.auth).toEqual({ mode: 'none', publicMetrics: true });
     expect(config.store).toEqual({ retention: 7 * 24 * 3600 * 1000 });
     expect(config.sandbox.maxRequestMs).toBe(120_000);
     expect(config.queue).toEqual({ redisServer: '/usr/bin/redis-server', prefix: 'warden' });
@@ -52,6 +55,7 @@ describe('service configuration', () => {
       },
     });
     expect(config.server).toMatchObject({ port: 9100, host: '0.0.0.0', maxQueueDepth: 3 });
+    expect(config.auth.mode).toBe('keys');
     expect(config.dataDir).toBe('/srv/warden');
     expect(config.sandbox).toMatchObject({ backend: 'process', allowNetwork: true });
     expect(config.store.databaseUrl).toBe('postgres://warden@db/warden');
