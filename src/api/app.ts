@@ -10,6 +10,8 @@ import type { AppDeps } from './deps.js';
 import { installErrorHandling } from './errors.js';
 import { adminKeyRoutes } from './routes/admin-keys.js';
 import { artifactRoutes } from './routes/artifacts.js';
+import { auditRoutes } from './routes/audit.js';
+import { executeBatchRoutes } from './routes/execute-batch.js';
 import { executeRoutes } from './routes/execute.js';
 import { jobRoutes } from './routes/jobs.js';
 import { languageRoutes } from './routes/languages.js';
@@ -99,9 +101,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(serviceRoutes(deps));
   await app.register(executeRoutes(deps));
+  await app.register(executeBatchRoutes(deps));
   await app.register(languageRoutes(deps));
   await app.register(taskRoutes(deps));
   await app.register(jobRoutes(deps));
+  await app.register(auditRoutes(deps));
   await app.register(adminKeyRoutes(deps));
   await app.register(listingRoutes(deps));
   await app.register(pistonRoutes(deps));
