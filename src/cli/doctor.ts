@@ -49,8 +49,12 @@ export async function doctorCommand(opts: {
   if (opts.buildImage) {
     const { socketPath, image } = config.sandbox.docker;
     try {
-      const tag = await buildDockerImage(socketPath, image);
-      process.stderr.write(`warden: docker image ${tag} is ready\n`);
+      const started = performance.now();
+      const tag = await buildDockerImage(socketPath, image, (line) =>
+        process.stderr.write(`warden: docker image: ${line}\n`),
+      );
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      process.stderr.write(`warden: docker image ${tag} is ready (${seconds} s)\n`);
     } catch (err) {
       process.stderr.write(`warden: could not build the docker image: ${(err as Error).message}\n`);
       return EXIT.internal;

@@ -31,18 +31,19 @@ export const WRAPPER = '/.warden/run';
 const WRAPPER_SCRIPT = `#!/bin/sh
 dir=$1
 shift
-exec 5<&0 </dev/null
+# The shell's own messages (a job killed by a signal) go nowhere; the program's stderr is fd 6.
+exec 5<&0 </dev/null 6>&2 2>/dev/null
 read -r tag n <&5 || exit 125
-fail() { echo "$tag $1" >&2; exit 125; }
+fail() { echo "$tag $1" >&6; exit 125; }
 case $n in ''|*[!0-9]*) fail "bad header" ;; esac
 if [ "$n" -gt 0 ]; then
-  head -c "$n" <&5 | tar -x -m -f - -C "$dir" || fail "files not written"
+  head -c "$n" <&5 | tar -x -m -f - -C "$dir" 2>&6 || fail "files not written"
 fi
 cd "$dir" || fail "no working dir"
-{ read -r n <&5 && head -c "$n" <&5; } | "$@" 3<&0 0<&5 5<&-
+{ read -r n <&5 && head -c "$n" <&5; } | "$@" 3<&0 0<&5 5<&- 2>&6 6>&-
 s=$?
 printf '%s %s\n' "$tag" "$s"
-printf '%s %s\n' "$tag" "$s" >&2
+printf '%s %s\n' "$tag" "$s" >&6
 `;
 
 /**
@@ -113,17 +114,31 @@ export async function imageExists(docker: Docker, tag: string): Promise<boolean>
   }
 }
 
-/** Imports the image unless it is there already; returns its tag. */
-export async function ensureImage(docker: Docker, name: string): Promise<string> {
+/**
+ * Imports the image unless it is there already; returns its tag. `onProgress` gets a line per step
+ * (what is imported, then Docker's own progress events).
+ */
+export async function ensureImage(
+  docker: Docker,
+  name: string,
+  onProgress?: (line: string) => void,
+): Promise<string> {
   const { tag, archive } = imageArchive(name);
   if (await imageExists(docker, tag)) return tag;
+  onProgress?.(`importing ${tag} (${Math.ceil(archive.length / 1024)} KiB)`);
   const [repo, version] = tag.split(':') as [string, string];
   const stream = await docker.importImage(archive as unknown as NodeJS.ReadableStream, {
     repo,
     tag: version,
   });
   await new Promise<void>((resolve, reject) =>
-    docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+    docker.modem.followProgress(
+      stream,
+      (err: Error | null) => (err ? reject(err) : resolve()),
+      (event: { status?: string; progress?: string }) => {
+        if (event.status) onProgress?.([event.status, event.progress].filter(Boolean).join(' '));
+      },
+    ),
   );
   return tag;
 }
