@@ -31,18 +31,19 @@ export const WRAPPER = '/.warden/run';
 const WRAPPER_SCRIPT = `#!/bin/sh
 dir=$1
 shift
-exec 5<&0 </dev/null
+# The shell's own messages (a job killed by a signal) go nowhere; the program's stderr is fd 6.
+exec 5<&0 </dev/null 6>&2 2>/dev/null
 read -r tag n <&5 || exit 125
-fail() { echo "$tag $1" >&2; exit 125; }
+fail() { echo "$tag $1" >&6; exit 125; }
 case $n in ''|*[!0-9]*) fail "bad header" ;; esac
 if [ "$n" -gt 0 ]; then
-  head -c "$n" <&5 | tar -x -m -f - -C "$dir" || fail "files not written"
+  head -c "$n" <&5 | tar -x -m -f - -C "$dir" 2>&6 || fail "files not written"
 fi
 cd "$dir" || fail "no working dir"
-{ read -r n <&5 && head -c "$n" <&5; } | "$@" 3<&0 0<&5 5<&-
+{ read -r n <&5 && head -c "$n" <&5; } | "$@" 3<&0 0<&5 5<&- 2>&6 6>&-
 s=$?
 printf '%s %s\n' "$tag" "$s"
-printf '%s %s\n' "$tag" "$s" >&2
+printf '%s %s\n' "$tag" "$s" >&6
 `;
 
 /**

@@ -330,13 +330,23 @@ export function createDockerBackend(options: DockerOptions): Backend {
           return { kind: 'exited', exitCode: code, signal: null };
         },
         async violations(decoded) {
-          const found: Violation[] = [...new Set(leased === null ? [] : await seccompKills.of(leased))].map(
-            (syscall) => ({
-              rule: 'forbidden_syscall',
-              message: `a process of the run was stopped for calling a forbidden system call: ${syscall}`,
-              syscall,
-            }),
-          );
+          let kills = leased === null ? [] : await seccompKills.of(leased);
+          if (
+            kills.length === 0 &&
+            leased !== null &&
+            decoded.kind === 'exited' &&
+            decoded.signal === 'SIGSYS'
+          ) {
+            // The kernel's audit thread sends records a moment after the kill, and a run here ends
+            // sooner than bwrap's does (the trailer): when a kill is certain, give its record that moment.
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            kills = await seccompKills.of(leased);
+          }
+          const found: Violation[] = [...new Set(kills)].map((syscall) => ({
+            rule: 'forbidden_syscall',
+            message: `a process of the run was stopped for calling a forbidden system call: ${syscall}`,
+            syscall,
+          }));
           if (found.length === 0 && decoded.kind === 'exited' && decoded.signal === 'SIGSYS') {
             found.push({
               rule: 'forbidden_syscall',
