@@ -218,10 +218,21 @@ interface ExecutionState {
   response: ExecutionResponse | null;
 }
 
+const boxClaims = new WeakMap<HTMLElement, object>();
+
+/** Makes the caller the one filling `box`; an earlier poller for it sees `current()` turn false. */
+function claimBox(box: HTMLElement): { current(): boolean } {
+  const token = {};
+  boxClaims.set(box, token);
+  return { current: () => boxClaims.get(box) === token };
+}
+
 /** Polls an accepted execution until it is done (the server's own wait may end first). */
 async function awaitExecution(requestId: string, box: HTMLElement): Promise<void> {
+  const claim = claimBox(box);
   for (;;) {
     const state = await api<ExecutionState>(`/executions/${encodeURIComponent(requestId)}`);
+    if (!claim.current()) return;
     if (state.status === 'done' && state.response) return renderResult(box, state.response);
     box.replaceChildren(el('p', {}, 'State ', badge(state.status)));
     box.hidden = false;
@@ -346,6 +357,7 @@ async function runCode(): Promise<void> {
     ...(Object.values(limits).some((v) => v !== undefined) ? { limits } : {}),
   };
   submit.disabled = true;
+  claimBox(box);
   box.replaceChildren(el('p', {}, 'Running…'));
   box.hidden = false;
   try {
@@ -437,6 +449,57 @@ async function uploadTaskFile(): Promise<void> {
   await watchTaskFiles();
 }
 
+interface TaskState {
+  status: string;
+  result: unknown;
+  error: string | null;
+  logs: string | null;
+  usage: { cpu_time: number; peak_memory: number; wall_time: number } | null;
+}
+
+const FINISHED_TASK = ['succeeded', 'failed', 'error'];
+
+/** POST /tasks, then its state until it has finished. The result is shown as JSON text. */
+async function runTask(): Promise<void> {
+  const box = byId('task-result');
+  let payload: unknown;
+  try {
+    payload = JSON.parse(byId<HTMLTextAreaElement>('task-payload').value || '{}');
+  } catch (err) {
+    throw new Error(`the payload is not JSON: ${(err as Error).message}`);
+  }
+  const claim = claimBox(box);
+  const created = await postJson<{ task_id: string }>('/tasks', {
+    title: byId<HTMLInputElement>('task-title').value.trim(),
+    payload,
+  });
+  notify(null);
+  for (;;) {
+    const task = await api<TaskState>(`/tasks/${encodeURIComponent(created.task_id)}`);
+    if (!claim.current()) return;
+    const parts: HTMLElement[] = [el('h3', {}, 'Task ', badge(task.status))];
+    if (FINISHED_TASK.includes(task.status)) {
+      const dl = el('dl');
+      facts(dl, [
+        ['CPU', seconds(task.usage?.cpu_time)],
+        ['Peak memory', bytes(task.usage?.peak_memory)],
+        ['Wall', seconds(task.usage?.wall_time)],
+      ]);
+      parts.push(
+        dl,
+        el('h4', {}, 'Result'),
+        el('pre', { className: 'stdout' }, JSON.stringify(task.result, null, 2)),
+      );
+      if (task.error) parts.push(el('h4', {}, 'Error'), el('pre', { className: 'stderr' }, task.error));
+      if (task.logs) parts.push(el('h4', {}, 'Printed'), el('pre', {}, task.logs));
+    }
+    box.replaceChildren(...parts);
+    box.hidden = false;
+    if (FINISHED_TASK.includes(task.status)) return;
+    await pause(POLL_MS);
+  }
+}
+
 // --- Jobs --------------------------------------------------------------------------------------
 
 interface JobSummary {
@@ -459,6 +522,8 @@ interface LogEvent {
 }
 
 let openJob: AbortController | undefined;
+/** The job whose detail is open: its log stream starts again when the page is shown again. */
+let shownJob: string | undefined;
 
 const jobs = pagedList<JobSummary>({
   path: '/jobs?limit=20',
@@ -584,6 +649,7 @@ async function showJob(jobId: string): Promise<void> {
   openJob?.abort();
   const controller = new AbortController();
   openJob = controller;
+  shownJob = jobId;
   byId('job-detail').hidden = false;
   byId('job-id').textContent = jobId;
   byId('job-artifacts').replaceChildren();
@@ -703,7 +769,10 @@ const PAGES: Record<string, () => Promise<unknown>> = {
     await loadLanguages();
     await watchTaskFiles();
   },
-  jobs: () => jobs.load(),
+  jobs: async () => {
+    await jobs.load();
+    if (shownJob) await showJob(shownJob);
+  },
   system: loadSystem,
 };
 
@@ -720,6 +789,7 @@ function route(): void {
     if (link.dataset.nav === current) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
+  if (current !== 'jobs') openJob?.abort();
   clearInterval(healthTimer);
   if (current === 'system') healthTimer = setInterval(guarded(loadSystem), HEALTH_REFRESH_MS);
   guarded(async () => void (await PAGES[current]!()))();
@@ -737,6 +807,7 @@ function start(): void {
   onSubmit('run-form', runCode);
   onSubmit('upload-form', uploadTaskFile);
   onSubmit('job-form', startJob);
+  onSubmit('task-form', runTask);
   byId('executions-refresh').addEventListener(
     'click',
     guarded(async () => void (await executions.load())),

@@ -113,7 +113,7 @@ describe.skipIf(!CHROMIUM)('the dashboard at /ui, in headless Chromium', () => {
     await shot('executions');
   });
 
-  it('uploads task files and shows one become VALIDATED and one REJECTED with its reasons', async () => {
+  it('uploads task files, shows one become VALIDATED and one REJECTED with its reasons, and runs the valid one', async () => {
     await open('tasks');
     const upload = async (name: string, text: string) => {
       await page.setInputFiles('#upload-file', { name, mimeType: 'text/plain', buffer: Buffer.from(text) });
@@ -129,6 +129,14 @@ describe.skipIf(!CHROMIUM)('the dashboard at /ui, in headless Chromium', () => {
     await rejected.waitFor(WAIT);
     expect(await rejected.locator('li').count()).toBeGreaterThan(0);
     expect(await rejected.locator('td').nth(4).textContent()).toMatch(/os/);
+
+    await page.fill('#task-title', 'double');
+    await page.fill('#task-payload', '{"n": 21}');
+    await page.click('#task-submit');
+    const result = page.locator('#task-result pre.stdout');
+    await result.waitFor(WAIT);
+    expect(JSON.parse((await result.textContent()) ?? '')).toEqual({ n: 42 });
+    expect(await page.locator('#task-result .badge').first().textContent()).toBe('succeeded');
     await shot('tasks');
   });
 
