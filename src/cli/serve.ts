@@ -26,7 +26,11 @@ export async function serveCommand(opts: ServeOptions): Promise<number> {
     process.stderr.write(`warden: ${err.message}\n`);
     return EXIT.usage;
   }
-  process.stderr.write(`warden: listening on ${server.url}\n`);
+  process.stderr.write(
+    `warden: listening on ${server.url}\n` +
+      `warden: dashboard ${server.url}/ui\n` +
+      `warden: API docs ${server.url}/docs (OpenAPI document: ${server.url}/docs/json)\n`,
+  );
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
