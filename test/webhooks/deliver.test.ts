@@ -2,13 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webhooksConfigSchema } from '../../src/config/webhooks.js';
 import { emptyResponse } from '../../src/runner/index.js';
 import { finishExecution, insertExecution } from '../../src/store/executions.js';
+import { finishJob, insertJob } from '../../src/store/jobs.js';
+import { finishTask, insertTask } from '../../src/store/tasks.js';
 import {
   deleteHooksBefore,
+  finalButWaiting,
   getHook,
   hookAttempts,
   insertHook,
   markQueued,
   rotateSecret,
+  staleQueued,
   tenantSecret,
 } from '../../src/store/webhooks.js';
 import { attemptDelivery } from '../../src/webhooks/deliver.js';
@@ -87,6 +91,48 @@ describe.each(STORE_DIALECTS)('webhook deliveries on %s', (dialect) => {
     const got = receiver.received.filter((r) => r.path === `/${id}`);
     expect(got.map((r) => r.headers['x-warden-attempt'])).toEqual(['1', '2']);
     expect(verify((await tenantSecret(store.db, 'acme')).secret, got[0]!)).toBe(true);
+  });
+
+  it('finds for recovery the callbacks of final resources still waiting, and stale queued ones', async () => {
+    const db = store.db;
+    const hook = (kind: 'execution' | 'task' | 'job', id: string) =>
+      insertHook(db, { kind, resourceId: id, tenant: 'acme', url: `${receiver.url}/${id}` });
+    for (const [id, final] of [
+      [`e-done-${dialect}`, true],
+      [`e-open-${dialect}`, false],
+    ] as const) {
+      await insertExecution(db, {
+        requestId: id,
+        language: 'python',
+        backend: 'bwrap',
+        request: {},
+        tenant: 'acme',
+      });
+      await hook('execution', id);
+      if (final) await finishExecution(db, id, 'success', emptyResponse(id, 'success', []));
+    }
+    for (const [id, final] of [
+      [`t-done-${dialect}`, true],
+      [`t-open-${dialect}`, false],
+    ] as const) {
+      await insertTask(db, { taskId: id, title: 'x', owner: 'acme', payload: {} });
+      await hook('task', id);
+      if (final) await finishTask(db, id, { status: 'failed', error: 'no' });
+    }
+    for (const [id, final] of [
+      [`j-done-${dialect}`, true],
+      [`j-open-${dialect}`, false],
+    ] as const) {
+      await insertJob(db, { id, owner: 'acme', command: 'true', spec: {}, files: [] });
+      await hook('job', id);
+      if (final) await finishJob(db, id, null, { status: 'cancelled' });
+    }
+    const found = (await finalButWaiting(db)).map((h) => `${h.kind}:${h.resourceId}`).sort();
+    expect(found).toEqual([`execution:e-done-${dialect}`, `job:j-done-${dialect}`, `task:t-done-${dialect}`]);
+    expect(await markQueued(db, 'task', `t-done-${dialect}`)).toBe(true);
+    const later = new Date(Date.now() + 60_000).toISOString();
+    expect((await staleQueued(db, later)).map((h) => h.resourceId)).toContain(`t-done-${dialect}`);
+    expect((await staleQueued(db, new Date(0).toISOString())).length).toBe(0);
   });
 
   it('keeps one secret per tenant until rotated, and sweeps old callbacks', async () => {
