@@ -54,10 +54,12 @@ export const serviceRoutes =
         languages: Object.keys(LANGUAGES),
         endpoints: [
           'POST /execute',
+          'GET /executions',
           'GET /executions/{request_id}',
           'POST /validate',
           'POST /tasks/upload_file',
           'GET /tasks/validation_status/{validation_id}',
+          'GET /tasks/files',
           'POST /tasks',
           'GET /tasks/{task_id}',
           'GET /languages',
@@ -65,6 +67,7 @@ export const serviceRoutes =
           'GET /health',
           'GET /metrics',
           'GET /docs',
+          'GET /ui',
         ],
       }),
     );
