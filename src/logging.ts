@@ -1,11 +1,11 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 /**
  * The service's pino logger (JSON lines). Submitted code, stdin and credentials never belong in a
  * log line; the redaction is a safety net for a careless `log.info({ request })`, not the policy.
  */
-export function createLogger(level: string): Logger {
-  return pino({
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = {
     level,
     base: { service: 'warden' },
     redact: {
@@ -21,7 +21,9 @@ export function createLogger(level: string): Logger {
       ],
       censor: '[redacted]',
     },
-  });
+  };
+  // Tests read the very lines the service writes (e.g. that no API key is ever among them).
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /**

@@ -101,6 +101,11 @@ export function installAuth(
   const mode = deps.config.auth.mode;
   const stored = storeGuard(deps.config.server.retryAfterSeconds);
   app.decorateRequest('auth', null);
+  // CORS preflights carry no credentials (browsers never send them there): @fastify/cors's answer is public.
+  app.addHook('onRoute', (route) => {
+    if (route.method === 'OPTIONS' && route.config?.scope === undefined)
+      route.config = { ...route.config, scope: 'public' };
+  });
   app.addHook('onRequest', async (req, reply) => {
     const scope = routeScope(req);
     if (scope === 'public') return;
@@ -132,29 +137,29 @@ export function installAuth(
 }
 
 /**
- * Wraps the OpenAPI transform: every non-public route is documented with the bearer scheme, its
- * scope, and the 401/403 answers the auth hook gives.
+ * Wraps the OpenAPI transform: every route says its scope (`x-warden-scope`), and every non-public
+ * one is documented with the bearer scheme and the 401/403 answers the auth hook gives.
  */
 export function documentScopes(transform: SwaggerTransform): SwaggerTransform {
   return (document) => {
     const scope = document.route.config?.scope ?? 'admin';
     const schema = document.schema as Record<string, unknown> | undefined;
-    if (scope === 'public' || !schema || schema.hide) return transform(document);
-    const response = (schema.response ?? {}) as Record<string, unknown>;
-    const description = typeof schema.description === 'string' ? `${schema.description}\n\n` : '';
-    return transform({
-      ...document,
-      schema: {
-        ...schema,
+    if (!schema || schema.hide) return transform(document);
+    let documented: Record<string, unknown> = { ...schema, 'x-warden-scope': scope };
+    if (scope !== 'public') {
+      const description = typeof schema.description === 'string' ? `${schema.description}\n\n` : '';
+      documented = {
+        ...documented,
         description: `${description}Needs an API key with the \`${scope}\` scope.`,
         security: [{ bearer: [] }],
         response: {
-          ...response,
+          ...(schema.response as Record<string, unknown> | undefined),
           401: errorBody.describe('No API key, or one that is unknown, revoked or expired.'),
           403: errorBody.describe(`The API key does not have the \`${scope}\` scope.`),
         },
-      },
-    });
+      };
+    }
+    return transform({ ...document, schema: documented });
   };
 }
 
