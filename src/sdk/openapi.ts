@@ -49,6 +49,707 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/admin/keys': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * API keys (never the keys themselves)
+     * @description Needs an API key with the `admin` scope.
+     */
+    get: {
+      parameters: {
+        query?: {
+          tenant?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              keys: {
+                created_at: string;
+                expires_at: string | null;
+                /** @description The key’s public handle (`key_…`); revoke it by this. */
+                id: string;
+                name: string | null;
+                revoked_at: string | null;
+                scopes: ('execute' | 'tasks' | 'jobs' | 'admin')[];
+                /** @enum {string} */
+                state: 'active' | 'revoked' | 'expired';
+                tenant: string;
+              }[];
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `admin` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    /**
+     * Create an API key (shown once)
+     * @description The answer holds the key itself, the only time it is ever shown: the server keeps only its SHA-256.
+     *
+     *     Needs an API key with the `admin` scope.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description Lifetime, e.g. `90d` or `12h` (or milliseconds); none: until revoked. */
+            expires_in?: number | string;
+            /** @description A note on what the key is for. */
+            name?: string;
+            /** @description Default: execute, tasks, jobs (admin only when named). */
+            scopes?: ('execute' | 'tasks' | 'jobs' | 'admin')[];
+            /** @description Whose key: everything it creates belongs to this tenant. */
+            tenant: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              created_at: string;
+              expires_at: string | null;
+              /** @description The key’s public handle (`key_…`); revoke it by this. */
+              id: string;
+              /** @description `wdn_…`: store it now. */
+              key: string;
+              name: string | null;
+              revoked_at: string | null;
+              scopes: ('execute' | 'tasks' | 'jobs' | 'admin')[];
+              /** @enum {string} */
+              state: 'active' | 'revoked' | 'expired';
+              tenant: string;
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `admin` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/admin/keys/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Revoke an API key (at once, on every node)
+     * @description Needs an API key with the `admin` scope.
+     */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              created_at: string;
+              expires_at: string | null;
+              /** @description The key’s public handle (`key_…`); revoke it by this. */
+              id: string;
+              name: string | null;
+              revoked_at: string | null;
+              scopes: ('execute' | 'tasks' | 'jobs' | 'admin')[];
+              /** @enum {string} */
+              state: 'active' | 'revoked' | 'expired';
+              tenant: string;
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `admin` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v2/execute': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Piston: run files with a language and version
+     * @description Piston’s request and answer (times in ms, memory in bytes). Static analysis applies unless `piston.analysis: false`; rejected code answers as a failed run (status RE) with the violations in `message`. Differences from Piston: see the README.
+     *
+     *     Needs an API key with the `execute` scope.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description Arguments after the entry file. */
+            args?: (string | number | boolean)[];
+            /** @description ms; accepted, see the README */
+            compile_cpu_time?: number | null;
+            /** @description bytes; accepted, see the README */
+            compile_memory_limit?: number | null;
+            /** @description ms; accepted, see the README (Warden compiles on the host) */
+            compile_timeout?: number | null;
+            files: {
+              content: string;
+              /** @description `utf8` (default), `base64` or `hex`; anything else is read as utf8, as Piston does. */
+              encoding?: string;
+              /** @description File name; the first utf8 file is the entry. Default `file<i>.code`. */
+              name?: string;
+            }[];
+            language: string;
+            /** @description ms; accepted, see the README (the CPU limit follows run_timeout) */
+            run_cpu_time?: number | null;
+            /** @description bytes for the run; -1 means no limit (sandbox.maxLimits); clamped to it */
+            run_memory_limit?: number | null;
+            /** @description ms of wall time (and CPU time) for the run; clamped to sandbox.maxLimits */
+            run_timeout?: number | null;
+            /** @description A newline is added when it does not end with one, as Piston does. */
+            stdin?: string;
+            /** @description A semver range: `*`, `3.x`, `>=20`, or an exact version from /api/v2/runtimes. */
+            version: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description TypeScript only: transpile and type check. */
+              compile?: {
+                /** @description Exit code, or null when a signal ended the process. */
+                code: number | null;
+                /** @description ms */
+                cpu_time: number | null;
+                /** @description bytes (peak) */
+                memory: number | null;
+                /** @description Why it did not succeed, isolate-style; with Warden’s reason. */
+                message: string | null;
+                /** @description stdout, then stderr (Warden does not keep their interleaving). */
+                output: string;
+                /** @description e.g. SIGKILL, or null. */
+                signal: string | null;
+                /** @description null on success; RE (exit status), SG (signal), TO (time), OL/EL (stdout/stderr limit), XX (Warden). */
+                status: string | null;
+                stderr: string;
+                stdout: string;
+                /** @description ms */
+                wall_time: number | null;
+              };
+              language: string;
+              run: {
+                /** @description Exit code, or null when a signal ended the process. */
+                code: number | null;
+                /** @description ms */
+                cpu_time: number | null;
+                /** @description bytes (peak) */
+                memory: number | null;
+                /** @description Why it did not succeed, isolate-style; with Warden’s reason. */
+                message: string | null;
+                /** @description stdout, then stderr (Warden does not keep their interleaving). */
+                output: string;
+                /** @description e.g. SIGKILL, or null. */
+                signal: string | null;
+                /** @description null on success; RE (exit status), SG (signal), TO (time), OL/EL (stdout/stderr limit), XX (Warden). */
+                status: string | null;
+                stderr: string;
+                stdout: string;
+                /** @description ms */
+                wall_time: number | null;
+              };
+              version: string;
+            };
+          };
+        };
+        /** @description Piston’s error shape. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              message: string;
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `execute` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Piston’s error shape. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              message: string;
+            };
+          };
+        };
+        /** @description Piston’s error shape. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              message: string;
+            };
+          };
+        };
+        /** @description Piston’s error shape. */
+        504: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              message: string;
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v2/runtimes': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Piston: the runtimes (language, version, aliases)
+     * @description Needs an API key with the `execute` scope.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              aliases: string[];
+              language: string;
+              runtime?: string;
+              version: string;
+            }[];
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `execute` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/artifacts/{*}': {
     parameters: {
       query?: never;
@@ -150,6 +851,191 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/audit': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The audit log: who did what and what came of it, newest first
+     * @description Key creations and revocations, code submitted (its sha256, language and verdict), static rejections (the rules), run-time violations (the system calls), task files uploaded, validated or quarantined (the reasons), tasks run, jobs created or cancelled, connections the egress proxy refused. Records are written in batches: one may appear up to a fraction of a second after its action.
+     *
+     *     Needs an API key with the `admin` scope.
+     */
+    get: {
+      parameters: {
+        query?: {
+          /** @description Only this action. */
+          action?:
+            | 'key.created'
+            | 'key.revoked'
+            | 'code.submitted'
+            | 'code.rejected'
+            | 'code.violation'
+            | 'task_file.uploaded'
+            | 'task_file.validated'
+            | 'task_file.quarantined'
+            | 'task.run'
+            | 'job.created'
+            | 'job.cancelled'
+            | 'job.connection_refused'
+            | 'webhook.refused'
+            | 'webhook.secret_rotated';
+          /** @description `next_cursor` of the previous page, with the same filters. */
+          cursor?: string;
+          /** @description Records at or after this time (ISO 8601). */
+          from?: string;
+          /** @description Records per page, 1 to 500. */
+          limit?: number;
+          /** @description Only this tenant’s records. */
+          tenant?: string;
+          /** @description Records before this time (ISO 8601). */
+          to?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description Pass as `cursor` for the next (older) page; null at the end. */
+              next_cursor: string | null;
+              records: {
+                /** @enum {string} */
+                action:
+                  | 'key.created'
+                  | 'key.revoked'
+                  | 'code.submitted'
+                  | 'code.rejected'
+                  | 'code.violation'
+                  | 'task_file.uploaded'
+                  | 'task_file.validated'
+                  | 'task_file.quarantined'
+                  | 'task.run'
+                  | 'job.created'
+                  | 'job.cancelled'
+                  | 'job.connection_refused'
+                  | 'webhook.refused'
+                  | 'webhook.secret_rotated';
+                /** @description Who did it: an API key id, the tenant, `cli`, or `warden` (a worker). */
+                actor: string;
+                /** @description ISO 8601. */
+                at: string;
+                /** @description Hashes, rule ids, reasons: never code, payloads, environment values or keys. */
+                details: {
+                  [key: string]: (string | number | boolean | string[]) | null;
+                };
+                /** @description Increasing in the order records were written. */
+                id: number;
+                /** @description What came of it: a verdict, a status, `refused`, `ok`. */
+                outcome: string;
+                /** @description The request, job, task, validation or key id. */
+                target: string | null;
+                /** @description The tenant the action was for; null for the service itself. */
+                tenant: string | null;
+              }[];
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `admin` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/execute': {
     parameters: {
       query?: never;
@@ -162,6 +1048,8 @@ export interface paths {
     /**
      * Check code, then run it in a sandbox (once, or once per test case)
      * @description Static analysis first: rejected code never reaches a sandbox (status `security_violation`). Then one sandboxed run, or one per test case with its input_data as stdin. Waits for the result (up to server.requestTimeoutMs, then 202) unless `wait=false`.
+     *
+     *     Needs an API key with the `execute` scope.
      */
     post: {
       parameters: {
@@ -181,6 +1069,8 @@ export interface paths {
              * @enum {string}
              */
             backend?: 'bwrap' | 'gvisor' | 'docker' | 'process';
+            /** @description http(s) URL that receives the final result (the JSON GET answers for this resource) as a signed POST once it is final; see README "Webhooks". Must resolve to public addresses unless the operator allows more (webhooks.allowPrivate, webhooks.allowlist). */
+            callback_url?: string;
             /** @description Source code, at most 50000 characters. */
             code: string;
             /** @description `python`, `javascript` or `typescript` (or an alias listed by GET /languages). */
@@ -344,6 +1234,46 @@ export interface paths {
             };
           };
         };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `execute` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         413: {
           headers: {
@@ -452,6 +1382,620 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/execute/batch': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Submit up to 20 executions at once (Judge0's batch)
+     * @description `submissions`: up to 20 POST /execute bodies. Each is checked on its own: one that fails is reported in its place (its `error.field` under `submissions.N`) and the others are queued; only when none passes is the answer a 400. The accepted ones are admitted to the queue together or not at all (429 when they do not all fit under server.maxQueueDepth). Answers 202 with a request_id per submission (`wait=false`, the default), or waits up to server.requestTimeoutMs for all of them (`wait=true`: 200 once all are done). The whole body must fit in server.bodyLimitBytes.
+     *
+     *     Needs an API key with the `execute` scope.
+     */
+    post: {
+      parameters: {
+        query?: {
+          /** @description true: wait (up to server.requestTimeoutMs) for every accepted submission to finish. */
+          wait?: 'true' | 'false';
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description 1 to 20 POST /execute bodies. */
+            submissions: {
+              [key: string]: unknown;
+            }[];
+          };
+        };
+      };
+      responses: {
+        /** @description Every accepted submission is done. */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description One entry per submission, in the order given: accepted (request_id) or refused (error). */
+              submissions: (
+                | {
+                    index: number;
+                    /** @description GET this URL for the result. */
+                    poll: string;
+                    request_id: string;
+                    /** @description The POST /execute answer once `done`, else null. */
+                    response: {
+                      /** @description Every test case passed; without test cases, equals success. */
+                      all_tests_passed: boolean;
+                      /** @description stderr and notes (limits reached, truncation, skipped cases); with test cases, each prefixed with the case name. */
+                      errors: string[];
+                      /** @description Seconds from the moment a worker took the request to its end (analysis and every run). */
+                      execution_time: number;
+                      has_security_violations: boolean;
+                      /** @description stdout of the run (capped). Empty with test cases: see test_results[].actual_output. */
+                      output: string;
+                      request_id: string;
+                      resource_usage: {
+                        /** @description Seconds of CPU time, summed over all runs. */
+                        cpu_time: number;
+                        /** @description Bytes: the highest peak memory of any run (note: limits.memory_limit is in MiB). */
+                        peak_memory: number;
+                        /** @description Seconds of wall-clock time inside sandboxes, summed over all runs. */
+                        wall_time: number;
+                      };
+                      /** @description When static analysis rejected the code: all its findings (the code never ran; a syntax error is not one of them, it is in errors). Otherwise: forbidden actions caught at run time. */
+                      security_violations: {
+                        column: number | null;
+                        /** @description 1-based line of a static finding; null for run-time violations. */
+                        line: number | null;
+                        message: string;
+                        rule: string;
+                        /** @enum {string} */
+                        severity: 'low' | 'medium' | 'high' | 'critical';
+                        /**
+                         * @description static: found in the source before any run; runtime: caught by the sandbox (e.g. a forbidden system call).
+                         * @enum {string}
+                         */
+                        source: 'static' | 'runtime';
+                      }[];
+                      /**
+                       * @description Verdict of the run; with test cases, the most serious verdict among the cases that ran (error > security_violation > compile_error > memory_limit_exceeded > timeout > output_limit_exceeded > failed > success).
+                       * @enum {string}
+                       */
+                      status:
+                        | 'success'
+                        | 'failed'
+                        | 'timeout'
+                        | 'memory_limit_exceeded'
+                        | 'output_limit_exceeded'
+                        | 'compile_error'
+                        | 'security_violation'
+                        | 'error';
+                      /** @description status is `success`. With test cases, see all_tests_passed for the verdict on outputs. */
+                      success: boolean;
+                      /** @description One per test case, in the order given. */
+                      test_results: {
+                        actual_output: string;
+                        /** @description Seconds of wall-clock time of this case’s run. */
+                        execution_time: number;
+                        expected_output: string;
+                        name: string;
+                        /** @description The run succeeded and its trimmed stdout equals the trimmed expected_output. */
+                        passed: boolean;
+                        /**
+                         * @description The verdict of this case’s run, or `skipped`: the request’s time budget (sandbox.maxRequestMs) was spent before the case could run (not a verdict on the code; `errors` says why).
+                         * @enum {string}
+                         */
+                        status:
+                          | 'success'
+                          | 'failed'
+                          | 'timeout'
+                          | 'memory_limit_exceeded'
+                          | 'output_limit_exceeded'
+                          | 'compile_error'
+                          | 'security_violation'
+                          | 'error'
+                          | 'skipped';
+                        /**
+                         * @description actual_output (or this case’s stderr in errors) was cut to fit the answer’s size limit (server.maxResponseBytes).
+                         * @default false
+                         */
+                        truncated: boolean;
+                      }[];
+                      /**
+                       * @description Some output was cut to keep the answer under server.maxResponseBytes (see errors).
+                       * @default false
+                       */
+                      truncated: boolean;
+                    } | null;
+                    /** @enum {string} */
+                    status: 'pending' | 'running' | 'done';
+                  }
+                | {
+                    error: {
+                      /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                      code: string;
+                      /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                      field: string | null;
+                      /** @description What went wrong, for a person. */
+                      message: string;
+                    };
+                    /** @description Position of the submission in the request (0-based). */
+                    index: number;
+                  }
+              )[];
+            };
+          };
+        };
+        /** @description Queued (wait=false), or not all done when the wait ended. */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description One entry per submission, in the order given: accepted (request_id) or refused (error). */
+              submissions: (
+                | {
+                    index: number;
+                    /** @description GET this URL for the result. */
+                    poll: string;
+                    request_id: string;
+                    /** @description The POST /execute answer once `done`, else null. */
+                    response: {
+                      /** @description Every test case passed; without test cases, equals success. */
+                      all_tests_passed: boolean;
+                      /** @description stderr and notes (limits reached, truncation, skipped cases); with test cases, each prefixed with the case name. */
+                      errors: string[];
+                      /** @description Seconds from the moment a worker took the request to its end (analysis and every run). */
+                      execution_time: number;
+                      has_security_violations: boolean;
+                      /** @description stdout of the run (capped). Empty with test cases: see test_results[].actual_output. */
+                      output: string;
+                      request_id: string;
+                      resource_usage: {
+                        /** @description Seconds of CPU time, summed over all runs. */
+                        cpu_time: number;
+                        /** @description Bytes: the highest peak memory of any run (note: limits.memory_limit is in MiB). */
+                        peak_memory: number;
+                        /** @description Seconds of wall-clock time inside sandboxes, summed over all runs. */
+                        wall_time: number;
+                      };
+                      /** @description When static analysis rejected the code: all its findings (the code never ran; a syntax error is not one of them, it is in errors). Otherwise: forbidden actions caught at run time. */
+                      security_violations: {
+                        column: number | null;
+                        /** @description 1-based line of a static finding; null for run-time violations. */
+                        line: number | null;
+                        message: string;
+                        rule: string;
+                        /** @enum {string} */
+                        severity: 'low' | 'medium' | 'high' | 'critical';
+                        /**
+                         * @description static: found in the source before any run; runtime: caught by the sandbox (e.g. a forbidden system call).
+                         * @enum {string}
+                         */
+                        source: 'static' | 'runtime';
+                      }[];
+                      /**
+                       * @description Verdict of the run; with test cases, the most serious verdict among the cases that ran (error > security_violation > compile_error > memory_limit_exceeded > timeout > output_limit_exceeded > failed > success).
+                       * @enum {string}
+                       */
+                      status:
+                        | 'success'
+                        | 'failed'
+                        | 'timeout'
+                        | 'memory_limit_exceeded'
+                        | 'output_limit_exceeded'
+                        | 'compile_error'
+                        | 'security_violation'
+                        | 'error';
+                      /** @description status is `success`. With test cases, see all_tests_passed for the verdict on outputs. */
+                      success: boolean;
+                      /** @description One per test case, in the order given. */
+                      test_results: {
+                        actual_output: string;
+                        /** @description Seconds of wall-clock time of this case’s run. */
+                        execution_time: number;
+                        expected_output: string;
+                        name: string;
+                        /** @description The run succeeded and its trimmed stdout equals the trimmed expected_output. */
+                        passed: boolean;
+                        /**
+                         * @description The verdict of this case’s run, or `skipped`: the request’s time budget (sandbox.maxRequestMs) was spent before the case could run (not a verdict on the code; `errors` says why).
+                         * @enum {string}
+                         */
+                        status:
+                          | 'success'
+                          | 'failed'
+                          | 'timeout'
+                          | 'memory_limit_exceeded'
+                          | 'output_limit_exceeded'
+                          | 'compile_error'
+                          | 'security_violation'
+                          | 'error'
+                          | 'skipped';
+                        /**
+                         * @description actual_output (or this case’s stderr in errors) was cut to fit the answer’s size limit (server.maxResponseBytes).
+                         * @default false
+                         */
+                        truncated: boolean;
+                      }[];
+                      /**
+                       * @description Some output was cut to keep the answer under server.maxResponseBytes (see errors).
+                       * @default false
+                       */
+                      truncated: boolean;
+                    } | null;
+                    /** @enum {string} */
+                    status: 'pending' | 'running' | 'done';
+                  }
+                | {
+                    error: {
+                      /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                      code: string;
+                      /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                      field: string | null;
+                      /** @description What went wrong, for a person. */
+                      message: string;
+                    };
+                    /** @description Position of the submission in the request (0-based). */
+                    index: number;
+                  }
+              )[];
+            };
+          };
+        };
+        /** @description The request, or every submission in it, is invalid. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+              submissions?: {
+                error: {
+                  /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                  code: string;
+                  /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                  field: string | null;
+                  /** @description What went wrong, for a person. */
+                  message: string;
+                };
+                /** @description Position of the submission in the request (0-based). */
+                index: number;
+              }[];
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `execute` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/executions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your executions, newest first, with verdict and usage
+     * @description Needs an API key with the `execute` scope.
+     */
+    get: {
+      parameters: {
+        query?: {
+          /** @description `next_cursor` of the previous page. */
+          cursor?: string;
+          limit?: number;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              executions: {
+                backend: string | null;
+                /** @description ISO 8601. */
+                created_at: string;
+                finished_at: string | null;
+                has_security_violations: boolean;
+                language: string;
+                /** @description GET this for the whole response. */
+                poll: string;
+                request_id: string;
+                /** @description The response’s `resource_usage` once done. */
+                resource_usage: {
+                  /** @description Seconds of CPU time. */
+                  cpu_time: number;
+                  /** @description Bytes. */
+                  peak_memory: number;
+                  /** @description Seconds of wall-clock time in the sandbox. */
+                  wall_time: number;
+                } | null;
+                /** @enum {string} */
+                status: 'pending' | 'running' | 'done';
+                /**
+                 * @description The response’s `status` once done, else null.
+                 * @enum {string|null}
+                 */
+                verdict:
+                  | 'success'
+                  | 'failed'
+                  | 'timeout'
+                  | 'memory_limit_exceeded'
+                  | 'output_limit_exceeded'
+                  | 'compile_error'
+                  | 'security_violation'
+                  | 'error'
+                  | null;
+              }[];
+              /** @description Pass as `cursor` for the next (older) page; null on the last one. */
+              next_cursor: string | null;
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `execute` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/executions/{request_id}': {
     parameters: {
       query?: never;
@@ -459,7 +2003,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** State of an execution, with its response once done */
+    /**
+     * State of an execution, with its response once done
+     * @description Needs an API key with the `execute` scope.
+     */
     get: {
       parameters: {
         query?: never;
@@ -594,6 +2141,46 @@ export interface paths {
             };
           };
         };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `execute` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         404: {
           headers: {
@@ -672,6 +2259,12 @@ export interface paths {
           content: {
             'application/json': {
               active_sandboxes: number;
+              /** @description How callers are authenticated: `none` (loopback only) or API keys. */
+              auth: {
+                detail: string;
+                /** @enum {string} */
+                mode: 'keys' | 'none';
+              };
               checks: {
                 backend: {
                   backends: {
@@ -747,6 +2340,12 @@ export interface paths {
           content: {
             'application/json': {
               active_sandboxes: number;
+              /** @description How callers are authenticated: `none` (loopback only) or API keys. */
+              auth: {
+                detail: string;
+                /** @enum {string} */
+                mode: 'keys' | 'none';
+              };
               checks: {
                 backend: {
                   backends: {
@@ -831,7 +2430,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Your jobs, newest first */
+    /**
+     * Your jobs, newest first
+     * @description Needs an API key with the `jobs` scope.
+     */
     get: {
       parameters: {
         query?: {
@@ -909,6 +2511,46 @@ export interface paths {
             };
           };
         };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `jobs` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         503: {
           headers: {
@@ -935,6 +2577,8 @@ export interface paths {
     /**
      * Run a command with files, environment and limits in a sandbox
      * @description Answers 202 at once; a job worker runs it. Programs allowed here: node, python3. Files land under /box (the working dir); regular files the command leaves under /out become artifacts.
+     *
+     *     Needs an API key with the `jobs` scope.
      */
     post: {
       parameters: {
@@ -946,6 +2590,8 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /** @description http(s) URL that receives the final result (the JSON GET answers for this resource) as a signed POST once it is final; see README "Webhooks". Must resolve to public addresses unless the operator allows more (webhooks.allowPrivate, webhooks.allowlist). */
+            callback_url?: string;
             /** @description A command line, split into arguments as a shell would but run without one: no pipes, redirections, globs or variables. Its program must be on the server’s allow-list (`jobs.allowedCommands`). */
             command: string;
             /**
@@ -1029,6 +2675,46 @@ export interface paths {
         };
         /** @description Every error answer has this shape. */
         400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `jobs` scope. */
+        403: {
           headers: {
             [name: string]: unknown;
           };
@@ -1142,7 +2828,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** State of a job: each step’s time, exit code, usage, violations, artifacts */
+    /**
+     * State of a job: each step’s time, exit code, usage, violations, artifacts
+     * @description Needs an API key with the `jobs` scope.
+     */
     get: {
       parameters: {
         query?: never;
@@ -1273,6 +2962,46 @@ export interface paths {
             };
           };
         };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `jobs` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         404: {
           headers: {
@@ -1320,6 +3049,8 @@ export interface paths {
     /**
      * Cancel a queued or running job
      * @description A queued job is cancelled at once (200). A running one is flagged (202): its worker kills the sandbox within moments, keeps the log and the outputs so far, and ends it as `cancelled`. A finished job is a 409.
+     *
+     *     Needs an API key with the `jobs` scope.
      */
     delete: {
       parameters: {
@@ -1386,6 +3117,46 @@ export interface paths {
         };
         /** @description Every error answer has this shape. */
         400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `jobs` scope. */
+        403: {
           headers: {
             [name: string]: unknown;
           };
@@ -1478,7 +3249,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Download links of a job’s artifacts (signed, expiring) */
+    /**
+     * Download links of a job’s artifacts (signed, expiring)
+     * @description Needs an API key with the `jobs` scope.
+     */
     get: {
       parameters: {
         query?: never;
@@ -1510,6 +3284,46 @@ export interface paths {
         };
         /** @description Every error answer has this shape. */
         400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `jobs` scope. */
+        403: {
           headers: {
             [name: string]: unknown;
           };
@@ -1588,6 +3402,8 @@ export interface paths {
     /**
      * A job’s output, live (Server-Sent Events) or as plain text
      * @description Server-Sent Events: one event per output line, `data: {"stream","line","time"}`, `id:` its sequence number; live while the job runs, replayed from the start for a finished job, then an `end` event with the final status. `Last-Event-ID` (or `last_event_id`) resumes after that line. `?format=text` gives the log so far as text/plain.
+     *
+     *     Needs an API key with the `jobs` scope.
      */
     get: {
       parameters: {
@@ -1615,6 +3431,46 @@ export interface paths {
         };
         /** @description Every error answer has this shape. */
         400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `jobs` scope. */
+        403: {
           headers: {
             [name: string]: unknown;
           };
@@ -1863,6 +3719,8 @@ export interface paths {
     /**
      * Run the handler of a validated task file with a payload
      * @description Answers 201 with the task_id at once; the handler runs in a sandbox on a task worker: poll `poll` for its result. 404 for a title you have not uploaded; 412 while its file is not validated (the body says its status).
+     *
+     *     Needs an API key with the `tasks` scope.
      */
     post: {
       parameters: {
@@ -1874,6 +3732,8 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /** @description http(s) URL that receives the final result (the JSON GET answers for this resource) as a signed POST once it is final; see README "Webhooks". Must resolve to public addresses unless the operator allows more (webhooks.allowPrivate, webhooks.allowlist). */
+            callback_url?: string;
             /**
              * @description JSON given to the handler as its one argument (default `{}`).
              * @default {}
@@ -1903,6 +3763,46 @@ export interface paths {
         };
         /** @description Every error answer has this shape. */
         400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `tasks` scope. */
+        403: {
           headers: {
             [name: string]: unknown;
           };
@@ -2063,7 +3963,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** State of a task, with its result once finished */
+    /**
+     * State of a task, with its result once finished
+     * @description Needs an API key with the `tasks` scope.
+     */
     get: {
       parameters: {
         query?: never;
@@ -2113,6 +4016,46 @@ export interface paths {
         };
         /** @description Every error answer has this shape. */
         400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `tasks` scope. */
+        403: {
           headers: {
             [name: string]: unknown;
           };
@@ -2181,6 +4124,151 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/tasks/files': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your uploaded task files, newest first, with their validation status
+     * @description Needs an API key with the `tasks` scope.
+     */
+    get: {
+      parameters: {
+        query?: {
+          /** @description `next_cursor` of the previous page. */
+          cursor?: string;
+          limit?: number;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description Pass as `cursor` for the next (older) page; null on the last one. */
+              next_cursor: string | null;
+              task_files: {
+                checked_at: string | null;
+                /** @description ISO 8601. */
+                created_at: string;
+                file_name: string;
+                language: string;
+                original_filename: string;
+                /** @description GET this for the verdict with its report. */
+                poll: string;
+                /** @description Why it was rejected; empty until there is a verdict. */
+                reasons: string[];
+                /**
+                 * @description PENDING: waiting for a validation worker; VALIDATING: being checked; VALIDATED: in the tasks dir, runnable with POST /tasks; REJECTED: quarantined, see reasons.
+                 * @enum {string}
+                 */
+                status: 'PENDING' | 'VALIDATING' | 'VALIDATED' | 'REJECTED';
+                title: string;
+                validation_id: string;
+              }[];
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `tasks` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/tasks/upload_file': {
     parameters: {
       query?: never;
@@ -2192,7 +4280,9 @@ export interface paths {
     put?: never;
     /**
      * Upload a task file for validation
-     * @description multipart/form-data with `file` (a .py, .js or .ts file of at most 262144 bytes defining `async def handler(payload)` or `export async function handler(payload)`), optional `language` (must agree with the extension) and optional `sample_payloads` (a JSON array of up to 20 payloads the handler must return JSON for). The file name (without its extension) becomes the title POST /tasks runs it by; a title belongs to its uploader, who may upload it again to replace it. Answers 202 at once: poll `poll` for the verdict.
+     * @description multipart/form-data with `file` (a .py, .js or .ts file of at most 262144 bytes defining `async def handler(payload)` or `export async function handler(payload)`), optional `language` (must agree with the extension) and optional `sample_payloads` (a JSON array of up to 20 payloads the handler must return JSON for). The file name (without its extension) becomes the title POST /tasks runs it by; titles are per tenant: uploading a title again replaces it. Answers 202 at once: poll `poll` for the verdict.
+     *
+     *     Needs an API key with the `tasks` scope.
      */
     post: {
       parameters: {
@@ -2242,8 +4332,28 @@ export interface paths {
             };
           };
         };
-        /** @description The title belongs to another user. */
-        409: {
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `tasks` scope. */
+        403: {
           headers: {
             [name: string]: unknown;
           };
@@ -2357,7 +4467,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Verdict of an uploaded task file */
+    /**
+     * Verdict of an uploaded task file
+     * @description Needs an API key with the `tasks` scope.
+     */
     get: {
       parameters: {
         query?: never;
@@ -2462,6 +4575,46 @@ export interface paths {
             };
           };
         };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `tasks` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         404: {
           headers: {
@@ -2521,7 +4674,10 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Static analysis only: would this code be run? */
+    /**
+     * Static analysis only: would this code be run?
+     * @description Needs an API key with the `execute` scope.
+     */
     post: {
       parameters: {
         query?: never;
@@ -2595,6 +4751,46 @@ export interface paths {
             };
           };
         };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `execute` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         413: {
           headers: {
@@ -2637,6 +4833,367 @@ export interface paths {
         };
         /** @description Every error answer has this shape. */
         500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/webhooks/deliveries': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your callbacks and each delivery attempt
+     * @description Needs an API key with the `execute` scope.
+     */
+    get: {
+      parameters: {
+        query?: {
+          limit?: number;
+          /** @description An execution request_id, task_id or job id; unset: your latest callbacks. */
+          resource?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              deliveries: {
+                attempts: {
+                  at: string;
+                  attempt: number;
+                  duration_ms: number;
+                  error: string | null;
+                  /** @description What the receiver answered; null when there was no answer (see error). */
+                  status_code: number | null;
+                }[];
+                created_at: string;
+                finished_at: string | null;
+                /** @enum {string} */
+                kind: 'execution' | 'task' | 'job';
+                resource_id: string;
+                /**
+                 * @description waiting: the resource is not final yet; queued: being delivered (or waiting for a retry); delivered: a 2xx came back; failed: every attempt failed, or the URL was refused at delivery.
+                 * @enum {string}
+                 */
+                status: 'waiting' | 'queued' | 'delivered' | 'failed';
+                url: string;
+              }[];
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `execute` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/webhooks/secret': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your webhook signing secret (made on first use)
+     * @description Needs an API key with the `execute` scope.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              created_at: string;
+              /** @description When POST /webhooks/secret last replaced it. */
+              rotated_at: string | null;
+              /** @description Signs every callback of this tenant: X-Warden-Signature is `sha256=` + hex HMAC-SHA256 under it over `<X-Warden-Timestamp>.<body>`. */
+              secret: string;
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `execute` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    /**
+     * Replace your webhook signing secret
+     * @description Deliveries signed from now on (retries of earlier callbacks included) use the new secret.
+     *
+     *     Needs an API key with the `execute` scope.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              created_at: string;
+              /** @description When POST /webhooks/secret last replaced it. */
+              rotated_at: string | null;
+              /** @description Signs every callback of this tenant: X-Warden-Signature is `sha256=` + hex HMAC-SHA256 under it over `<X-Warden-Timestamp>.<body>`. */
+              secret: string;
+            };
+          };
+        };
+        /** @description No API key, or one that is unknown, revoked or expired. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description The API key does not have the `execute` scope. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Every error answer has this shape. */
+        503: {
           headers: {
             [name: string]: unknown;
           };
