@@ -1,3 +1,5 @@
+import type { FastifyRequest } from 'fastify';
+import { requestTenant } from '../api/tenant.js';
 import type { ExecutionRequest, ExecutionResponse } from '../runner/index.js';
 import type { Violation } from '../sandbox/types.js';
 import { codeHash, type AuditEvent } from '../store/audit.js';
@@ -10,19 +12,24 @@ import { codeHash, type AuditEvent } from '../store/audit.js';
 /** Where an event comes from when no person or key did it (a worker's own decision). */
 export const SYSTEM_ACTOR = 'warden';
 
+/** Who is acting in a request: its API key's id, or the tenant where there are no keys (auth.mode none). */
+export function requestActor(req: FastifyRequest): string {
+  return req.auth?.keyId ?? requestTenant(req);
+}
+
 /**
  * A finished execution: `code.submitted` (hash, language, verdict), and `code.rejected` (the rules)
  * when static analysis refused it, or `code.violation` (the system calls) when the sandbox caught
  * something at run time.
  */
 export function executionEvents(
-  execution: { requestId: string; tenant: string | null; request: unknown },
+  execution: { requestId: string; tenant: string | null; apiKeyId: string | null; request: unknown },
   response: ExecutionResponse,
 ): AuditEvent[] {
   const req = execution.request as ExecutionRequest;
   const base = {
     tenant: execution.tenant,
-    actor: execution.tenant ?? SYSTEM_ACTOR,
+    actor: execution.apiKeyId ?? execution.tenant ?? SYSTEM_ACTOR,
     target: execution.requestId,
   };
   const code = { sha256: codeHash(req.code), language: req.language };

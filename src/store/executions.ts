@@ -11,6 +11,8 @@ import type { Database, ExecutionState, ExecutionsTable } from './schema.js';
 export interface ExecutionRecord {
   requestId: string;
   tenant: string | null;
+  /** The API key that submitted it (null under auth.mode none). */
+  apiKeyId: string | null;
   language: string;
   backend: string | null;
   status: ExecutionState;
@@ -31,6 +33,7 @@ function toRecord(row: Selectable<ExecutionsTable>): ExecutionRecord {
   return {
     requestId: row.request_id,
     tenant: row.tenant,
+    apiKeyId: row.api_key_id,
     language: row.language,
     backend: row.backend,
     status: row.status,

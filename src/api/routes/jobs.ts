@@ -17,6 +17,7 @@ import {
 } from '../../store/jobs.js';
 import type { Collected } from '../../jobs/collect.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
+import { requestActor } from '../../audit/events.js';
 import { codeHash } from '../../store/audit.js';
 import { acceptCallback } from '../callback.js';
 import type { AppDeps } from '../deps.js';
@@ -144,7 +145,7 @@ export const jobRoutes =
         }
         deps.audit.record({
           tenant: user,
-          actor: user,
+          actor: requestActor(req),
           action: 'job.created',
           target: id,
           outcome: 'queued',
@@ -234,7 +235,7 @@ export const jobRoutes =
         const after = (await stored(() => requestCancel(db, job.id), req.log)) ?? job;
         deps.audit.record({
           tenant: job.owner,
-          actor: requestTenant(req),
+          actor: requestActor(req),
           action: 'job.cancelled',
           target: job.id,
           outcome: after.status,

@@ -14,6 +14,7 @@ import type { ValidationMessage } from '../../queue/validations.js';
 import { deleteUpload, getTaskFile, getTitle, insertUpload, latestUpload } from '../../store/task-files.js';
 import { deleteTask, getTask, insertTask } from '../../store/tasks.js';
 import { acceptCallback } from '../callback.js';
+import { requestActor } from '../../audit/events.js';
 import type { AppDeps } from '../deps.js';
 import { ApiError, storeGuard, UnavailableError } from '../errors.js';
 import {
@@ -290,7 +291,7 @@ export const taskRoutes =
         req.log.info({ validationId, title: name.title, user, bytes: staged.size }, 'task file uploaded');
         deps.audit.record({
           tenant: user,
-          actor: user,
+          actor: requestActor(req),
           action: 'task_file.uploaded',
           target: validationId,
           outcome: 'PENDING',
