@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import { iso, now } from './codec.js';
 import { UNFINISHED_JOB } from './jobs.js';
 import type { Database } from './schema.js';
@@ -188,42 +188,36 @@ export async function listHooks(
   return rows.map(toRecord);
 }
 
+/** Where each kind's resource lives, and the states in which it is not final yet. */
+const RESOURCES: { kind: HookKind; table: string; id: string; unfinished: readonly string[] }[] = [
+  { kind: 'execution', table: 'executions', id: 'request_id', unfinished: ['pending', 'running'] },
+  { kind: 'task', table: 'tasks', id: 'task_id', unfinished: UNFINISHED_TASK },
+  { kind: 'job', table: 'jobs', id: 'id', unfinished: UNFINISHED_JOB },
+];
+
 /**
  * Callbacks still `waiting` although their resource is final: the process that finished it stopped
  * before queueing the delivery (or the resource ended where no worker runs, e.g. a job cancelled
  * while queued). Recovery queues these.
  */
 export async function finalButWaiting(db: Kysely<Database>, limit = 500): Promise<HookRecord[]> {
-  const [executions, tasks, jobs] = await Promise.all([
-    db
-      .selectFrom('webhooks')
-      .innerJoin('executions', 'executions.request_id', 'webhooks.resource_id')
-      .selectAll('webhooks')
-      .where('webhooks.kind', '=', 'execution')
-      .where('webhooks.status', '=', 'waiting')
-      .where('executions.status', '=', 'done')
-      .limit(limit)
-      .execute(),
-    db
-      .selectFrom('webhooks')
-      .innerJoin('tasks', 'tasks.task_id', 'webhooks.resource_id')
-      .selectAll('webhooks')
-      .where('webhooks.kind', '=', 'task')
-      .where('webhooks.status', '=', 'waiting')
-      .where('tasks.status', 'not in', UNFINISHED_TASK)
-      .limit(limit)
-      .execute(),
-    db
-      .selectFrom('webhooks')
-      .innerJoin('jobs', 'jobs.id', 'webhooks.resource_id')
-      .selectAll('webhooks')
-      .where('webhooks.kind', '=', 'job')
-      .where('webhooks.status', '=', 'waiting')
-      .where('jobs.status', 'not in', UNFINISHED_JOB)
-      .limit(limit)
-      .execute(),
-  ]);
-  return [...executions, ...tasks, ...jobs].map(toRecord);
+  const found = await Promise.all(
+    RESOURCES.map((r) =>
+      db
+        .selectFrom('webhooks')
+        .selectAll()
+        .where('kind', '=', r.kind)
+        .where('status', '=', 'waiting')
+        .where(({ exists }) =>
+          exists(
+            sql`(select 1 from ${sql.table(r.table)} as r where r.${sql.ref(r.id)} = webhooks.resource_id and r.status not in (${sql.join(r.unfinished)}))`,
+          ),
+        )
+        .limit(limit)
+        .execute(),
+    ),
+  );
+  return found.flat().map(toRecord);
 }
 
 /** Queued callbacks nobody has touched since `before`: their delivery job may be lost. */

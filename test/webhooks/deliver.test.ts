@@ -97,41 +97,44 @@ describe.each(STORE_DIALECTS)('webhook deliveries on %s', (dialect) => {
     const db = store.db;
     const hook = (kind: 'execution' | 'task' | 'job', id: string) =>
       insertHook(db, { kind, resourceId: id, tenant: 'acme', url: `${receiver.url}/${id}` });
-    for (const [id, final] of [
-      [`e-done-${dialect}`, true],
-      [`e-open-${dialect}`, false],
-    ] as const) {
-      await insertExecution(db, {
-        requestId: id,
-        language: 'python',
-        backend: 'bwrap',
-        request: {},
-        tenant: 'acme',
-      });
-      await hook('execution', id);
-      if (final) await finishExecution(db, id, 'success', emptyResponse(id, 'success', []));
-    }
-    for (const [id, final] of [
-      [`t-done-${dialect}`, true],
-      [`t-open-${dialect}`, false],
-    ] as const) {
-      await insertTask(db, { taskId: id, title: 'x', owner: 'acme', payload: {} });
-      await hook('task', id);
-      if (final) await finishTask(db, id, { status: 'failed', error: 'no' });
-    }
-    for (const [id, final] of [
-      [`j-done-${dialect}`, true],
-      [`j-open-${dialect}`, false],
-    ] as const) {
-      await insertJob(db, { id, owner: 'acme', command: 'true', spec: {}, files: [] });
-      await hook('job', id);
-      if (final) await finishJob(db, id, null, { status: 'cancelled' });
+    // Per kind: how its resource is made, and how it ends.
+    const kinds = {
+      execution: {
+        make: (id: string) =>
+          insertExecution(db, {
+            requestId: id,
+            language: 'python',
+            backend: 'bwrap',
+            request: {},
+            tenant: 'acme',
+          }),
+        end: (id: string) => finishExecution(db, id, 'success', emptyResponse(id, 'success', [])),
+      },
+      task: {
+        make: (id: string) => insertTask(db, { taskId: id, title: 'x', owner: 'acme', payload: {} }),
+        end: (id: string) => finishTask(db, id, { status: 'failed', error: 'no' }),
+      },
+      job: {
+        make: (id: string) => insertJob(db, { id, owner: 'acme', command: 'true', spec: {}, files: [] }),
+        end: (id: string) => finishJob(db, id, null, { status: 'cancelled' }),
+      },
+    } as const;
+    for (const [kind, { make, end }] of Object.entries(kinds)) {
+      for (const id of [`${kind}-done-${dialect}`, `${kind}-open-${dialect}`]) {
+        await make(id);
+        await hook(kind as keyof typeof kinds, id);
+        if (id.includes('-done-')) await end(id);
+      }
     }
     const found = (await finalButWaiting(db)).map((h) => `${h.kind}:${h.resourceId}`).sort();
-    expect(found).toEqual([`execution:e-done-${dialect}`, `job:j-done-${dialect}`, `task:t-done-${dialect}`]);
-    expect(await markQueued(db, 'task', `t-done-${dialect}`)).toBe(true);
+    expect(found).toEqual([
+      `execution:execution-done-${dialect}`,
+      `job:job-done-${dialect}`,
+      `task:task-done-${dialect}`,
+    ]);
+    expect(await markQueued(db, 'task', `task-done-${dialect}`)).toBe(true);
     const later = new Date(Date.now() + 60_000).toISOString();
-    expect((await staleQueued(db, later)).map((h) => h.resourceId)).toContain(`t-done-${dialect}`);
+    expect((await staleQueued(db, later)).map((h) => h.resourceId)).toContain(`task-done-${dialect}`);
     expect((await staleQueued(db, new Date(0).toISOString())).length).toBe(0);
   });
 
