@@ -23,8 +23,9 @@ import { AARCH64_SYSCALLS, X86_64_SYSCALLS } from '../syscalls.js';
 
 interface ArgRule {
   index: number;
+  /** For SCMP_CMP_MASKED_EQ: the mask; valueTwo is what the masked argument must equal. */
   value: number | bigint;
-  valueTwo?: number;
+  valueTwo?: number | bigint;
   op: 'SCMP_CMP_GE' | 'SCMP_CMP_LE' | 'SCMP_CMP_MASKED_EQ';
 }
 
@@ -60,20 +61,37 @@ function complement(allowed: number[]): [bigint, bigint][] {
   return ranges;
 }
 
-/** One rule per range: the conditions of a rule all hold (AND), the rules of a syscall are ORed. */
+/** Aligned blocks [base, base + size) covering [from, to] exactly (as CIDR prefixes cover a range). */
+function blocks(from: bigint, to: bigint): { base: bigint; size: bigint }[] {
+  const out: { base: bigint; size: bigint }[] = [];
+  let at = from;
+  while (at <= to) {
+    let size = 1n;
+    while (at % (size * 2n) === 0n && at + size * 2n - 1n <= to) size *= 2n;
+    out.push({ base: at, size });
+    at += size;
+  }
+  return out;
+}
+
+/**
+ * Rules matching every 64-bit value of argument 0 except `allowed`. libseccomp keeps one comparison
+ * per argument in a rule (a second one on the same argument does not narrow the first), so each rule
+ * has one: LE for the lowest range, GE for the highest, and masked equality per aligned block between.
+ */
 function outside(
   name: string,
   allowed: number[],
   action: Pick<SyscallRule, 'action' | 'errnoRet'>,
 ): SyscallRule[] {
-  return complement(allowed).map(([from, to]) => ({
-    names: [name],
-    ...action,
-    args: [
-      ...(from > 0n ? [{ index: 0, value: from, op: 'SCMP_CMP_GE' as const }] : []),
-      ...(to < MAX_U64 ? [{ index: 0, value: to, op: 'SCMP_CMP_LE' as const }] : []),
-    ],
-  }));
+  const rule = (arg: ArgRule): SyscallRule => ({ names: [name], ...action, args: [arg] });
+  return complement(allowed).flatMap(([from, to]) => {
+    if (from === 0n) return [rule({ index: 0, value: to, op: 'SCMP_CMP_LE' })];
+    if (to === MAX_U64) return [rule({ index: 0, value: from, op: 'SCMP_CMP_GE' })];
+    return blocks(from, to).map(({ base, size }) =>
+      rule({ index: 0, value: MAX_U64 ^ (size - 1n), valueTwo: base, op: 'SCMP_CMP_MASKED_EQ' }),
+    );
+  });
 }
 
 /**

@@ -228,14 +228,11 @@ export function createDockerBackend(options: DockerOptions): Backend {
       let oom = false;
       let killedByUs = false;
       let outside: string | undefined;
+      // Usage is read from the container's cgroup, found through its first process.
       const cgroups = options.cgroups;
       if (cgroups) {
-        void container
-          .inspect()
-          .then((info) => {
-            if (info.State.Pid > 0) usage = containerUsage(cgroups, info.State.Pid);
-          })
-          .catch(() => {});
+        const info = await container.inspect();
+        if (info.State.Pid > 0) usage = containerUsage(cgroups, info.State.Pid);
       }
       /** Why a container ended that neither the program nor Warden ended: killed or removed from outside. */
       const outsideReason = async (code: number): Promise<string | undefined> => {
