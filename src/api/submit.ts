@@ -12,7 +12,8 @@ import { ApiError, storeGuard, UnavailableError } from './errors.js';
 
 /**
  * An execution's way in, for every route that takes one: a place in the queue (one atomic
- * check-and-take), then the row, then the job; a refusal at any step leaves nothing behind.
+ * check-and-take), then the row (with the caller's tenant and key), then the job; a refusal at any
+ * step leaves nothing behind. `beforeEnqueue` runs once the row exists (e.g. to store its callback).
  * The request id is the HTTP request's.
  */
 export async function submitExecution(
@@ -20,6 +21,7 @@ export async function submitExecution(
   req: FastifyRequest,
   request: ExecutionRequest,
   row: { tenant: string; backend: string },
+  beforeEnqueue?: (requestId: string) => Promise<void>,
 ): Promise<string> {
   const { config, store, queue } = deps;
   const retryAfter = config.server.retryAfterSeconds;
@@ -38,7 +40,14 @@ export async function submitExecution(
   const giveBack = () => queue.release(requestId).catch(() => {});
   try {
     await storeGuard(retryAfter)(
-      () => insertExecution(store.db, { requestId, language: request.language, request, ...row }),
+      () =>
+        insertExecution(store.db, {
+          requestId,
+          language: request.language,
+          request,
+          apiKeyId: req.auth?.keyId,
+          ...row,
+        }),
       req.log,
     );
   } catch (err) {
@@ -46,6 +55,7 @@ export async function submitExecution(
     throw err;
   }
   try {
+    await beforeEnqueue?.(requestId);
     await queue.enqueue(requestId);
   } catch (err) {
     // Refused with 503: the execution never existed.

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { ExecutionResponse } from '../../runner/index.js';
-import { deleteExecution, executionState, getExecution, insertExecution } from '../../store/executions.js';
+import { getExecution } from '../../store/executions.js';
 import { acceptCallback } from '../callback.js';
 import type { AppDeps } from '../deps.js';
-import { ApiError, storeGuard, UnavailableError } from '../errors.js';
+import { ApiError, storeGuard } from '../errors.js';
 import { checkExecution } from '../execution-checks.js';
 import {
   accepted,
@@ -14,15 +14,15 @@ import {
   executionRecord,
   requestIdParams,
 } from '../schemas.js';
+import { awaitExecution, submitExecution } from '../submit.js';
 import { requestTenant } from '../tenant.js';
 import { executionView } from '../views.js';
 
 export const executeRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
   async (app) => {
-    const { config, store, queue } = deps;
-    const retryAfter = config.server.retryAfterSeconds;
-    const stored = storeGuard(retryAfter);
+    const { config, store } = deps;
+    const stored = storeGuard(config.server.retryAfterSeconds);
 
     app.post(
       '/execute',
@@ -46,60 +46,21 @@ export const executeRoutes =
         const tenant = requestTenant(req);
         const request = await checkExecution(deps, body);
         const callback = await acceptCallback(deps, req, body.callback_url);
-        if (deps.shutdown?.aborted)
-          throw new UnavailableError('service', retryAfter, 'the service is shutting down');
-
-        const requestId = req.id;
-        // The place in the queue first (one atomic check-and-take), then the row, then the job.
-        if (!(await queue.admit(requestId, config.server.maxQueueDepth))) {
-          throw new ApiError(
-            429,
-            'queue_full',
-            `${config.server.maxQueueDepth} executions are waiting for a worker (server.maxQueueDepth); retry later`,
-            null,
-            retryAfter,
-          );
-        }
-        const giveBack = () => queue.release(requestId).catch(() => {});
-        try {
-          await stored(
-            () =>
-              insertExecution(store.db, {
-                requestId,
-                language: request.language,
-                backend: body.backend ?? config.sandbox.backend,
-                tenant,
-                apiKeyId: req.auth?.keyId,
-                request,
-              }),
-            req.log,
-          );
-        } catch (err) {
-          await giveBack();
-          throw err;
-        }
-        try {
-          await callback?.save('execution', requestId);
-          await queue.enqueue(requestId);
-        } catch (err) {
-          // Refused with 503: the execution never existed.
-          await deleteExecution(store.db, requestId).catch(() => {});
-          await giveBack();
-          throw err;
-        }
+        const requestId = await submitExecution(
+          deps,
+          req,
+          request,
+          { tenant, backend: body.backend ?? config.sandbox.backend },
+          async (id) => {
+            await callback?.save('execution', id);
+          },
+        );
 
         const poll = `/executions/${requestId}`;
         const pending = (status: 'pending' | 'running') =>
           reply.code(202).header('location', poll).send({ request_id: requestId, status, poll });
         if (req.query.wait === 'false') return pending('pending');
-        await queue.waitForDone(
-          requestId,
-          config.server.requestTimeoutMs,
-          async () => (await executionState(store.db, requestId)) === 'done',
-          deps.shutdown,
-        );
-        // Done or not, the store has the truth (the queue only says that something ended).
-        const record = await stored(() => getExecution(store.db, requestId), req.log);
+        const record = await awaitExecution(deps, req, requestId);
         if (record?.status === 'done' && record.response) {
           return reply.code(200).send(record.response as ExecutionResponse);
         }
