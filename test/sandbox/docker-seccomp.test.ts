@@ -100,7 +100,7 @@ describe.runIf(available)('in a docker container', () => {
 
   it('allows the personas runtimes use (the query, PER_LINUX32)', async () => {
     const r = await python(
-      'import ctypes\nlibc = ctypes.CDLL(None)\nprint(libc.personality(0xffffffff) >= 0, libc.personality(8) >= 0, libc.personality(0) >= 0)',
+      'import ctypes\nlibc = ctypes.CDLL(None)\nlibc.personality.argtypes = [ctypes.c_ulong]\nprint(libc.personality(0xffffffff) >= 0, libc.personality(8) >= 0, libc.personality(0) >= 0)',
     );
     expect(r).toMatchObject({ status: 'success', stdout: 'True True True\n' });
   });
