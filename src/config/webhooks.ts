@@ -25,8 +25,9 @@ export const webhooksConfigSchema = z
       .min(0)
       .default(64 * 1024),
     /**
-     * true: callbacks may reach loopback, private, link-local and other non-public addresses (a
-     * trusted network). The cloud metadata addresses stay refused unless listed in allowlist.
+     * true: callbacks may reach loopback, private and other non-public addresses (a trusted
+     * network). IPv4 link-local (169.254/16, cloud metadata) and fd00:ec2::254 stay refused unless
+     * listed in allowlist.
      */
     allowPrivate: z.boolean().default(false),
     /** CIDRs, addresses or host names (`*.suffix` too) callbacks may reach although not public. */

@@ -6,6 +6,7 @@ import {
   normaliseHost,
   parseAddress,
   parseAllowPrivate,
+  specialKind,
   type PrivateAllowance,
 } from '../jobs/proxy-policy.js';
 
@@ -36,10 +37,18 @@ export type Resolver = (host: string) => Promise<string[]>;
 export const systemResolver: Resolver = async (host) =>
   (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
-/** Cloud metadata endpoints: `allowPrivate` alone never opens them, only the allowlist does. */
-const METADATA = ['169.254.169.254', 'fd00:ec2::254'].map((a) => parseAddress(a)!);
+/**
+ * Where cloud metadata services answer: IPv4 link-local (169.254.169.254, 169.254.170.2, …, also
+ * inside IPv6 forms) and AWS's fd00:ec2::254. `allowPrivate` alone never opens these.
+ */
+const EC2_V6 = parseAddress('fd00:ec2::254')!;
+const LINK_LOCAL_V4 = 'link-local (cloud metadata)';
 
-const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+function metadata(address: string): boolean {
+  if (specialKind(address)?.startsWith(LINK_LOCAL_V4)) return true;
+  const bytes = parseAddress(address)!;
+  return bytes.length === EC2_V6.length && bytes.every((b, i) => b === EC2_V6[i]);
+}
 
 export interface TargetPolicy {
   allowPrivate: boolean;
@@ -52,11 +61,7 @@ export function targetPolicy(config: Pick<WebhooksConfig, 'allowPrivate' | 'allo
 
 function refusal(host: string, address: string, policy: TargetPolicy): string | undefined {
   const why = addressRefusal(host, address, policy.allowance);
-  if (!why || !policy.allowPrivate) return why;
-  // Allowed as private, unless it is the metadata service (also in its IPv4-mapped form).
-  const bytes = parseAddress(address)!;
-  const v4 = bytes.length === 16 && why.includes('inside an IPv6 address') ? bytes.slice(12) : bytes;
-  return METADATA.some((m) => sameBytes(m, bytes) || sameBytes(m, v4)) ? why : undefined;
+  return why && policy.allowPrivate && !metadata(address) ? undefined : why;
 }
 
 /** Syntax only (no DNS): what can be said about the URL without the network. */

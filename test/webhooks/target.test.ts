@@ -59,6 +59,9 @@ describe('callback targets', () => {
     expect(await refused('http://169.254.169.254/', open)).toMatch(/^refused: /);
     expect(await refused('http://[::ffff:169.254.169.254]/', open)).toMatch(/^refused: /);
     expect(await refused('http://[fd00:ec2::254]/', open)).toMatch(/^refused: /);
+    expect(await refused('http://169.254.170.2/v2/credentials', open)).toMatch(/^refused: /);
+    expect(await refused('http://[64:ff9b::a9fe:a9fe]/', open)).toMatch(/^refused: /); // NAT64 form
+    expect(await refused('http://[fd00::1]/', open)).toBe('allowed');
     const listed = policy({ allowlist: ['127.0.0.2/32', '169.254.169.254'] });
     expect(await refused('http://127.0.0.2:9/', listed)).toBe('allowed');
     expect(await refused('http://127.0.0.1:9/', listed)).toMatch(/^refused: /);
