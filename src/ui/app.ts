@@ -614,9 +614,12 @@ async function followLog(
   return '';
 }
 
+const UNFINISHED_JOB = ['queued', 'preparing', 'running', 'collecting'];
+
 async function showJobFacts(jobId: string): Promise<void> {
   const job = await api<JobDetail>(`/jobs/${encodeURIComponent(jobId)}`);
   byId('job-status').replaceChildren(badge(job.status));
+  byId('job-cancel').hidden = !UNFINISHED_JOB.includes(job.status);
   facts(byId('job-facts'), [
     ['Command', el('code', {}, job.command)],
     ['Exit code', job.exit_code === null ? '–' : String(job.exit_code)],
@@ -626,6 +629,14 @@ async function showJobFacts(jobId: string): Promise<void> {
     ['Peak memory', bytes(job.usage?.peak_memory)],
     ['Wall', seconds(job.usage?.wall_time)],
   ]);
+}
+
+/** DELETE /jobs/{id}: the log stream then ends with the job's final status. */
+async function cancelJob(): Promise<void> {
+  if (!shownJob) return;
+  await api(`/jobs/${encodeURIComponent(shownJob)}`, { method: 'DELETE' });
+  notify(null);
+  await showJobFacts(shownJob);
 }
 
 async function showArtifacts(jobId: string): Promise<void> {
@@ -808,6 +819,7 @@ function start(): void {
   onSubmit('upload-form', uploadTaskFile);
   onSubmit('job-form', startJob);
   onSubmit('task-form', runTask);
+  byId('job-cancel').addEventListener('click', guarded(cancelJob));
   byId('executions-refresh').addEventListener(
     'click',
     guarded(async () => void (await executions.load())),

@@ -176,6 +176,18 @@ describe.skipIf(!CHROMIUM)('the dashboard at /ui, in headless Chromium', () => {
     await shot('jobs');
   });
 
+  it('cancels a running job from its page', async () => {
+    await open('jobs');
+    await page.fill('#job-command', 'sleep 60');
+    await page.fill('#job-file-name', '');
+    await page.click('#job-submit');
+    await page.locator('#job-cancel').waitFor({ state: 'visible', ...WAIT });
+    await page.click('#job-cancel');
+    await page.locator('#job-log[data-ended="cancelled"]').waitFor(WAIT);
+    expect(await page.locator('#job-status').textContent()).toBe('cancelled');
+    expect(await page.locator('#job-cancel').isHidden()).toBe(true);
+  });
+
   it('shows health, queues, workers, sandboxes and metrics', async () => {
     await open('system');
     await page.locator('#health-status .badge').waitFor(WAIT);
