@@ -11,6 +11,9 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     redact: {
       paths: [
         'req.headers.authorization',
+        // Plugins log request headers of their own (@fastify/multipart's busboy options at trace).
+        'headers.authorization',
+        '*.headers.authorization',
         'req.headers["x-api-key"]',
         'code',
         'stdin',
