@@ -1,6 +1,8 @@
 import { piston } from 'piston-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PistonExecuteResponse, PistonStage } from '../../src/api/schemas/piston.js';
+import { createApiKey } from '../../src/store/api-keys.js';
+import { openStore } from '../../src/store/db.js';
 import { call, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -204,6 +206,27 @@ describe('Piston API', () => {
       expect(unlimited.body.run).toMatchObject({ stdout: 'survived\n', code: 0 });
     });
 
+    it('output past the limit is OL (stdout) or EL (stderr), killed', async () => {
+      const out = await py(
+        'import sys\nwhile True:\n    sys.stdout.write("x" * 65536)\n    if sys.stdout.closed:\n        break',
+      );
+      expect(out.body.run).toMatchObject({
+        code: null,
+        signal: 'SIGKILL',
+        status: 'OL',
+        message: 'stdout length exceeded',
+      });
+      const err = await py(
+        'import sys\nwhile True:\n    sys.stderr.write("x" * 65536)\n    if sys.stderr.closed:\n        break',
+      );
+      expect(err.body.run).toMatchObject({
+        code: null,
+        signal: 'SIGKILL',
+        status: 'EL',
+        message: 'stderr length exceeded',
+      });
+    });
+
     it('code that does not compile: Python fails as a run, TypeScript in its compile stage', async () => {
       const python = await py('print("x")\ndef f(:\n  pass\n');
       expect(python.body.run).toMatchObject({ stdout: '', code: 1, status: 'RE' });
@@ -283,6 +306,45 @@ describe('Piston API', () => {
         status: 'SG',
         message: 'Caught fatal signal 11',
       });
+    });
+  });
+
+  describe('with API keys', () => {
+    let keyed: TestServer;
+    const keys = { a: '', b: '', jobsOnly: '' };
+    beforeAll(async () => {
+      keyed = await startTestServer({ auth: { mode: 'keys' } });
+      const store = await openStore(keyed.config);
+      try {
+        keys.a = (await createApiKey(store.db, { tenant: 'piston-a' })).key;
+        keys.b = (await createApiKey(store.db, { tenant: 'piston-b' })).key;
+        keys.jobsOnly = (await createApiKey(store.db, { tenant: 'piston-a', scopes: ['jobs'] })).key;
+      } finally {
+        await store.close();
+      }
+    });
+    afterAll(() => keyed?.close());
+    const body = { language: 'py', version: '*', files: [{ content: 'print("keyed")' }] };
+    const as = (key: string) => (key ? { authorization: `Bearer ${key}` } : {});
+
+    it('needs a key with the execute scope; refusals are { message } too', async () => {
+      const none = await call(keyed.url, 'POST', '/api/v2/execute', body);
+      expect(none.status).toBe(401);
+      expect(Object.keys(none.body)).toEqual(['message']);
+      const outOfScope = await call(keyed.url, 'POST', '/api/v2/execute', body, as(keys.jobsOnly));
+      expect(outOfScope.status).toBe(403);
+      expect(Object.keys(outOfScope.body)).toEqual(['message']);
+      const runtimes = await call(keyed.url, 'GET', '/api/v2/runtimes');
+      expect(runtimes.status).toBe(401);
+    });
+
+    it('runs for the key’s tenant: its execution is that tenant’s alone', async () => {
+      const res = await call<PistonExecuteResponse>(keyed.url, 'POST', '/api/v2/execute', body, as(keys.a));
+      expect(res.status).toBe(200);
+      expect(res.body.run.stdout).toBe('keyed\n');
+      const id = res.headers.get('x-request-id');
+      expect((await call(keyed.url, 'GET', `/executions/${id}`, undefined, as(keys.a))).status).toBe(200);
+      expect((await call(keyed.url, 'GET', `/executions/${id}`, undefined, as(keys.b))).status).toBe(404);
     });
   });
 
