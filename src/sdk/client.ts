@@ -1,10 +1,11 @@
 import { WardenConnectionError, WardenError, WardenTimeoutError } from './errors.js';
-import { sleep, Transport, type RetryOptions } from './http.js';
+import { sleep, Transport, type Call, type RetryOptions } from './http.js';
 import { readSse } from './sse.js';
 import type {
   ArtifactLink,
   Execution,
   ExecutionAccepted,
+  ExecutionList,
   ExecuteRequest,
   ExecuteResult,
   Health,
@@ -16,10 +17,12 @@ import type {
   JobRequest,
   Language,
   LogEvent,
+  PageQuery,
   RuleCatalogue,
   ServiceInfo,
   Task,
   TaskCreated,
+  TaskFileList,
   UploadAccepted,
   ValidateRequest,
   ValidateResult,
@@ -102,9 +105,22 @@ export class WardenClient {
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
   }
 
+  private async get<T>(path: string, options: CallOptions, query?: Call['query']): Promise<T> {
+    return (await this.http.json<T>({ method: 'GET', path, query, signal: options.signal })).body;
+  }
+
+  private async post<T>(
+    path: string,
+    json: unknown,
+    options: CallOptions,
+    query?: Call['query'],
+  ): Promise<T> {
+    return (await this.http.json<T>({ method: 'POST', path, json, query, signal: options.signal })).body;
+  }
+
   /** Name, version, languages and endpoints of the server. */
-  async info(options: CallOptions = {}): Promise<ServiceInfo> {
-    return (await this.http.json<ServiceInfo>({ method: 'GET', path: '/', signal: options.signal })).body;
+  info(options: CallOptions = {}): Promise<ServiceInfo> {
+    return this.get('/', options);
   }
 
   /** The server's checks; a degraded server answers too (`status: "degraded"`), it is not an error. */
@@ -121,35 +137,17 @@ export class WardenClient {
   }
 
   async languages(options: CallOptions = {}): Promise<Language[]> {
-    const answer = await this.http.json<{ languages: Language[] }>({
-      method: 'GET',
-      path: '/languages',
-      signal: options.signal,
-    });
-    return answer.body.languages;
+    return (await this.get<{ languages: Language[] }>('/languages', options)).languages;
   }
 
   /** The static rules of a language and which of them reject code on this server. */
-  async rules(language: string, options: CallOptions = {}): Promise<RuleCatalogue> {
-    return (
-      await this.http.json<RuleCatalogue>({
-        method: 'GET',
-        path: `/languages/${enc(language)}/validate`,
-        signal: options.signal,
-      })
-    ).body;
+  rules(language: string, options: CallOptions = {}): Promise<RuleCatalogue> {
+    return this.get(`/languages/${enc(language)}/validate`, options);
   }
 
   /** Static analysis only: would this code be run? */
-  async validate(request: ValidateRequest, options: CallOptions = {}): Promise<ValidateResult> {
-    return (
-      await this.http.json<ValidateResult>({
-        method: 'POST',
-        path: '/validate',
-        json: request,
-        signal: options.signal,
-      })
-    ).body;
+  validate(request: ValidateRequest, options: CallOptions = {}): Promise<ValidateResult> {
+    return this.post('/validate', request, options);
   }
 
   /**
@@ -175,26 +173,17 @@ export class WardenClient {
   }
 
   /** Queues code without waiting (`wait=false`); follow it with getExecution. */
-  async submitExecution(request: ExecuteRequest, options: CallOptions = {}): Promise<ExecutionAccepted> {
-    return (
-      await this.http.json<ExecutionAccepted>({
-        method: 'POST',
-        path: '/execute',
-        query: { wait: 'false' },
-        json: request,
-        signal: options.signal,
-      })
-    ).body;
+  submitExecution(request: ExecuteRequest, options: CallOptions = {}): Promise<ExecutionAccepted> {
+    return this.post('/execute', request, options, { wait: 'false' });
   }
 
-  async getExecution(requestId: string, options: CallOptions = {}): Promise<Execution> {
-    return (
-      await this.http.json<Execution>({
-        method: 'GET',
-        path: `/executions/${enc(requestId)}`,
-        signal: options.signal,
-      })
-    ).body;
+  getExecution(requestId: string, options: CallOptions = {}): Promise<Execution> {
+    return this.get(`/executions/${enc(requestId)}`, options);
+  }
+
+  /** Your executions, newest first, one page at a time (`next_cursor` → `cursor`). */
+  listExecutions(query: PageQuery = {}, options: CallOptions = {}): Promise<ExecutionList> {
+    return this.get('/executions', options, query);
   }
 
   /** Uploads a task file; it is validated in the background (see waitForValidation). */
@@ -208,28 +197,16 @@ export class WardenClient {
     if (upload.samplePayloads !== undefined)
       form.set('sample_payloads', JSON.stringify(upload.samplePayloads));
     form.set('file', content, upload.fileName);
-    return (
-      await this.http.json<UploadAccepted>({
-        method: 'POST',
-        path: '/tasks/upload_file',
-        form,
-        signal: options.signal,
-      })
-    ).body;
+    const call = { method: 'POST', path: '/tasks/upload_file', form, signal: options.signal } as const;
+    return (await this.http.json<UploadAccepted>(call)).body;
   }
 
-  async validationStatus(validationId: string, options: CallOptions = {}): Promise<ValidationStatus> {
-    return (
-      await this.http.json<ValidationStatus>({
-        method: 'GET',
-        path: `/tasks/validation_status/${enc(validationId)}`,
-        signal: options.signal,
-      })
-    ).body;
+  validationStatus(validationId: string, options: CallOptions = {}): Promise<ValidationStatus> {
+    return this.get(`/tasks/validation_status/${enc(validationId)}`, options);
   }
 
   /** Polls an upload until it is VALIDATED or REJECTED (a rejection resolves too: read `reasons`). */
-  async waitForValidation(validationId: string, options: WaitOptions = {}): Promise<ValidationStatus> {
+  waitForValidation(validationId: string, options: WaitOptions = {}): Promise<ValidationStatus> {
     return this.until(
       () => this.validationStatus(validationId, options),
       (v) => FINISHED_VALIDATION.includes(v.status),
@@ -238,22 +215,18 @@ export class WardenClient {
     );
   }
 
-  /** Starts the handler of a validated task file with a payload; follow it with getTask. */
-  async createTask(title: string, payload: unknown, options: CallOptions = {}): Promise<TaskCreated> {
-    return (
-      await this.http.json<TaskCreated>({
-        method: 'POST',
-        path: '/tasks',
-        json: { title, payload },
-        signal: options.signal,
-      })
-    ).body;
+  /** Your uploaded task files with their validation status, newest first, one page at a time. */
+  listTaskFiles(query: PageQuery = {}, options: CallOptions = {}): Promise<TaskFileList> {
+    return this.get('/tasks/files', options, query);
   }
 
-  async getTask(taskId: string, options: CallOptions = {}): Promise<Task> {
-    return (
-      await this.http.json<Task>({ method: 'GET', path: `/tasks/${enc(taskId)}`, signal: options.signal })
-    ).body;
+  /** Starts the handler of a validated task file with a payload; follow it with getTask. */
+  createTask(title: string, payload: unknown, options: CallOptions = {}): Promise<TaskCreated> {
+    return this.post('/tasks', { title, payload }, options);
+  }
+
+  getTask(taskId: string, options: CallOptions = {}): Promise<Task> {
+    return this.get(`/tasks/${enc(taskId)}`, options);
   }
 
   /** Runs a validated task file's handler and resolves when it has finished (succeeded, failed or error). */
@@ -268,40 +241,26 @@ export class WardenClient {
   }
 
   /** Queues a job (a command with files, environment and limits); it runs on a job worker. */
-  async createJob(request: JobRequest, options: CallOptions = {}): Promise<JobAccepted> {
-    return (
-      await this.http.json<JobAccepted>({
-        method: 'POST',
-        path: '/jobs',
-        json: request,
-        signal: options.signal,
-      })
-    ).body;
+  createJob(request: JobRequest, options: CallOptions = {}): Promise<JobAccepted> {
+    return this.post('/jobs', request, options);
   }
 
-  async getJob(id: string, options: CallOptions = {}): Promise<Job> {
-    return (await this.http.json<Job>({ method: 'GET', path: `/jobs/${enc(id)}`, signal: options.signal }))
-      .body;
+  getJob(id: string, options: CallOptions = {}): Promise<Job> {
+    return this.get(`/jobs/${enc(id)}`, options);
   }
 
   /** Your jobs, newest first, one page at a time (`next_cursor` → `cursor`). */
-  async listJobs(query: Partial<JobListQuery> = {}, options: CallOptions = {}): Promise<JobList> {
-    return (await this.http.json<JobList>({ method: 'GET', path: '/jobs', query, signal: options.signal }))
-      .body;
+  listJobs(query: Partial<JobListQuery> = {}, options: CallOptions = {}): Promise<JobList> {
+    return this.get('/jobs', options, query);
   }
 
   async cancelJob(id: string, options: CallOptions = {}): Promise<JobCancelled> {
-    return (
-      await this.http.json<JobCancelled>({
-        method: 'DELETE',
-        path: `/jobs/${enc(id)}`,
-        signal: options.signal,
-      })
-    ).body;
+    const call = { method: 'DELETE', path: `/jobs/${enc(id)}`, signal: options.signal } as const;
+    return (await this.http.json<JobCancelled>(call)).body;
   }
 
   /** Polls a job until it has finished. */
-  async waitForJob(id: string, options: WaitOptions = {}): Promise<Job> {
+  waitForJob(id: string, options: WaitOptions = {}): Promise<Job> {
     return this.until(
       () => this.getJob(id, options),
       (j) => !UNFINISHED_JOB.includes(j.status),
@@ -364,14 +323,8 @@ export class WardenClient {
   }
 
   /** Signed, expiring download links of a job's artifacts. */
-  async artifacts(id: string, options: CallOptions = {}): Promise<ArtifactLink[]> {
-    return (
-      await this.http.json<ArtifactLink[]>({
-        method: 'GET',
-        path: `/jobs/${enc(id)}/artifacts`,
-        signal: options.signal,
-      })
-    ).body;
+  artifacts(id: string, options: CallOptions = {}): Promise<ArtifactLink[]> {
+    return this.get(`/jobs/${enc(id)}/artifacts`, options);
   }
 
   /** Every artifact of a job, downloaded and checked against its sha256. */

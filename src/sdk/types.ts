@@ -28,6 +28,9 @@ export type ExecuteRequest = RequestBody<'/execute', 'post'>;
 export type ExecuteResult = ResponseBody<'/execute', 'post', 200>;
 export type ExecutionAccepted = ResponseBody<'/execute', 'post', 202>;
 export type Execution = ResponseBody<'/executions/{request_id}', 'get', 200>;
+export type ExecutionList = ResponseBody<'/executions', 'get', 200>;
+/** `limit` and the `cursor` a previous page gave as `next_cursor`. */
+export type PageQuery = QueryOf<'/executions', 'get'>;
 
 export type ValidateRequest = RequestBody<'/validate', 'post'>;
 export type ValidateResult = ResponseBody<'/validate', 'post', 200>;
@@ -38,6 +41,7 @@ export type UploadAccepted = ResponseBody<'/tasks/upload_file', 'post', 202>;
 export type ValidationStatus = ResponseBody<'/tasks/validation_status/{validation_id}', 'get', 200>;
 export type TaskCreated = ResponseBody<'/tasks', 'post', 201>;
 export type Task = ResponseBody<'/tasks/{task_id}', 'get', 200>;
+export type TaskFileList = ResponseBody<'/tasks/files', 'get', 200>;
 
 export type JobRequest = RequestBody<'/jobs', 'post'>;
 export type JobAccepted = ResponseBody<'/jobs', 'post', 202>;

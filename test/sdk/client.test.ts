@@ -39,6 +39,8 @@ describe('code', () => {
     });
     expect(result).toMatchObject({ status: 'success', success: true, output: 'HELLO SDK\n' });
     expect(result.resource_usage.wall_time).toBeGreaterThan(0);
+    const page = await warden.listExecutions({ limit: 5 });
+    expect(page.executions.map((e) => e.request_id)).toContain(result.request_id);
   });
 
   it('execute follows a 202 to the result when the server does not wait', async () => {
@@ -95,6 +97,8 @@ describe('task files', () => {
     expect(verdict.status, JSON.stringify(verdict.reasons)).toBe('VALIDATED');
     const task = await warden.runTask('sdk_double', { n: 21 }, { timeoutMs: 60_000 });
     expect(task).toMatchObject({ status: 'succeeded', result: { double: 42 } });
+    const files = await warden.listTaskFiles();
+    expect(files.task_files.map((f) => f.validation_id)).toContain(upload.validation_id);
   });
 
   it('a rejected upload resolves with its reasons; running it is a typed 412', async () => {
