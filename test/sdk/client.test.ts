@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WardenClient, WardenError, type LogEvent } from '../../src/sdk/index.js';
 import { createApiKey } from '../../src/store/api-keys.js';
 import { openStore } from '../../src/store/db.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { call, sample, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
  * The SDK against a real Warden server (SQLite, local Redis, the bwrap sandbox, the local artifact
@@ -16,7 +16,12 @@ let warden: WardenClient;
 const keys: Record<'a' | 'b', string> = { a: '', b: '' };
 
 beforeAll(async () => {
-  t = await startTestServer({ auth: { mode: 'keys' }, jobs: { pollMs: 50 } });
+  // The server waits 1 ms for a result, then answers 202: execute() must follow it to the result.
+  t = await startTestServer({
+    auth: { mode: 'keys' },
+    server: { requestTimeoutMs: 1 },
+    jobs: { pollMs: 50 },
+  });
   const store = await openStore(t.config);
   try {
     keys.a = (await createApiKey(store.db, { tenant: 'sdk-a' })).key;
@@ -43,7 +48,20 @@ describe('code', () => {
     expect(page.executions.map((e) => e.request_id)).toContain(result.request_id);
   });
 
-  it('execute follows a 202 to the result when the server does not wait', async () => {
+  it('execute followed the server’s 202 to the result; submitExecution does not wait', async () => {
+    const metrics = (await call<string>(t.url, 'GET', '/metrics')).body;
+    expect(
+      sample(metrics, 'warden_http_request_duration_seconds_count', {
+        route: '/execute',
+        status_code: '202',
+      }),
+    ).toBeGreaterThan(0);
+    expect(
+      sample(metrics, 'warden_http_request_duration_seconds_count', {
+        route: '/execute',
+        status_code: '200',
+      }),
+    ).toBe(0);
     const accepted = await warden.submitExecution({ language: 'javascript', code: 'console.log(6 * 7)' });
     expect(accepted.status).toBe('pending');
     const state = await warden.getExecution(accepted.request_id);
