@@ -309,6 +309,23 @@ describe('Piston API', () => {
     });
   });
 
+  it('a forbidden system call (analysis off) is SG with the signal and the violation in message', async () => {
+    const res = await run(
+      {
+        language: 'python',
+        version: '*',
+        files: [
+          {
+            content: 'import ctypes\nprint("before", flush=True)\nctypes.CDLL(None).syscall(101, 0, 0, 0, 0)',
+          },
+        ],
+      },
+      open,
+    );
+    expect(res.body.run).toMatchObject({ stdout: 'before\n', code: null, signal: 'SIGSYS', status: 'SG' });
+    expect(res.body.run.message).toMatch(/^Caught fatal signal 31 \(.*forbidden system call: ptrace\)$/);
+  });
+
   describe('with API keys', () => {
     let keyed: TestServer;
     const keys = { a: '', b: '', jobsOnly: '' };
