@@ -25,20 +25,18 @@ export async function acceptCallback(
   try {
     await checkCallbackUrl(url, targetPolicy(deps.config.webhooks));
   } catch (err) {
-    if (err instanceof CallbackRefused || err instanceof CallbackUnresolved) {
-      if (err instanceof CallbackRefused) {
-        // The reason names the host and address, never the whole URL (it may carry a token).
-        deps.audit.record({
-          tenant,
-          actor: requestAuth(req).keyId ?? tenant,
-          action: 'webhook.refused',
-          outcome: 'refused',
-          details: { reason: err.message },
-        });
-      }
-      throw new ApiError(400, 'invalid_callback_url', `callback_url: ${err.message}`, 'callback_url');
+    if (!(err instanceof CallbackRefused || err instanceof CallbackUnresolved)) throw err;
+    if (err instanceof CallbackRefused) {
+      // The reason names the host and address, never the whole URL (it may carry a token).
+      deps.audit.record({
+        tenant,
+        actor: requestAuth(req).keyId ?? tenant,
+        action: 'webhook.refused',
+        outcome: 'refused',
+        details: { reason: err.message },
+      });
     }
-    throw err;
+    throw new ApiError(400, 'invalid_callback_url', `callback_url: ${err.message}`, 'callback_url');
   }
   const stored = storeGuard(deps.config.server.retryAfterSeconds);
   return {
