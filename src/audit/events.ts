@@ -104,3 +104,22 @@ export function validationEvent(
     },
   };
 }
+
+/**
+ * An API key created or revoked (`warden keys`, /admin/keys): its id, tenant, scopes and expiry —
+ * never the key. `actor`: requestActor(req) on the API, `cli` on the command line.
+ */
+export function keyEvent(
+  action: 'key.created' | 'key.revoked',
+  key: { id: string; tenant: string; scopes: readonly string[]; expiresAt: string | null },
+  actor: string,
+): AuditEvent {
+  return {
+    tenant: key.tenant,
+    actor,
+    action,
+    target: key.id,
+    outcome: 'ok',
+    details: { scopes: [...key.scopes], expires_at: key.expiresAt },
+  };
+}
