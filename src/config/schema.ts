@@ -77,6 +77,12 @@ export const sandboxConfigSchema = z
      */
     backend: z.enum(BACKEND_NAMES).default('bwrap'),
     limits: limitsSchema.default(limitsSchema.parse({})),
+    /**
+     * Backends to run on, in order, when `backend` (or a request's `backend`) cannot run on this host
+     * (runsc missing, Docker daemon down). Empty (default): the service refuses to start instead.
+     * A run that fell back says so: its `backend` is the one it really ran on, with a warning.
+     */
+    fallback: z.array(z.enum(BACKEND_NAMES)).default([]),
     maxLimits: maxLimitsSchema.default(maxLimitsSchema.parse({})),
     /** Host uids the sandboxes run as (one per concurrent sandbox), when Warden runs as root. */
     uidBase: z.number().int().min(1000).default(640_000),

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { SandboxConfig } from '../config/schema.js';
 import { createBwrapBackend } from './backends/bwrap.js';
 import { createDockerBackend } from './backends/docker.js';
+import { createGvisorBackend } from './backends/gvisor.js';
 import { createProcessBackend } from './backends/process.js';
 import { detectCgroups } from './cgroups.js';
 import { resolveLimits } from './limits.js';
@@ -23,7 +24,14 @@ import {
 } from './types.js';
 
 export interface Engine {
+  /** The backend runs use unless they name another: the configured one, or its fallback (requireUsable). */
   readonly defaultBackend: BackendName;
+  /**
+   * Probes the configured backend (and the others, for requests that name one). When it cannot run
+   * here, moves the default to the first working `sandbox.fallback`, or throws
+   * BackendUnavailableError saying why: the service must not start on weaker isolation unasked.
+   */
+  requireUsable(): Promise<BackendName>;
   /** One run in a fresh sandbox (pre-started when the pool has a matching one). Never throws. */
   run(spec: RunSpec, options?: { backend?: BackendName }): Promise<RunResult>;
   /** Keep `size` sandboxes of this spec started on the default backend. */
@@ -108,6 +116,7 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
       fault,
     }),
   );
+  backends.set('gvisor', createGvisorBackend({ defaults, cgroups: cg.version === null ? null : cg, runtimeDir, fault }));
   backends.set('process', createProcessBackend(fault));
 
   /** Releases and pool starts in flight: settle() and shutdown() wait for them. */
@@ -120,11 +129,35 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
     while (pending.size > 0) await Promise.all([...pending]);
   };
 
-  const defaultBackend = config.backend;
-  const defaultImpl = backends.get(defaultBackend);
-  const pool = defaultImpl
-    ? new SandboxPool(defaultImpl, config.pool.maxIdleMs, track, options.onError)
-    : null;
+  let defaultBackend = config.backend;
+  const poolOf = (impl: Backend | undefined) =>
+    impl ? new SandboxPool(impl, config.pool.maxIdleMs, track, options.onError) : null;
+  let pool = poolOf(backends.get(defaultBackend));
+  /** Backends found unable to run here (requireUsable), with why, and where their runs go instead. */
+  const unusable = new Map<BackendName, { why: string; fallback?: BackendName }>();
+
+  async function requireUsable(): Promise<BackendName> {
+    const probes = await Promise.all(
+      [...backends.values()].filter((b) => b.name !== 'process').map((b) => b.probe()),
+    );
+    const working = (name: BackendName) =>
+      name === 'process' || probes.some((p) => p.backend === name && p.available);
+    const fallback = config.fallback.find(working);
+    for (const p of probes) {
+      if (!p.available) unusable.set(p.backend, { why: p.detail, ...(fallback ? { fallback } : {}) });
+    }
+    const down = unusable.get(config.backend);
+    if (!down) return defaultBackend;
+    if (!fallback) {
+      throw new BackendUnavailableError(
+        `sandbox.backend ${config.backend} cannot run on this host (${down.why}); fix it (see warden doctor) or name a backend to use instead in sandbox.fallback`,
+      );
+    }
+    pool?.shutdown();
+    defaultBackend = fallback;
+    pool = poolOf(backends.get(fallback));
+    return fallback;
+  }
   let active = 0;
 
   /**
@@ -132,7 +165,13 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
    * → run → collect the result → release everything it held, in the one `finally`, whatever failed.
    */
   async function run(spec: RunSpec, opts: { backend?: BackendName } = {}): Promise<RunResult> {
-    const name = opts.backend ?? defaultBackend;
+    const asked = opts.backend ?? defaultBackend;
+    // A backend that cannot run here gives its runs to the fallback, saying so in every result.
+    const down = unusable.get(asked);
+    const name = down?.fallback ?? asked;
+    const fellBack = down?.fallback
+      ? [`backend ${asked} cannot run on this host (${down.why}): this run used the fallback ${name}`]
+      : [];
     const backend = backends.get(name);
     if (!backend)
       return resultWithoutRun(name, 'error', { error: `backend ${name} is not available on this host` });
@@ -151,7 +190,7 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
       // Run and collect.
       const result = await superviseRun(sandbox, spec, limits);
       fault('ran');
-      return { ...result, pooled: warm !== undefined };
+      return { ...result, pooled: warm !== undefined, warnings: [...fellBack, ...result.warnings] };
     } catch (err) {
       options.onError?.(err);
       return resultWithoutRun(name, 'error', { error: (err as Error).message });
@@ -174,7 +213,10 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
   }
 
   return {
-    defaultBackend,
+    get defaultBackend() {
+      return defaultBackend;
+    },
+    requireUsable,
     run,
     prewarm(spec, size) {
       pool?.register(spec, resolveLimits(spec.limits, config.limits, config.maxLimits), size);

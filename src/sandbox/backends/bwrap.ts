@@ -82,7 +82,7 @@ export interface BwrapOptions {
  * the host's own file bound read-only at its own path (copying it would count against a small
  * file-size limit of the run, which bwrap's writes are under).
  */
-function prepareEtc(runtimeDir: string): string[] {
+export function prepareEtc(runtimeDir: string): string[] {
   const etc = join(runtimeDir, 'etc');
   mkdirSync(etc, { recursive: true, mode: 0o755 });
   writeFileSync(

@@ -1,0 +1,166 @@
+/**
+ * The OCI bundle of a gVisor sandbox: a read-only root staged once per host (mount points, the
+ * merged-/usr links and the same synthetic /etc as bwrap's), and a config.json per sandbox with the
+ * same view, environment, limits and system-call policy as the bwrap backend gives a run.
+ */
+import { copyFileSync, existsSync, mkdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { ENOSYS_SYSCALLS } from '../seccomp.js';
+import type { Limits, SandboxSpec } from '../types.js';
+import { prepareEtc } from './bwrap.js';
+import { dockerSeccompProfile } from './docker-seccomp.js';
+
+/** The program's uid and gid inside gVisor's kernel; no host process ever has them for the run. */
+export const SANDBOX_ID = 65534;
+/** Where the run's fd-3 pipe (a host FIFO) and its given files appear inside. */
+export const PAYLOAD_PATH = '/run/payload';
+export const FILES_PATH = '/run/files';
+/** Written by the wrapper on stderr once fd 3 is open: the sandbox is up, its runtime starts. */
+export const READY_BYTE = 0x06;
+
+/**
+ * The sandbox's first process: opens the payload FIFO as fd 3 (gVisor's runsc has no way to hand a
+ * host descriptor to the container), copies the run's files into the working dir when there are
+ * any, reports readiness, then becomes the runtime.
+ */
+function wrapper(withFiles: boolean): string {
+  return [
+    `exec 3<${PAYLOAD_PATH} || exit 125`,
+    ...(withFiles ? [`cp -R ${FILES_PATH}/. . || exit 125`] : []),
+    `printf '\\${READY_BYTE.toString(8).padStart(3, '0')}' >&2`,
+    'exec "$@"',
+  ].join('\n');
+}
+
+/**
+ * The shared read-only root: empty mount points, /bin → usr/bin style links as on the host, and
+ * /etc with the bwrap backend's synthetic files plus the host's linker cache. Restaged at each
+ * service start, so a changed linker cache is picked up.
+ */
+export function stageRootfs(runtimeDir: string): string {
+  const root = join(runtimeDir, 'gvisor', 'rootfs');
+  rmSync(root, { recursive: true, force: true });
+  for (const dir of ['usr', 'etc', 'tmp', 'box', 'proc', 'dev', 'run', 'out'])
+    mkdirSync(join(root, dir), { recursive: true, mode: 0o755 });
+  for (const dir of ['bin', 'sbin', 'lib', 'lib64', 'lib32', 'libx32']) {
+    if (!existsSync(`/${dir}`)) continue;
+    let target: string | undefined;
+    try {
+      target = readlinkSync(`/${dir}`);
+    } catch {
+      target = undefined; // a real directory: bound read-only per sandbox
+    }
+    if (target) symlinkSync(target, join(root, dir));
+    else mkdirSync(join(root, dir));
+  }
+  for (const file of prepareEtc(runtimeDir)) copyFileSync(file, join(root, 'etc', posix.basename(file)));
+  if (existsSync('/etc/ld.so.cache')) copyFileSync('/etc/ld.so.cache', join(root, 'etc', 'ld.so.cache'));
+  return root;
+}
+
+/**
+ * The bwrap filter's policy (through the Docker profile generated from it) as gVisor's OCI seccomp
+ * takes it. gVisor 2022 knows SCMP_ACT_KILL only as "kill the thread", so a forbidden call traps
+ * instead: SIGSYS ends the whole process, as the kill does under bwrap. Its errno actions always
+ * return EPERM (per-rule errno is ignored), so the ENOSYS rules are left out: gVisor answers clone3
+ * with ENOSYS itself, which glibc needs to fall back to clone (EPERM would fail every new thread),
+ * and its io_uring is its own, inside the sandbox kernel, with no network beyond its loopback.
+ */
+export function gvisorSeccompProfile(allowNetwork: boolean): unknown {
+  const profile = dockerSeccompProfile(allowNetwork);
+  const enosys = new Set(ENOSYS_SYSCALLS);
+  return {
+    ...profile,
+    syscalls: profile.syscalls
+      .filter((rule) => !rule.names.every((n) => enosys.has(n)))
+      .map((rule) => (rule.action === 'SCMP_ACT_KILL_PROCESS' ? { ...rule, action: 'SCMP_ACT_TRAP' } : rule)),
+  };
+}
+
+type Rlimit = { type: string; hard: number; soft: number };
+
+function rlimits(limits: Limits): Rlimit[] {
+  const both = (type: string, value: number): Rlimit => ({ type, hard: value, soft: value });
+  return [
+    both('RLIMIT_CORE', 0),
+    both('RLIMIT_FSIZE', limits.maxFileSizeBytes),
+    both('RLIMIT_NOFILE', limits.maxOpenFiles),
+    // gVisor counts the run's processes and threads itself (per uid, in its kernel): the process
+    // limit holds there, while the host cgroup also holds gVisor's own threads.
+    both('RLIMIT_NPROC', limits.maxProcesses),
+  ];
+}
+
+const tmpfs = (destination: string, bytes: number, mode = '1777') => ({
+  destination,
+  type: 'tmpfs',
+  source: 'tmpfs',
+  options: ['nosuid', 'nodev', `size=${bytes}`, `mode=${mode}`],
+});
+const roBind = (source: string, destination: string) => ({
+  destination,
+  type: 'bind',
+  source,
+  options: ['rbind', 'ro', 'nosuid', 'nodev'],
+});
+
+export interface BundlePaths {
+  rootfs: string;
+  payload: string;
+  /** Host dir with the run's files (bound read-only, copied into the working dir by the wrapper). */
+  files?: string;
+}
+
+/** config.json for one sandbox (bigints: exact 64-bit seccomp operands). */
+export function ociConfig(spec: SandboxSpec, limits: Limits, paths: BundlePaths): string {
+  const workdir = spec.workdir ?? '/box';
+  const env = { PATH: '/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', TMPDIR: '/tmp', ...spec.env };
+  const internet = (spec.network?.enabled || spec.network?.loopback) ?? false;
+  const config = {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: SANDBOX_ID, gid: SANDBOX_ID },
+      args: ['/bin/sh', '-c', wrapper(paths.files !== undefined), 'warden', ...spec.argv],
+      env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      cwd: workdir,
+      capabilities: { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] },
+      rlimits: rlimits(limits),
+      noNewPrivileges: true,
+    },
+    root: { path: paths.rootfs, readonly: true },
+    hostname: 'warden',
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'mode=755'] },
+      tmpfs('/dev/shm', limits.diskBytes),
+      roBind('/usr', '/usr'),
+      // Host-local tools and credentials often live in /usr/local; runtimes come from /usr.
+      tmpfs('/usr/local', 4096, '755'),
+      tmpfs('/tmp', limits.diskBytes),
+      tmpfs(workdir, limits.diskBytes),
+      roBind(paths.payload, PAYLOAD_PATH),
+      ...(paths.files ? [roBind(paths.files, FILES_PATH)] : []),
+      ...(spec.readOnlyPaths ?? []).map((p) => roBind(p, p)),
+      ...(spec.binds ?? []).map((b) => roBind(b.source, b.dest)),
+      ...(spec.outputDir
+        ? [
+            {
+              destination: '/out',
+              type: 'bind',
+              source: spec.outputDir,
+              options: ['rbind', 'rw', 'nosuid', 'nodev'],
+            },
+          ]
+        : []),
+    ],
+    linux: {
+      namespaces: ['pid', 'network', 'ipc', 'uts', 'mount'].map((type) => ({ type })),
+      seccomp: gvisorSeccompProfile(internet),
+    },
+  };
+  const json = JSON.stringify(config, (_key, value: unknown) =>
+    typeof value === 'bigint' ? `@@${value}@@` : value,
+  );
+  return json.replace(/"@@(\d+)@@"/g, '$1');
+}

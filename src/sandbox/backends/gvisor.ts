@@ -1,0 +1,402 @@
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { Socket } from 'node:net';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
+import { createRunCgroup, type CgroupSupport } from '../cgroups.js';
+import { validateFiles } from '../files.js';
+import { createHoldings, releaseAndRethrow } from '../holdings.js';
+import { CGROUP_LIMITS, SUPERVISED_LIMITS } from '../limits.js';
+import { isAlive } from '../pids.js';
+import { signalName, superviseRun } from '../supervise.js';
+import type {
+  Backend,
+  BackendProbe,
+  DecodedExit,
+  FaultHook,
+  Limits,
+  Sandbox,
+  SandboxProcess,
+  SandboxSpec,
+  Violation,
+} from '../types.js';
+import { ociConfig, READY_BYTE, stageRootfs } from './gvisor-spec.js';
+
+export const RUNSC = '/usr/bin/runsc';
+const run = promisify(execFile);
+
+/**
+ * gVisor's own threads (its kernel's Go runtime, the ptrace stubs, the gofer) live in the run's host
+ * cgroup beside the run's processes; the run's process limit is RLIMIT_NPROC inside gVisor, and the
+ * cgroup's pids limit only a backstop this far above it.
+ */
+const hostPids = (limits: Limits) => limits.maxProcesses * 2 + 256;
+const STARTUP_TIMEOUT_MS = 30_000;
+
+export type GvisorPlatform = 'ptrace' | 'kvm';
+
+export interface GvisorOptions {
+  /** Limits of the probe's test run. */
+  defaults: Limits;
+  cgroups: CgroupSupport | null;
+  /** Private state: the staged root, bundles (`gvisor/bundles/<id>`) and runsc's --root (`gvisor/state`). */
+  runtimeDir: string;
+  fault?: FaultHook;
+}
+
+/**
+ * Descriptor of a FIFO, opened read-write without blocking: gVisor's gofer opens it for reading in
+ * blocking mode (it waits for a writer), and a payload written before that open must not be lost
+ * (a FIFO keeps its data while any end is open). Readable
+ * by the sandbox's uid inside; on the host only root can reach it (the bundle dir is 0700).
+ */
+async function makeFifo(path: string): Promise<number> {
+  await run('/usr/bin/mkfifo', ['-m', '0644', path]);
+  return openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+}
+
+function runscVersion(): string | undefined {
+  if (!existsSync(RUNSC)) return undefined;
+  const out = spawnSync(RUNSC, ['--version'], { encoding: 'utf8' }).stdout;
+  return out.split('\n')[0]?.trim() || 'runsc';
+}
+
+export function createGvisorBackend(options: GvisorOptions): Backend {
+  const isRoot = process.getuid?.() === 0;
+  const base = join(options.runtimeDir, 'gvisor');
+  const stateDir = join(base, 'state');
+  const bundles = join(base, 'bundles');
+  const fault: FaultHook = options.fault ?? (() => {});
+  let rootfs: string | undefined;
+  /** The platform in use and why not a better one (settled by the first probe, else ptrace). */
+  let platform: { name: GvisorPlatform; note: string } = { name: 'ptrace', note: 'not probed yet' };
+  const warnings = [
+    'a forbidden system call is refused in every process, but reported only when it ends the first one (gVisor does not say which call)',
+  ];
+
+  const runscArgs = (spec: SandboxSpec) => [
+    `--root=${stateDir}`,
+    `--platform=${platform.name}`,
+    '--network=none',
+    // Without it runsc moves its gofer and kernel into a cgroup of its own, out of the run's.
+    '--ignore-cgroups',
+    // The payload FIFO is the one host FIFO a sandbox can reach (its other mounts are /usr and tmpfs).
+    '--host-fifo=open',
+    ...(spec.binds?.length ? ['--host-uds=open'] : []),
+    '--oci-seccomp',
+  ];
+
+  async function start(spec: SandboxSpec, limits: Limits): Promise<Sandbox> {
+    if (!isRoot)
+      throw new Error('the gvisor backend needs Warden to run as root (runsc creates the sandbox)');
+    if (!options.cgroups) throw new Error('the gvisor backend needs writable cgroups for its limits');
+    if (spec.network?.enabled) throw new Error('the gvisor backend runs without network (--network=none)');
+    const files = validateFiles(spec.files ?? []);
+    platformChosen ??= settlePlatform();
+    await platformChosen;
+    rootfs ??= stageRootfs(options.runtimeDir);
+    const id = `${process.pid}-${randomBytes(6).toString('hex')}`;
+    const bundle = join(bundles, id);
+    const held = createHoldings();
+    try {
+      mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      held.take(bundle, (dir) => rmSync(dir, { recursive: true, force: true }));
+      mkdirSync(bundle, { recursive: true, mode: 0o700 });
+      fault('tempdir');
+      const support = options.cgroups;
+      const cgroup = held.take(createRunCgroup(support, id), (c) => c.destroy());
+      cgroup.create();
+      fault('cgroup');
+      cgroup.setLimits({ ...limits, maxProcesses: hostPids(limits) });
+
+      const payloadPath = join(bundle, 'payload');
+      const payloadFd = await makeFifo(payloadPath);
+      const payload = held.take(new Socket({ fd: payloadFd, readable: false, writable: true }), (s) => {
+        s.destroy();
+      });
+      payload.on('error', () => {});
+      let filesDir: string | undefined;
+      if (files.length > 0) {
+        filesDir = join(bundle, 'files');
+        for (const f of files) {
+          mkdirSync(join(filesDir, f.path, '..'), { recursive: true });
+          writeFileSync(join(filesDir, f.path), f.content, { mode: f.executable ? 0o755 : 0o644 });
+        }
+      }
+      writeFileSync(
+        join(bundle, 'config.json'),
+        ociConfig(spec, limits, { rootfs, payload: payloadPath, ...(filesDir ? { files: filesDir } : {}) }),
+      );
+      // runsc removes its state when `run` returns; after a kill it stays until deleted.
+      held.take(id, (name) =>
+        run(RUNSC, [`--root=${stateDir}`, 'delete', '--force', name]).then(
+          () => {},
+          () => {},
+        ),
+      );
+      const bootLog = join(bundle, 'boot.log');
+      // Joins the run's cgroups first, so runsc, its gofer and gVisor's kernel are inside from the start.
+      const child = spawn(
+        '/bin/sh',
+        [
+          '-c',
+          'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"',
+          'warden-gvisor',
+          ...cgroup.procsFiles,
+          '--',
+          RUNSC,
+          ...runscArgs(spec),
+          `--debug-log=${bootLog}`,
+          '--debug-command=boot',
+          'run',
+          '--bundle',
+          bundle,
+          id,
+        ],
+        { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' }, cwd: '/' },
+      );
+      child.on('error', () => {});
+      const exited = new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.once('error', () => resolve());
+      });
+      held.take(child, async (c) => {
+        c.kill('SIGKILL');
+        await exited;
+      });
+      fault('spawned');
+
+      // stderr minus the wrapper's ready byte; what comes before it is runsc's own complaint.
+      const stderr = new PassThrough();
+      let ready = false;
+      let setupOutput = '';
+      const up = new Promise<boolean>((resolve) => {
+        child.stderr.on('data', (chunk: Buffer) => {
+          if (!ready && chunk[0] === READY_BYTE) {
+            ready = true;
+            resolve(true);
+            chunk = chunk.subarray(1);
+          } else if (!ready) setupOutput += chunk.toString('utf8');
+          if (chunk.length > 0) stderr.write(chunk);
+        });
+        child.stderr.once('close', () => stderr.end());
+        void exited.then(() => resolve(false));
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const started = await Promise.race([
+        up,
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), STARTUP_TIMEOUT_MS))),
+      ]).finally(() => clearTimeout(timer));
+      if (!started) {
+        throw new Error(
+          `gVisor sandbox did not start: ${setupOutput.trim() || `runsc exit ${child.exitCode ?? child.signalCode ?? 'timeout'}`}`,
+        );
+      }
+
+      const processView: SandboxProcess = {
+        stdin: child.stdin,
+        stdout: child.stdout,
+        stderr,
+        stdio: [child.stdin, child.stdout, stderr, payload],
+        get exitCode() {
+          return child.exitCode;
+        },
+        get signalCode() {
+          return child.signalCode;
+        },
+        once: (event, listener) => child.once(event, listener),
+      };
+      let killedByWarden = false;
+      /** gVisor's kernel logs how the program ended; without that line it was the kernel that died. */
+      const programEnded = () => {
+        try {
+          return readFileSync(bootLog, 'utf8').includes('application exiting with');
+        } catch {
+          return false;
+        }
+      };
+
+      return {
+        backend: 'gvisor',
+        isolation: 'gvisor',
+        warnings: [...warnings, `platform ${platform.name}`],
+        child: processView,
+        exited,
+        setLimits(runLimits) {
+          cgroup.setLimits({ ...runLimits, maxProcesses: hostPids(limits) });
+        },
+        cpuMs: () => cgroup.cpuMs(),
+        peakMemoryBytes: () => cgroup.peakMemoryBytes(),
+        oomKilled: () => cgroup.oomKilled(),
+        // runsc's gofer and sandbox die with it (parent-death signal); release sweeps the cgroup.
+        killTree() {
+          if (child.exitCode === null && child.signalCode === null) killedByWarden = true;
+          child.kill('SIGKILL');
+        },
+        decodeExit(code, signal): DecodedExit {
+          if (signal || killedByWarden || cgroup.oomKilled()) {
+            return { kind: 'exited', exitCode: null, signal: signal ?? 'SIGKILL' };
+          }
+          if (!programEnded()) {
+            return {
+              kind: 'setup_failed',
+              error: `the gVisor sandbox ended before the program did (runsc exit ${code}): its kernel was killed or crashed`,
+            };
+          }
+          // runsc reports a program killed by signal N as exit status 128 + N.
+          if (code !== null && code > 128 && code < 128 + 65) {
+            return { kind: 'exited', exitCode: null, signal: signalName(code - 128) };
+          }
+          return { kind: 'exited', exitCode: code, signal: null };
+        },
+        violations(decoded): Promise<Violation[]> {
+          const trapped = decoded.kind === 'exited' && decoded.signal === 'SIGSYS';
+          return Promise.resolve(
+            trapped
+              ? [
+                  {
+                    rule: 'forbidden_syscall',
+                    message: 'the program was stopped for calling a forbidden system call',
+                  },
+                ]
+              : [],
+          );
+        },
+        release: () => held.release(),
+      };
+    } catch (err) {
+      return releaseAndRethrow(held, err);
+    }
+  }
+
+  /**
+   * KVM when /dev/kvm is there and a sandbox starts on it within a few seconds (nested
+   * virtualisation may offer the device and then never run a guest), else ptrace.
+   */
+  async function choosePlatform(): Promise<void> {
+    try {
+      accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+    } catch {
+      platform = { name: 'ptrace', note: 'kvm: no usable /dev/kvm' };
+      return;
+    }
+    const dir = join(base, 'kvm-probe');
+    mkdirSync(dir, { recursive: true });
+    const probe = spawn(RUNSC, [`--root=${dir}`, '--platform=kvm', '--network=none', 'do', '/bin/true'], {
+      stdio: 'ignore',
+      cwd: '/',
+      detached: true,
+    });
+    const ok = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 5000);
+      probe.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve(code === 0);
+      });
+      probe.once('error', () => resolve(false));
+    });
+    if (probe.exitCode === null && probe.pid) process.kill(-probe.pid, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    platform = ok
+      ? { name: 'kvm', note: 'kvm' }
+      : { name: 'ptrace', note: 'kvm: /dev/kvm is there but a sandbox did not start on it within 5 s' };
+  }
+
+  /**
+   * Settled once per host, runsc and kernel (a KVM that does not work costs its timeout to find out),
+   * kept in the state dir for the next start of the service.
+   */
+  async function settlePlatform(): Promise<void> {
+    const file = join(base, 'platform.json');
+    const key = `${runscVersion()} ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}`;
+    try {
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as {
+        key: string;
+        name: GvisorPlatform;
+        note: string;
+      };
+      if (saved.key === key) {
+        platform = { name: saved.name, note: saved.note };
+        return;
+      }
+    } catch {
+      /* not settled yet */
+    }
+    await choosePlatform();
+    mkdirSync(base, { recursive: true });
+    writeFileSync(file, JSON.stringify({ key, ...platform }));
+  }
+  let platformChosen: Promise<void> | undefined;
+
+  async function probe(): Promise<BackendProbe> {
+    const probeBase = { backend: 'gvisor' as const, isolation: 'gvisor' as const, warnings };
+    const version = runscVersion();
+    if (!version) {
+      return { ...probeBase, available: false, detail: 'runsc is not installed (apt-get install runsc)' };
+    }
+    if (!isRoot) return { ...probeBase, available: false, detail: `${version}: needs Warden to run as root` };
+    platformChosen ??= settlePlatform();
+    await platformChosen;
+    let sandbox: Sandbox | undefined;
+    const began = performance.now();
+    try {
+      sandbox = await start({ argv: ['/bin/true'] }, options.defaults);
+      const result = await superviseRun(sandbox, {}, options.defaults);
+      if (result.status !== 'success') {
+        return {
+          ...probeBase,
+          available: false,
+          detail: `${version}: test run ${result.status} ${result.error ?? result.stderr}`,
+        };
+      }
+    } catch (err) {
+      return { ...probeBase, available: false, detail: `${version}: ${(err as Error).message}` };
+    } finally {
+      await sandbox?.release().catch(() => {});
+    }
+    const ms = Math.round(performance.now() - began);
+    return {
+      ...probeBase,
+      available: true,
+      detail: `${version}, platform ${platform.name} (${platform.note}); cold start + /bin/true ${ms} ms`,
+    };
+  }
+
+  return {
+    name: 'gvisor',
+    isolation: 'gvisor',
+    // The process limit is RLIMIT_NPROC inside gVisor, fixed when the sandbox starts.
+    adjustableLimits: [...SUPERVISED_LIMITS, ...CGROUP_LIMITS.filter((l) => l !== 'maxProcesses')],
+    start,
+    probe,
+    /**
+     * Sandboxes of Warden processes that are gone: their processes (all in the run's cgroup) are
+     * killed, runsc's state deleted, the cgroup and the bundle removed. Ids are `<ownerPid>-<hex>`.
+     */
+    async cleanupOrphans() {
+      if (!existsSync(bundles)) return [];
+      const removed: string[] = [];
+      for (const id of readdirSync(bundles)) {
+        const owner = Number(id.split('-')[0]);
+        if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) continue;
+        if (options.cgroups) await createRunCgroup(options.cgroups, id).destroy();
+        await run(RUNSC, [`--root=${stateDir}`, 'delete', '--force', id]).catch(() => {});
+        rmSync(join(bundles, id), { recursive: true, force: true });
+        removed.push(`gvisor sandbox ${id}`);
+      }
+      return removed;
+    },
+  };
+}
