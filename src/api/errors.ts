@@ -87,6 +87,59 @@ function sendValidationError(err: FastifyError, req: FastifyRequest, reply: Fast
   return reply.code(400).send(body(req, 'invalid_request', `${field}: ${message}${more}`, field));
 }
 
+/** An error as the client is told it, before it takes a route's shape (Warden's, or Piston's). */
+export interface ErrorAnswer {
+  status: number;
+  code: string;
+  message: string;
+  field: string | null;
+  retryAfterSeconds?: number;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Any error but a schema validation's as its answer: a client's mistake is a 4xx with a safe
+ * message, a dependency that is down a 503 with Retry-After, anything else a 500 with only the
+ * request id (the details go to the log).
+ */
+export function errorAnswer(err: FastifyError, req: FastifyRequest, retryAfterSeconds: number): ErrorAnswer {
+  if (err instanceof ApiError) {
+    if (err.statusCode >= 500) req.log.warn({ code: err.code }, err.message);
+    return {
+      status: err.statusCode,
+      code: err.code,
+      message: err.message,
+      field: err.field,
+      retryAfterSeconds: err.retryAfterSeconds,
+      details: err.details,
+    };
+  }
+  if (err instanceof QueueUnavailableError) {
+    req.log.warn({ err: err.message }, 'queue unavailable');
+    const message = 'the queue is unavailable; retry later';
+    return { status: 503, code: 'queue_unavailable', message, field: null, retryAfterSeconds };
+  }
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return { status: 413, code: 'body_too_large', message: err.message, field: 'body' };
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    const message = 'send the body as application/json';
+    return { status: 415, code: 'unsupported_media_type', message, field: 'content-type' };
+  }
+  // Fastify's own client errors (malformed JSON, empty body, bad content length, …) have safe messages.
+  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+    const invalidBody = err.code?.startsWith('FST_ERR_CTP') === true;
+    return {
+      status: err.statusCode,
+      code: invalidBody ? 'invalid_body' : 'bad_request',
+      message: err.message,
+      field: invalidBody ? 'body' : null,
+    };
+  }
+  req.log.error({ err }, 'unexpected error');
+  const message = `internal error; quote request id ${req.id} when reporting it`;
+  return { status: 500, code: 'internal_error', message, field: null };
+}
+
 /**
  * The one place errors become answers. A client's mistake is a 4xx naming the field; a dependency
  * that is down is a 503 with Retry-After; anything else is a 500 with only the request id, the
@@ -95,42 +148,12 @@ function sendValidationError(err: FastifyError, req: FastifyRequest, reply: Fast
 export function installErrorHandling(app: FastifyInstance, retryAfterSeconds: number): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (hasZodFastifySchemaValidationErrors(err)) return sendValidationError(err, req, reply);
-    if (err instanceof ApiError) {
-      if (err.retryAfterSeconds !== undefined)
-        void reply.header('retry-after', String(err.retryAfterSeconds));
-      if (err.statusCode >= 500) req.log.warn({ code: err.code }, err.message);
-      return reply
-        .code(err.statusCode)
-        .send({ ...err.details, ...body(req, err.code, err.message, err.field) });
-    }
-    if (err instanceof QueueUnavailableError) {
-      req.log.warn({ err: err.message }, 'queue unavailable');
-      void reply.header('retry-after', String(retryAfterSeconds));
-      return reply
-        .code(503)
-        .send(body(req, 'queue_unavailable', 'the queue is unavailable; retry later', null));
-    }
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send(body(req, 'body_too_large', err.message, 'body'));
-    }
-    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return reply
-        .code(415)
-        .send(body(req, 'unsupported_media_type', 'send the body as application/json', 'content-type'));
-    }
-    // Fastify's own client errors (malformed JSON, empty body, bad content length, …) have safe messages.
-    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-      const code = err.code?.startsWith('FST_ERR_CTP') ? 'invalid_body' : 'bad_request';
-      return reply
-        .code(err.statusCode)
-        .send(body(req, code, err.message, code === 'invalid_body' ? 'body' : null));
-    }
-    req.log.error({ err }, 'unexpected error');
+    const answer = errorAnswer(err, req, retryAfterSeconds);
+    if (answer.retryAfterSeconds !== undefined)
+      void reply.header('retry-after', String(answer.retryAfterSeconds));
     return reply
-      .code(500)
-      .send(
-        body(req, 'internal_error', `internal error; quote request id ${req.id} when reporting it`, null),
-      );
+      .code(answer.status)
+      .send({ ...answer.details, ...body(req, answer.code, answer.message, answer.field) });
   });
 
   app.setNotFoundHandler((req, reply) =>

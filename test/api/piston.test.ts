@@ -342,7 +342,7 @@ describe('Piston API', () => {
     });
     afterAll(() => keyed?.close());
     const body = { language: 'py', version: '*', files: [{ content: 'print("keyed")' }] };
-    const as = (key: string) => (key ? { authorization: `Bearer ${key}` } : {});
+    const as = (key: string): Record<string, string> => ({ authorization: `Bearer ${key}` });
 
     it('needs a key with the execute scope; refusals are { message } too', async () => {
       const none = await call(keyed.url, 'POST', '/api/v2/execute', body);

@@ -1,9 +1,8 @@
 import type { FastifyError } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { QueueUnavailableError } from '../../queue/executions.js';
 import type { ExecutionResponse } from '../../runner/index.js';
 import type { AppDeps } from '../deps.js';
-import { ApiError } from '../errors.js';
+import { errorAnswer } from '../errors.js';
 import { pistonExecution, PistonRequestError } from '../piston/request.js';
 import { pistonResponse } from '../piston/response.js';
 import { findRuntime, pistonRuntimes } from '../piston/runtimes.js';
@@ -36,8 +35,8 @@ export const pistonRoutes =
     // Piston clients send JSON bodies; some (piston-client) without a JSON content type.
     app.addContentTypeParser('text/plain', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
 
-    // Every error of these routes in Piston's shape. The status codes stay Warden's (400, 401, 413,
-    // 429 and 503 with Retry-After, 500 with only the request id).
+    // Every error of these routes in Piston's shape, `{ message }`; the status codes and Retry-After
+    // stay Warden's (errorAnswer).
     app.setErrorHandler((err: FastifyError, req, reply) => {
       if (hasZodFastifySchemaValidationErrors(err)) {
         const first = err.validation[0];
@@ -47,24 +46,15 @@ export const pistonRoutes =
         return reply.code(400).send({ message });
       }
       if (err instanceof PistonRequestError) return reply.code(400).send({ message: err.message });
-      if (err instanceof ApiError) {
-        if (err.retryAfterSeconds !== undefined)
-          void reply.header('retry-after', String(err.retryAfterSeconds));
-        if (err.statusCode >= 500) req.log.warn({ code: err.code }, err.message);
-        return reply.code(err.statusCode).send({ message: err.message });
-      }
-      if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
-        return reply.code(415).send({ message: 'requests must be of type application/json' });
-      if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500)
-        return reply.code(err.statusCode).send({ message: err.message });
-      if (err instanceof QueueUnavailableError) {
-        void reply.header('retry-after', String(config.server.retryAfterSeconds));
-        return reply.code(503).send({ message: 'the queue is unavailable; retry later' });
-      }
-      req.log.error({ err }, 'unexpected error');
-      return reply
-        .code(500)
-        .send({ message: `internal error; quote request id ${req.id} when reporting it` });
+      const answer = errorAnswer(err, req, config.server.retryAfterSeconds);
+      if (answer.retryAfterSeconds !== undefined)
+        void reply.header('retry-after', String(answer.retryAfterSeconds));
+      // Piston's own words for a body that is not JSON.
+      const message =
+        answer.code === 'unsupported_media_type'
+          ? 'requests must be of type application/json'
+          : answer.message;
+      return reply.code(answer.status).send({ message });
     });
 
     app.get(
