@@ -200,7 +200,8 @@ describe('a real 429', () => {
     const err = (await warden
       .execute({ language: 'python', code: 'print(1)' })
       .catch((e: unknown) => e)) as WardenError;
-    expect(err).toMatchObject({ status: 429, code: 'queue_full', retryAfterSeconds: 1 });
+    expect(err).toMatchObject({ status: 429, retryAfterSeconds: 1 });
+    expect(err.code).toMatch(/queue_full$/); // the server's queue, or this tenant's share of it
     // The server saw the first try and one retry.
     const metrics = (await call<string>(t.url, 'GET', '/metrics')).body;
     const refused = { route: '/execute', status_code: '429' };
