@@ -89,7 +89,7 @@ describe.each(dialects)('store on %s', (dialect) => {
       status: 'pending',
       verdict: null,
       response: null,
-      tenant: null,
+      tenant: 'default',
     });
     expect(pending?.request).toEqual(request);
     expect(new Date(pending!.createdAt).toISOString()).toBe(pending!.createdAt);
