@@ -409,7 +409,8 @@ export function createDockerBackend(options: DockerOptions): Backend {
         return {
           ...base,
           available: false,
-          detail: `${version}: test run ${result.status} ${result.error ?? result.stderr}`,
+          detail:
+            `${version}: test run ${result.status} (exit ${result.exitCode ?? result.signal}) ${result.error ?? result.stderr}`.trim(),
         };
       }
     } catch (err) {
