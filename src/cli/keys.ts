@@ -8,6 +8,8 @@ import {
   revokeApiKey,
   type ApiKeyRecord,
 } from '../store/api-keys.js';
+import { keyEvent } from '../audit/events.js';
+import { writeAudit } from '../store/audit.js';
 import { openStore, type Store } from '../store/db.js';
 import { EXIT, readConfig, UsageError } from './common.js';
 
@@ -66,9 +68,11 @@ export async function keysCreateCommand(opts: {
     if (!ttl.success) throw new UsageError('--expires: a duration such as 90d, 12h or 30m');
     expiresAt = new Date(Date.now() + ttl.data);
   }
-  const { key, record } = await withStore(opts.config, (store) =>
-    createApiKey(store.db, { tenant: opts.tenant, scopes, name: opts.name, expiresAt }),
-  ).catch(asUsage);
+  const { key, record } = await withStore(opts.config, async (store) => {
+    const created = await createApiKey(store.db, { tenant: opts.tenant, scopes, name: opts.name, expiresAt });
+    await writeAudit(store.db, [keyEvent('key.created', created.record, 'cli')]);
+    return created;
+  }).catch(asUsage);
   if (opts.json) {
     json({ ...view(record), key });
   } else {
@@ -117,7 +121,11 @@ export async function keysListCommand(opts: {
 }
 
 export async function keysRevokeCommand(id: string, opts: { config?: string }): Promise<number> {
-  const record = await withStore(opts.config, (store) => revokeApiKey(store.db, id));
+  const record = await withStore(opts.config, async (store) => {
+    const revoked = await revokeApiKey(store.db, id);
+    if (revoked) await writeAudit(store.db, [keyEvent('key.revoked', revoked, 'cli')]);
+    return revoked;
+  });
   if (!record) throw new UsageError(`no API key ${JSON.stringify(id)} (see \`warden keys list\`)`);
   process.stderr.write(
     `warden: key ${record.id} of tenant ${record.tenant} is revoked (${record.revokedAt})\n`,

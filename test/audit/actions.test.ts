@@ -199,6 +199,28 @@ describe('audit rows for each action', () => {
   });
 });
 
+describe('audit rows for keys', () => {
+  it('key created and revoked: id, tenant, scopes — never the key', async () => {
+    const created = await call<{ id: string; key: string }>(url, 'POST', '/admin/keys', {
+      tenant: 'audit-keys',
+      scopes: ['jobs'],
+    });
+    expect(created.status).toBe(201);
+    const revoked = await call(url, 'DELETE', `/admin/keys/${created.body.id}`);
+    expect(revoked.status).toBe(200);
+    const made = await one('tenant=audit-keys&action=key.created', created.body.id);
+    expect(made).toMatchObject({
+      actor: 'default',
+      outcome: 'ok',
+      details: { scopes: ['jobs'], expires_at: null },
+    });
+    expect(await one('tenant=audit-keys&action=key.revoked', created.body.id)).toMatchObject({
+      outcome: 'ok',
+    });
+    expect(JSON.stringify(await audit('tenant=audit-keys'))).not.toContain(created.body.key);
+  });
+});
+
 describe('GET /audit', () => {
   it('filters by action and time, and pages with an opaque cursor without gaps or repeats', async () => {
     const all = await audit(`tenant=${TENANT}&limit=500`);

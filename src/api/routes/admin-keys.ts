@@ -12,6 +12,7 @@ import {
   TENANT_RULE,
   type ApiKeyRecord,
 } from '../../store/api-keys.js';
+import { keyEvent, requestActor } from '../../audit/events.js';
 import type { AppDeps } from '../deps.js';
 import { ApiError, storeGuard } from '../errors.js';
 import { errors } from '../schemas.js';
@@ -58,7 +59,7 @@ function view(record: ApiKeyRecord) {
 }
 
 export const adminKeyRoutes =
-  (deps: Pick<AppDeps, 'config' | 'store'>): FastifyPluginAsyncZod =>
+  (deps: Pick<AppDeps, 'config' | 'store' | 'audit'>): FastifyPluginAsyncZod =>
   async (app) => {
     const db = deps.store.db;
     const stored = storeGuard(
@@ -104,6 +105,7 @@ export const adminKeyRoutes =
           { keyId: created.record.id, keyTenant: owner, scopes: created.record.scopes },
           'api key created',
         );
+        deps.audit.record(keyEvent('key.created', created.record, requestActor(req)));
         return reply.code(201).send({ ...view(created.record), key: created.key });
       },
     );
@@ -139,6 +141,7 @@ export const adminKeyRoutes =
         if (!record)
           throw new ApiError(404, 'not_found', `no API key ${JSON.stringify(req.params.id)}`, 'id');
         req.log.info({ keyId: record.id, keyTenant: record.tenant }, 'api key revoked');
+        deps.audit.record(keyEvent('key.revoked', record, requestActor(req)));
         return view(record);
       },
     );
