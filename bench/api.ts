@@ -49,6 +49,26 @@ export async function benchApi(
     const api = summary(apiMs);
     const bareCold = summary(bareMs);
 
+    // The Piston-compatible route takes the same path; what it adds is mapping the request and answer.
+    const piston = async (): Promise<void> => {
+      const res = await fetch(`${server.url}/api/v2/execute`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ language: 'python', version: '*', files: [{ content: 'print(1)' }] }),
+      });
+      const body = (await res.json()) as { run?: { stdout?: string } };
+      if (res.status !== 200 || body.run?.stdout !== '1\n')
+        throw new Error(`piston: ${res.status} ${JSON.stringify(body)}`);
+    };
+    const pistonMs: number[] = [];
+    const executeMs: number[] = [];
+    for (let i = 0; i < sequential; i++) {
+      executeMs.push((await timed(execute))[0]);
+      pistonMs.push((await timed(piston))[0]);
+    }
+    const pistonSummary = summary(pistonMs);
+    const executeSummary = summary(executeMs);
+
     const bareRate = await throughput(total, 8, bare);
     const apiRate = await throughput(total, 8, execute);
 
@@ -65,6 +85,12 @@ export async function benchApi(
         // Where an API request's time goes (medians): the worker's share, and the run itself.
         worker_execution_ms: round(percentile(workerMs, 50)),
         sandbox_wall_ms: round(percentile(sandboxMs, 50)),
+      },
+      piston_print1_python: {
+        requests: sequential,
+        piston_ms: { ...pistonSummary, p50: pistonSummary.median },
+        execute_ms: { ...executeSummary, p50: executeSummary.median },
+        ratio_p50: round(pistonSummary.median / executeSummary.median),
       },
       throughput_c8: {
         requests: total,
