@@ -22,6 +22,7 @@ export type JobState = (typeof JOB_STATES)[number];
 
 export interface JobsTable {
   id: string;
+  /** The tenant whose job it is: only it reads, cancels or gets links to its artifacts. */
   owner: string;
   status: JobState;
   /** The command line as submitted. */

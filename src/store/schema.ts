@@ -61,7 +61,7 @@ export interface TaskFilesTable {
   /** As uploaded. */
   original_name: string;
   language: string;
-  /** Who uploaded it (the `X-Warden-User` header until API keys exist). */
+  /** The tenant that uploaded it (its API key's tenant). */
   owner: string;
   sha256: string;
   size_bytes: number;
@@ -91,8 +91,9 @@ export interface TaskFilesTable {
 }
 
 /**
- * A title and who owns it, across languages (`foo.py` and `foo.js` are both `foo`), with the version
- * tasks run. Its primary key is what makes titles unique; locking its row serialises promotions.
+ * A tenant's title, across languages (`foo.py` and `foo.js` are both `foo`), with the version tasks
+ * run. Its primary key (owner, title) makes titles unique per tenant; locking its row serialises
+ * promotions.
  */
 export interface TaskTitlesTable {
   title: string;
@@ -111,6 +112,7 @@ export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'error';
 export interface TasksTable {
   task_id: string;
   title: string;
+  /** The tenant whose task it is (only it reads the task). */
   owner: string;
   /** The validated upload that ran (set when it starts). */
   validation_id: string | null;
