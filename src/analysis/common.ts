@@ -206,16 +206,59 @@ export function normalizePyIdentifier(text: string): string {
 export interface FoldedString {
   value: string;
   exact: boolean;
+  /** How the text was decoded on its way here (`base64`, `hex`, `rot13`), when it was. */
+  decodedFrom?: string;
 }
 
 export const UNKNOWN_PART = '\0';
 
 export function concatFolded(a: FoldedString | null, b: FoldedString | null): FoldedString | null {
   if (!a && !b) return null;
-  return {
+  const folded: FoldedString = {
     value: (a?.value ?? UNKNOWN_PART) + (b?.value ?? UNKNOWN_PART),
     exact: !!a && !!b && a.exact && b.exact,
   };
+  const decodedFrom = a?.decodedFrom ?? b?.decodedFrom;
+  if (decodedFrom) folded.decodedFrom = decodedFrom;
+  return folded;
+}
+
+export type PayloadEncoding = 'base64' | 'hex' | 'rot13';
+
+const BASE64_TEXT = /^[A-Za-z0-9+/\-_\s]*={0,2}\s*$/;
+const HEX_TEXT = /^(?:[0-9A-Fa-f]{2}|\s)*$/;
+
+function rot13(text: string): string {
+  return text.replace(/[A-Za-z]/g, (c) => {
+    const base = c <= 'Z' ? 65 : 97;
+    return String.fromCharCode(((c.charCodeAt(0) - base + 13) % 26) + base);
+  });
+}
+
+/**
+ * Decodes a payload the way base64.b64decode, bytes.fromhex, codecs.decode(…, 'rot13'), atob and
+ * Buffer.from(…, enc) do, so that what an encoded string hides can be checked like any literal.
+ * Null when the text is not valid in that encoding (or holds unknown parts).
+ */
+export function decodePayload(folded: FoldedString, encoding: PayloadEncoding): FoldedString | null {
+  const text = folded.value;
+  if (!folded.exact) return null;
+  let value: string;
+  if (encoding === 'rot13') value = rot13(text);
+  else if (encoding === 'hex') {
+    if (!HEX_TEXT.test(text)) return null;
+    value = Buffer.from(text.replace(/\s/g, ''), 'hex').toString('latin1');
+  } else {
+    if (!BASE64_TEXT.test(text)) return null;
+    value = Buffer.from(text, 'base64').toString('latin1');
+  }
+  return { value, exact: true, decodedFrom: encoding };
+}
+
+/** A decoded payload named for a message: its encoding and its first line. */
+export function payloadMessage(what: string, folded: FoldedString): string {
+  const code = folded.value.trim().replace(/\s*\n\s*/g, '; ');
+  return `${what} runs ${folded.decodedFrom ?? 'encoded'}-decoded code ("${snippet(code, 50)}"), hiding what it does`;
 }
 
 /** Parses the text of a numeric literal (underscores, hex/octal/binary prefixes, BigInt suffix). */

@@ -4,11 +4,13 @@ import {
   applyArithmetic,
   classifyPath,
   concatFolded,
+  decodePayload,
   decodeJsEscapes,
   decodeJsIdentifier,
   formatCount,
   importMessage,
   parseNumberLiteral,
+  payloadMessage,
   referenceMessage,
   showPath,
   snippet,
@@ -18,6 +20,7 @@ import {
   type AnalysisInput,
   type FoldedString,
   type ImportRule,
+  type PayloadEncoding,
 } from './common.js';
 import type { RuleId } from './rules.js';
 
@@ -219,6 +222,17 @@ const ALLOC_CONSTRUCTORS = new Set([
   'BigUint64Array',
 ]);
 const STRING_GROWERS = new Set(['repeat', 'padStart', 'padEnd']);
+/** Calls that run their (last) argument as code, checked for a decoded payload. */
+const CODE_CALLS = new Set([
+  'eval',
+  'Function',
+  'vm.runInNewContext',
+  'vm.runInThisContext',
+  'vm.runInContext',
+]);
+/** Buffer.from encodings that hide the text (utf8 and friends keep it as it is). */
+const BUFFER_ENCODINGS = table<PayloadEncoding>({ base64: ['base64', 'base64url'], hex: ['hex'] });
+const DECODER_NAMES = new Set(['atob', 'from', 'toString']);
 const POLLUTION_CALLS = new Set([
   'Object.defineProperty',
   'Object.defineProperties',
@@ -266,8 +280,11 @@ const CALL_NAMES = new Set<string>([
   ...[...POLLUTION_CALLS, ...PROPERTY_GETTERS].map((k) => k.split('.').pop() as string),
   'constructor',
   ...FS_FUNCS,
+  ...[...CODE_CALLS].map((k) => k.split('.').pop() as string),
+  // Not checked as calls, but `const d = atob` must be kept as an alias for the payload check.
+  'atob',
 ]);
-const NEW_NAMES = new Set([...ALLOC_CONSTRUCTORS, 'constructor']);
+const NEW_NAMES = new Set([...ALLOC_CONSTRUCTORS, 'constructor', 'Function']);
 
 const STRINGISH = new Set(['string', 'template_string', 'binary_expression']);
 const FUNCTION_TYPES = new Set([
@@ -832,9 +849,39 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
         const value = this.constants.get(this.nameOf(target));
         return value ? this.foldString(value, depth + 1) : null;
       }
+      case 'call_expression':
+        return this.foldDecoding(target, depth);
       default:
         return null;
     }
+  }
+
+  /** The text a decoding call yields: `atob('…')`, `Buffer.from('…', 'base64').toString()`. */
+  private foldDecoding(call: Node, depth: number): FoldedString | null {
+    const fn = call.childForFieldName('function');
+    if (!fn) return null;
+    const last = this.calleeName(fn);
+    if (last === null || (!DECODER_NAMES.has(last) && !this.bindings.isAlias(last))) return null;
+    const args = this.args(call);
+    const callee = this.unwrap(fn);
+    if (last === 'toString' && callee.type === 'member_expression') {
+      const object = callee.childForFieldName('object');
+      return object ? this.foldString(object, depth + 1) : null;
+    }
+    const chain = this.chainOf(fn, depth + 1);
+    const first = args[0];
+    if (!chain || !first) return null;
+    for (const q of this.resolver.resolve(chain, depth + 1)) {
+      if (q !== 'atob' && q !== 'Buffer.from') continue;
+      const payload = this.foldString(first, depth + 1);
+      if (!payload) return null;
+      if (q === 'atob') return decodePayload(payload, 'base64');
+      const encoding = args[1] ? this.foldString(args[1], depth + 1) : null;
+      if (!encoding) return payload;
+      const decoder = encoding.exact ? BUFFER_ENCODINGS.get(encoding.value.toLowerCase()) : undefined;
+      return decoder ? decodePayload(payload, decoder) : encoding.exact ? payload : null;
+    }
+    return null;
   }
 
   private foldNumber(node: Node, depth = 0): number | null {
@@ -972,6 +1019,7 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
           );
         }
       } else if (PROPERTY_GETTERS.has(q)) this.checkReflectGet(node, args);
+      else if (CODE_CALLS.has(q)) this.checkPayload(q, q === 'Function' ? args[args.length - 1] : args[0]);
       else {
         const dot = q.indexOf('.');
         const module = q.slice(0, dot);
@@ -980,6 +1028,11 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
         }
       }
     }
+  }
+
+  private checkPayload(q: string, code: Node | undefined): void {
+    const payload = code ? this.foldString(code) : null;
+    if (code && payload?.decodedFrom) this.add('encoded_payload', code, payloadMessage(`${q}()`, payload));
   }
 
   private constructorCall(node: Node): void {
@@ -1097,6 +1150,7 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
     const chain = this.chainOf(ctor, 0);
     if (!chain) return;
     for (const q of this.resolver.resolve(chain)) {
+      if (q === 'Function') this.checkPayload(q, args[args.length - 1]);
       if (ALLOC_CONSTRUCTORS.has(q)) {
         this.checkSize(node, args[0], `new ${q}()`, q === 'Array' ? 'elements' : 'bytes or elements');
         return;

@@ -4,11 +4,13 @@ import {
   applyArithmetic,
   classifyPath,
   concatFolded,
+  decodePayload,
   decodePyEscapes,
   formatCount,
   importMessage,
   normalizePyIdentifier,
   parseNumberLiteral,
+  payloadMessage,
   referenceMessage,
   showPath,
   table,
@@ -17,6 +19,7 @@ import {
   type AnalysisInput,
   type FoldedString,
   type ImportRule,
+  type PayloadEncoding,
 } from './common.js';
 import type { RuleId } from './rules.js';
 
@@ -429,6 +432,29 @@ const IMPORT_FUNCS = new Set(['__import__', 'importlib.import_module']);
 /** Functions that look attributes up by a name given as text (`attrgetter("system")(os)`). */
 const GETTER_FUNCS = new Set(['operator.attrgetter', 'operator.methodcaller']);
 const ALLOC_FUNCS = new Set(['bytearray', 'bytes']);
+const CODE_FUNCS = new Set(['exec', 'eval', 'compile']);
+/** Calls that decode a payload, by the encoding they undo (codecs.* take it as an argument). */
+const DECODERS = table<PayloadEncoding>({
+  base64: [
+    'base64.b64decode',
+    'base64.standard_b64decode',
+    'base64.urlsafe_b64decode',
+    'base64.decodebytes',
+    'base64.decodestring',
+    'binascii.a2b_base64',
+  ],
+  hex: ['base64.b16decode', 'binascii.unhexlify', 'binascii.a2b_hex', 'bytes.fromhex', 'bytearray.fromhex'],
+});
+const CODEC_NAMES = table<PayloadEncoding>({
+  base64: ['base64', 'base_64', 'base64_codec'],
+  hex: ['hex', 'hex_codec'],
+  rot13: ['rot13', 'rot_13'],
+});
+const DECODER_NAMES = new Set(
+  [...DECODERS.keys(), 'codecs.decode', 'codecs.encode'].map((k) => k.split('.').pop() as string),
+);
+/** Methods that turn text into bytes and back without changing the characters. */
+const TEXT_CODECS = new Set(['decode', 'encode']);
 const EXIT_CALLS = new Set(['exit', 'quit', 'sys.exit', 'os._exit', 'os.abort']);
 const ENDLESS_ITERATORS = new Set(['itertools.count', 'itertools.cycle']);
 
@@ -441,6 +467,7 @@ const CALL_NAMES = new Set<string>(
     ...IMPORT_FUNCS,
     ...ALLOC_FUNCS,
     ...GETTER_FUNCS,
+    ...CODE_FUNCS,
     'range',
     'Path',
     'PurePath',
@@ -933,9 +960,48 @@ class PythonAnalyzer extends Analyzer<Ident> {
         const value = this.constants.get(this.nameOf(node));
         return value ? this.foldString(value, depth + 1) : null;
       }
+      case 'call':
+        return this.foldDecoding(node, depth);
       default:
         return null;
     }
+  }
+
+  /**
+   * The text a decoding call yields: `base64.b64decode('…')`, `bytes.fromhex('…')`,
+   * `codecs.decode('…', 'rot13')`, and `.decode()` of folded bytes.
+   */
+  private foldDecoding(node: Node, depth: number): FoldedString | null {
+    const fn = node.childForFieldName('function');
+    if (!fn) return null;
+    const callee = unwrap(fn);
+    const args = this.args(node);
+    const first = args.positional[0];
+    if (callee.type === 'attribute') {
+      const attribute = callee.childForFieldName('attribute');
+      const object = callee.childForFieldName('object');
+      // bytes.decode() / str.encode() keep the characters we track.
+      if (attribute && object && TEXT_CODECS.has(this.nameOf(attribute))) {
+        const inner = this.foldString(object, depth + 1);
+        if (inner) return inner;
+      }
+    }
+    if (!first) return null;
+    const chain = this.chainOf(fn, depth + 1);
+    const last = chain?.[chain.length - 1];
+    if (!chain || !last || (!DECODER_NAMES.has(last) && !this.bindings.isAlias(last))) return null;
+    for (const q of this.resolver.resolve(chain, depth + 1)) {
+      let encoding = DECODERS.get(q);
+      if (q === 'codecs.decode' || q === 'codecs.encode') {
+        const codec = args.positional[1] ?? args.keyword.get('encoding');
+        const name = codec ? this.foldString(codec, depth + 1) : null;
+        encoding = name?.exact ? CODEC_NAMES.get(name.value.toLowerCase().replace('-', '_')) : undefined;
+      }
+      if (!encoding) continue;
+      const payload = this.foldString(first, depth + 1);
+      return payload ? decodePayload(payload, encoding) : null;
+    }
+    return null;
   }
 
   /** Constant-folds numeric expressions: literals, + - * / // % ** << and single-assignment names. */
@@ -1047,7 +1113,12 @@ class PythonAnalyzer extends Analyzer<Ident> {
         const module = arg ? this.foldString(arg) : null;
         if (arg && module?.exact) this.checkImport(module.value, arg);
       } else if (q === 'range') this.checkRange(node, getArgs());
-      else if (ALLOC_FUNCS.has(q)) {
+      else if (CODE_FUNCS.has(q)) {
+        const code = getArgs().positional[0] ?? getArgs().keyword.get('source');
+        const payload = code ? this.foldString(code) : null;
+        if (code && payload?.decodedFrom)
+          this.add('encoded_payload', code, payloadMessage(`${q}()`, payload));
+      } else if (ALLOC_FUNCS.has(q)) {
         const n = getArgs().positional[0];
         const v = n ? this.foldNumber(n) : null;
         if (v !== null && v > this.input.policy.maxLiteralRange) {

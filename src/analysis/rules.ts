@@ -75,6 +75,13 @@ const CATALOGUE = [
       'Runs code built from text at run time (Python: eval, exec, compile, types.CodeType; JS: eval, Function, vm.run*, .constructor("code")), which hides what the program does.',
   },
   {
+    id: 'encoded_payload',
+    severity: 'critical',
+    languages: ALL,
+    description:
+      'Runs code decoded from base64, hex or rot13 (exec(base64.b64decode(…)), exec(codecs.decode(…, "rot13")), eval(atob(…)), eval(Buffer.from(…, "base64").toString())), which hides what it does.',
+  },
+  {
     id: 'dynamic_import',
     severity: 'high',
     languages: ALL,

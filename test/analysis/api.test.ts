@@ -281,6 +281,11 @@ describe('RULES catalogue', () => {
       typescript: 'Object.keys(process.env)',
     },
     dynamic_code: { python: 'exec(s)', javascript: 'eval(s)', typescript: 'new Function(s)' },
+    encoded_payload: {
+      python: "import base64\nexec(base64.b64decode('MSsx'))",
+      javascript: "eval(atob('MSsx'))",
+      typescript: "new Function(Buffer.from('31', 'hex').toString())",
+    },
     dynamic_import: { python: '__import__(n)', javascript: 'require(n)', typescript: 'import(n)' },
     debugger_access: { python: 'breakpoint()' },
     scope_introspection: { python: 'locals()' },
