@@ -8,7 +8,8 @@ import {
   type ExecutionRecord,
 } from '../store/executions.js';
 import type { AppDeps } from './deps.js';
-import { ApiError, storeGuard, UnavailableError } from './errors.js';
+import { admitOrRefuse } from './admission.js';
+import { storeGuard, UnavailableError } from './errors.js';
 
 /**
  * An execution's way in, for every route that takes one: a place in the queue (one atomic
@@ -28,16 +29,8 @@ export async function submitExecution(
   if (deps.shutdown?.aborted)
     throw new UnavailableError('service', retryAfter, 'the service is shutting down');
   const requestId = req.id;
-  if (!(await queue.admit(requestId, config.server.maxQueueDepth))) {
-    throw new ApiError(
-      429,
-      'queue_full',
-      `${config.server.maxQueueDepth} executions are waiting for a worker (server.maxQueueDepth); retry later`,
-      null,
-      retryAfter,
-    );
-  }
-  const giveBack = () => queue.release(requestId).catch(() => {});
+  await admitOrRefuse(config, queue.admission, [requestId], row.tenant, 'executions');
+  const giveBack = () => queue.admission.release(requestId).catch(() => {});
   try {
     await storeGuard(retryAfter)(
       () =>

@@ -7,6 +7,7 @@ import { authConfigSchema, corsConfigSchema, isLoopbackHost, resolveAuthMode } f
 import { duration } from './duration.js';
 import { jobsConfigSchema, withinSandbox } from './jobs.js';
 import { pistonConfigSchema } from './piston.js';
+import { quotasConfigSchema } from './quotas.js';
 import { webhooksConfigSchema } from './webhooks.js';
 
 const MiB = 1024 * 1024;
@@ -350,6 +351,7 @@ const configObject = z
     webhooks: webhooksConfigSchema.default(webhooksConfigSchema.parse({})),
     auth: authConfigSchema.default({ publicMetrics: true }),
     piston: pistonConfigSchema.default({ analysis: true }),
+    quotas: quotasConfigSchema.default(quotasConfigSchema.parse({})),
   })
   .strict()
   .refine((c) => c.auth.mode !== 'none' || isLoopbackHost(c.server.host), {

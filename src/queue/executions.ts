@@ -1,5 +1,5 @@
 import { Queue, QueueEvents } from 'bullmq';
-import { Redis } from 'ioredis';
+import { createAdmission, redisClient, type Admission } from './admission.js';
 import { guard, QueueUnavailableError, redactUrl, redisConnections, withDeadline } from './connection.js';
 
 export { QueueUnavailableError, redactUrl };
@@ -30,32 +30,9 @@ const ALIVE = new Set(['waiting', 'prioritized', 'delayed', 'active', 'waiting-c
 export const caseJobId = (requestId: string, attempt: number, index: number) =>
   `${requestId}_a${attempt}_c${index}`;
 
-/**
- * Admission: executions accepted and not yet taken by a worker are members of one sorted set, and the
- * check against the cap and the add are one script, so concurrent requests cannot both see room.
- */
-const ADMIT = `
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
-return 1`;
-
-/** Places for several executions at once (a batch), all or none: ARGV = cap, score, ids… */
-const ADMIT_ALL = `
-if redis.call('ZCARD', KEYS[1]) + #ARGV - 2 > tonumber(ARGV[1]) then return 0 end
-for i = 3, #ARGV do redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i]) end
-return 1`;
-
 export interface ExecutionQueue {
-  /** Takes a place among the executions waiting for a worker; false when `maxDepth` are waiting. */
-  admit(requestId: string, maxDepth: number): Promise<boolean>;
-  /** A place for each of these, or none when they do not all fit under `maxDepth` (one script). */
-  admitAll(requestIds: readonly string[], maxDepth: number): Promise<boolean>;
-  /** Gives the place back (a worker took the execution, or it was refused after all). */
-  release(requestId: string): Promise<void>;
-  /** Admitted executions no worker has taken yet. */
-  depth(): Promise<number>;
-  /** Admitted before `beforeMs` (epoch ms) and still holding a place: recovery checks these. */
-  admittedBefore(beforeMs: number): Promise<string[]>;
+  /** Places of executions accepted and not yet taken by a worker (one atomic check-and-take). */
+  readonly admission: Admission;
   counts(): Promise<Record<'waiting' | 'active' | 'delayed', number>>;
   /** Queues the execution's own job (id = request id; adding it while it exists is a no-op). */
   enqueue(requestId: string): Promise<void>;
@@ -107,10 +84,7 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
     options.listen === false
       ? undefined
       : new QueueEvents(EXECUTION_QUEUE, { connection: connections.consumer, prefix: options.prefix });
-  const { url, ...rest } = connections.producer;
-  const redis = url
-    ? new Redis(url, { ...rest, lazyConnect: true })
-    : new Redis({ ...rest, lazyConnect: true });
+  const redis = redisClient(connections.producer);
   queue.on('error', (err) => options.onError?.(err, 'queue'));
   events?.on('error', (err) => options.onError?.(err, 'queue events'));
   redis.on('error', (err: Error) => options.onError?.(err, 'queue admission'));
@@ -127,7 +101,6 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
     ]);
     throw new QueueUnavailableError(`cannot reach Redis at ${redactUrl(options.redisUrl)}`);
   }
-  const admittedKey = `${options.prefix}:${EXECUTION_QUEUE}:admitted`;
 
   // One listener per event kind, dispatching to the request waiting for that execution.
   const waiters = new Map<string, (outcome: WaitOutcome) => void>();
@@ -145,23 +118,7 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
   const alive = async (jobId: string) => ALIVE.has(await queue.getJobState(jobId));
 
   return {
-    async admit(requestId, maxDepth) {
-      const added = await guard(() =>
-        redis.eval(ADMIT, 1, admittedKey, String(maxDepth), requestId, String(Date.now())),
-      );
-      return added === 1;
-    },
-    async admitAll(requestIds, maxDepth) {
-      const added = await guard(() =>
-        redis.eval(ADMIT_ALL, 1, admittedKey, String(maxDepth), String(Date.now()), ...requestIds),
-      );
-      return added === 1;
-    },
-    async release(requestId) {
-      await guard(() => redis.zrem(admittedKey, requestId));
-    },
-    depth: () => guard(() => redis.zcard(admittedKey)),
-    admittedBefore: (beforeMs) => guard(() => redis.zrangebyscore(admittedKey, 0, beforeMs)),
+    admission: createAdmission(async () => redis, `${options.prefix}:${EXECUTION_QUEUE}:admitted`),
     counts,
     async enqueue(requestId) {
       await guard(() => queue.add('execution', { kind: 'execution', requestId }, { jobId: requestId }));

@@ -1,4 +1,5 @@
 import { Job, Queue } from 'bullmq';
+import { createAdmission, redisClient, type Admission } from './admission.js';
 import { guard, QueueUnavailableError, redactUrl, redisConnections, withDeadline } from './connection.js';
 
 /**
@@ -17,6 +18,13 @@ export interface JobQueue<T> {
   /** Jobs not yet taken by a worker. */
   depth(): Promise<number>;
   counts(): Promise<Record<'waiting' | 'active' | 'delayed', number>>;
+  /** Places of work accepted and not yet taken by a worker (one atomic check-and-take). */
+  readonly admission: Admission;
+  /**
+   * Recovery: frees the places admitted before `beforeMs` whose job is no longer waiting (taken by a
+   * worker that died before releasing it, or refused after admission). How many were freed.
+   */
+  releaseStale(beforeMs: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -32,6 +40,7 @@ export interface JobQueueOptions {
 }
 
 const ALIVE = new Set(['waiting', 'prioritized', 'delayed', 'active', 'waiting-children']);
+const WAITING = new Set(['waiting', 'prioritized', 'delayed']);
 
 export async function openJobQueue<T>(options: JobQueueOptions): Promise<JobQueue<T>> {
   const connections = redisConnections(options.redisUrl);
@@ -45,14 +54,18 @@ export async function openJobQueue<T>(options: JobQueueOptions): Promise<JobQueu
       removeOnFail: { age: 24 * 3600, count: 1000 },
     },
   });
+  const redis = redisClient(connections.producer);
   queue.on('error', (err) => options.onError?.(err, `queue ${options.name}`));
-  if (!(await withDeadline(queue.waitUntilReady(), 10_000))) {
+  redis.on('error', (err: Error) => options.onError?.(err, `queue ${options.name} admission`));
+  if (!(await withDeadline(Promise.all([queue.waitUntilReady(), redis.connect()]), 10_000))) {
     connections.stop();
+    redis.disconnect();
     await withDeadline(queue.close(), 1000);
     throw new QueueUnavailableError(`cannot reach Redis at ${redactUrl(options.redisUrl)}`);
   }
 
   const jobName = options.name;
+  const admission = createAdmission(async () => redis, `${options.prefix}:${options.name}:admitted`);
   async function counts() {
     const c = await guard(() => queue.getJobCounts('wait', 'prioritized', 'delayed', 'active'));
     return { waiting: (c.wait ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0 };
@@ -83,8 +96,19 @@ export async function openJobQueue<T>(options: JobQueueOptions): Promise<JobQueu
       return c.waiting + c.delayed;
     },
     counts,
+    admission,
+    async releaseStale(beforeMs) {
+      let freed = 0;
+      for (const id of await admission.admittedBefore(beforeMs)) {
+        if (WAITING.has(await guard(() => queue.getJobState(id)))) continue;
+        await admission.release(id);
+        freed++;
+      }
+      return freed;
+    },
     async close() {
       connections.stop();
+      redis.disconnect();
       await withDeadline(queue.close(), 5000);
     },
   };

@@ -107,7 +107,9 @@ export function executionRole(ctx: WorkerContext, queue: ExecutionQueue): Role {
     const token = randomUUID();
     const record = await claimExecution(db, requestId, token);
     // Taken (or gone): its place among the waiting executions is free.
-    queue.release(requestId).catch((err: Error) => logger.warn({ err: err.message }, 'queue admission'));
+    queue.admission
+      .release(requestId)
+      .catch((err: Error) => logger.warn({ err: err.message }, 'queue admission'));
     if (!record) return false;
     const log = logger.child({ reqId: requestId, attempt: record.attempts });
     try {
@@ -211,9 +213,9 @@ export function executionRole(ctx: WorkerContext, queue: ExecutionQueue): Role {
         if (await queue.ensure(record.requestId)) log.warn('queued again an execution whose job was lost');
       }
       // Places held by executions no longer waiting (refused or lost midway) are given back.
-      const admitted = await queue.admittedBefore(Date.now() - staleMs);
+      const admitted = await queue.admission.admittedBefore(Date.now() - staleMs);
       const pending = await pendingAmong(db, admitted);
-      for (const id of admitted) if (!pending.has(id)) await queue.release(id);
+      for (const id of admitted) if (!pending.has(id)) await queue.admission.release(id);
     },
   };
 }

@@ -231,6 +231,10 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
     },
     async process(bull: Job<JobMessage>): Promise<void> {
       const token = randomUUID();
+      // Taken: its place among the waiting jobs is free (a retry holds none).
+      queue.admission
+        .release(bull.data.job_id)
+        .catch((err: Error) => logger.warn({ err: err.message }, 'queue admission'));
       const job = await claimJob(db, bull.data.job_id, token);
       // Finished, cancelled while queued (by the API: its callback is queued here), or withdrawn.
       if (!job) return ctx.webhooks.finished('job', bull.data.job_id);
@@ -261,6 +265,7 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
           logger.warn({ jobId: job.id, status: job.status }, 'queued again a job whose queue entry was lost');
         }
       }
+      await queue.releaseStale(Date.parse(before));
       await sweepExpired();
     },
   };

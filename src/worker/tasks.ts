@@ -98,6 +98,10 @@ export function taskRole(ctx: WorkerContext, queue: TaskQueue): Role {
     maxStalledCount: maxAttempts,
     graceMs: config.sandbox.maxLimits.wallTimeMs + 30_000,
     async process(job: Job<TaskMessage>): Promise<void> {
+      // Taken: its place among the waiting tasks is free (a retry holds none).
+      queue.admission
+        .release(job.data.task_id)
+        .catch((err: Error) => logger.warn({ err: err.message }, 'queue admission'));
       const task = await startTask(db, job.data.task_id);
       if (!task) return; // finished already, or withdrawn
       if (task.attempts > maxAttempts) {
@@ -126,6 +130,7 @@ export function taskRole(ctx: WorkerContext, queue: TaskQueue): Role {
           logger.warn({ taskId: task.taskId, status: task.status }, 'queued again a task whose job was lost');
         }
       }
+      await queue.releaseStale(Date.parse(before));
     },
   };
 }

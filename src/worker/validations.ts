@@ -234,6 +234,8 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
     async process(job: Job<ValidationMessage>): Promise<void> {
       const id = job.data.validation_id;
       const token = randomUUID();
+      // Taken: its place among the waiting uploads is free (a retry holds none).
+      queue.admission.release(id).catch((err: Error) => logger.warn({ err: err.message }, 'queue admission'));
       const upload = await claimValidation(db, id, token);
       if (!upload) return; // finished already, or withdrawn
       const log = logger.child({ validationId: id, attempt: upload.attempts });
@@ -274,6 +276,7 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
           );
         }
       }
+      await queue.releaseStale(Date.parse(before));
     },
   };
 }

@@ -21,6 +21,8 @@ describe('server.maxQueueDepth under concurrency', () => {
         queue: { redisUrl: redis.url },
         workers: { inProcess: false },
         server: { maxQueueDepth },
+        // One tenant here: it may take every place (fair share is test/quotas/fair-share.test.ts).
+        quotas: { queuedShare: 1 },
       }),
     );
   });

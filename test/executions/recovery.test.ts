@@ -222,13 +222,16 @@ describe('execution recovery', () => {
     });
     try {
       const gone = newId();
-      expect(await queue.admit(gone, 1000)).toBe(true);
-      const before = await queue.depth();
+      expect(await queue.admission.admit([gone], 'probe', { queue: 1000, tenant: 1000 })).toBe('admitted');
+      const before = await queue.admission.depth();
       worker = await startWorker(config());
       await expect
-        .poll(async () => (await queue.admittedBefore(Date.now())).includes(gone), { timeout: 10_000 })
+        .poll(async () => (await queue.admission.admittedBefore(Date.now())).includes(gone), {
+          timeout: 10_000,
+        })
         .toBe(false);
-      expect(await queue.depth()).toBe(before - 1);
+      expect(await queue.admission.depth()).toBe(before - 1);
+      expect(await queue.admission.tenantDepth('probe')).toBe(0);
     } finally {
       await queue.close();
     }

@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ExecutionRequest, ExecutionResponse } from '../../runner/index.js';
 import { deleteExecution, getExecution, insertExecution } from '../../store/executions.js';
+import { admitOrRefuse } from '../admission.js';
 import { acceptCallback, type Callback } from '../callback.js';
 import type { AppDeps } from '../deps.js';
 import { ApiError, storeGuard, UnavailableError } from '../errors.js';
@@ -136,19 +137,11 @@ export const executeBatchRoutes =
           throw new UnavailableError('service', retryAfter, 'the service is shutting down');
 
         const ids = accepted.map((c) => c.requestId);
-        if (!(await queue.admitAll(ids, config.server.maxQueueDepth))) {
-          throw new ApiError(
-            429,
-            'queue_full',
-            `the ${ids.length} valid submissions do not fit among the executions waiting for a worker (server.maxQueueDepth ${config.server.maxQueueDepth}); nothing was queued; retry later`,
-            null,
-            retryAfter,
-          );
-        }
+        await admitOrRefuse(config, queue.admission, ids, tenant, 'executions');
         // Any failure below undoes the whole batch: no row, no place, and a 503 (as POST /execute).
         const undo = async () => {
           await Promise.all(ids.map((id) => deleteExecution(store.db, id).catch(() => {})));
-          await Promise.all(ids.map((id) => queue.release(id).catch(() => {})));
+          await Promise.all(ids.map((id) => queue.admission.release(id).catch(() => {})));
         };
         try {
           for (const c of accepted) {

@@ -19,6 +19,7 @@ import type { Collected } from '../../jobs/collect.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { requestActor } from '../../audit/events.js';
 import { codeHash } from '../../store/audit.js';
+import { admitOrRefuse, holdingPlace } from '../admission.js';
 import { acceptCallback } from '../callback.js';
 import type { AppDeps } from '../deps.js';
 import { jobView } from '../views.js';
@@ -114,35 +115,28 @@ export const jobRoutes =
         const callback = await acceptCallback(deps, req, req.body.callback_url);
         if (deps.shutdown?.aborted)
           throw new UnavailableError('service', retryAfter, 'the service is shutting down');
-        const depth = await jobsQueue.depth();
-        if (depth >= config.server.maxQueueDepth) {
-          throw new ApiError(
-            429,
-            'queue_full',
-            `${depth} jobs are waiting for a worker; retry later`,
-            null,
-            retryAfter,
-          );
-        }
         const id = req.id;
-        await stored(
-          () =>
-            insertJob(db, {
-              id,
-              owner: user,
-              command: req.body.command,
-              spec: prepared.spec,
-              files: prepared.files,
-            }),
-          req.log,
-        );
-        try {
-          await callback?.save('job', id);
-          await jobsQueue.enqueue(id, { job_id: id });
-        } catch (err) {
-          await deleteJob(db, id).catch(() => {});
-          throw err;
-        }
+        await admitOrRefuse(config, jobsQueue.admission, [id], user, 'jobs');
+        await holdingPlace(jobsQueue.admission, id, async () => {
+          await stored(
+            () =>
+              insertJob(db, {
+                id,
+                owner: user,
+                command: req.body.command,
+                spec: prepared.spec,
+                files: prepared.files,
+              }),
+            req.log,
+          );
+          try {
+            await callback?.save('job', id);
+            await jobsQueue.enqueue(id, { job_id: id });
+          } catch (err) {
+            await deleteJob(db, id).catch(() => {});
+            throw err;
+          }
+        });
         deps.audit.record({
           tenant: user,
           actor: requestActor(req),

@@ -13,6 +13,8 @@ import {
 import type { ValidationMessage } from '../../queue/validations.js';
 import { deleteUpload, getTaskFile, getTitle, insertUpload, latestUpload } from '../../store/task-files.js';
 import { deleteTask, getTask, insertTask } from '../../store/tasks.js';
+import type { Admission } from '../../queue/admission.js';
+import { admitOrRefuse, holdingPlace } from '../admission.js';
 import { acceptCallback } from '../callback.js';
 import { requestActor } from '../../audit/events.js';
 import type { AppDeps } from '../deps.js';
@@ -185,19 +187,11 @@ export const taskRoutes =
 
     const stored = storeGuard(retryAfter);
 
-    const refuseWhenBusy = async (queue: { depth(): Promise<number> }, what: string) => {
+    /** A place in `queue` for `id`, or 429 (shutting down: 503); see ../admission.ts. */
+    const admit = async (queue: { admission: Admission }, id: string, user: string, what: string) => {
       if (deps.shutdown?.aborted)
         throw new UnavailableError('service', retryAfter, 'the service is shutting down');
-      const depth = await queue.depth();
-      if (depth >= config.server.maxQueueDepth) {
-        throw new ApiError(
-          429,
-          'queue_full',
-          `${depth} ${what} are waiting for a worker; retry later`,
-          null,
-          retryAfter,
-        );
-      }
+      await admitOrRefuse(config, queue.admission, [id], user, what);
     };
 
     app.post(
@@ -248,46 +242,48 @@ export const taskRoutes =
         if (upload.bytes.length === 0) throw new ApiError(400, 'empty_file', 'the file is empty', 'file');
         if (!isUtf8(upload.bytes))
           throw new ApiError(400, 'invalid_file', 'the file is not UTF-8 text', 'file');
-        await refuseWhenBusy(deps.validations, 'uploads');
-
         const validationId = req.id;
-        const staged = await stageFile(config.tasks.stagingDir, validationId, upload.bytes);
-        const unstage = () => unlink(staged.path).catch(() => {});
-        try {
-          await stored(
-            () =>
-              insertUpload(store.db, {
-                validationId,
-                title: name.title,
-                fileName: name.fileName,
-                originalName: upload.fileName,
-                language: name.language.id,
-                owner: user,
-                sha256: staged.sha256,
-                sizeBytes: staged.size,
-                content: upload.bytes,
-                samplePayloads: upload.samplePayloads,
-              }),
-            req.log,
-          );
-        } catch (err) {
-          await unstage();
-          throw err;
-        }
-        const message: ValidationMessage = {
-          validation_id: validationId,
-          staging_path: staged.path,
-          original_filename: upload.fileName,
-          user,
-        };
-        try {
-          await deps.validations.enqueue(validationId, message);
-        } catch (err) {
-          // Refused with 503: the upload never existed.
-          await deleteUpload(store.db, validationId).catch(() => {});
-          await unstage();
-          throw err;
-        }
+        await admit(deps.validations, validationId, user, 'uploads');
+        const staged = await holdingPlace(deps.validations.admission, validationId, async () => {
+          const staged = await stageFile(config.tasks.stagingDir, validationId, upload.bytes);
+          const unstage = () => unlink(staged.path).catch(() => {});
+          try {
+            await stored(
+              () =>
+                insertUpload(store.db, {
+                  validationId,
+                  title: name.title,
+                  fileName: name.fileName,
+                  originalName: upload.fileName,
+                  language: name.language.id,
+                  owner: user,
+                  sha256: staged.sha256,
+                  sizeBytes: staged.size,
+                  content: upload.bytes,
+                  samplePayloads: upload.samplePayloads,
+                }),
+              req.log,
+            );
+          } catch (err) {
+            await unstage();
+            throw err;
+          }
+          const message: ValidationMessage = {
+            validation_id: validationId,
+            staging_path: staged.path,
+            original_filename: upload.fileName,
+            user,
+          };
+          try {
+            await deps.validations.enqueue(validationId, message);
+          } catch (err) {
+            // Refused with 503: the upload never existed.
+            await deleteUpload(store.db, validationId).catch(() => {});
+            await unstage();
+            throw err;
+          }
+          return staged;
+        });
         req.log.info({ validationId, title: name.title, user, bytes: staged.size }, 'task file uploaded');
         deps.audit.record({
           tenant: user,
@@ -400,16 +396,18 @@ export const taskRoutes =
             { title, status: latest.status, validation_id: latest.validationId },
           );
         }
-        await refuseWhenBusy(deps.tasks, 'tasks');
         const taskId = req.id;
-        await stored(() => insertTask(store.db, { taskId, title, owner: user, payload }), req.log);
-        try {
-          await callback?.save('task', taskId);
-          await deps.tasks.enqueue(taskId, { task_id: taskId, title, user });
-        } catch (err) {
-          await deleteTask(store.db, taskId).catch(() => {});
-          throw err;
-        }
+        await admit(deps.tasks, taskId, user, 'tasks');
+        await holdingPlace(deps.tasks.admission, taskId, async () => {
+          await stored(() => insertTask(store.db, { taskId, title, owner: user, payload }), req.log);
+          try {
+            await callback?.save('task', taskId);
+            await deps.tasks.enqueue(taskId, { task_id: taskId, title, user });
+          } catch (err) {
+            await deleteTask(store.db, taskId).catch(() => {});
+            throw err;
+          }
+        });
         const poll = `/tasks/${taskId}`;
         return reply
           .code(201)

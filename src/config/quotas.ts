@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import { TENANT_RE } from '../store/api-keys.js';
+
+/**
+ * Who may use how much (SPEC §8): requests per window per API key, a tenant's share of each queue
+ * (fair share: one tenant flooding a queue leaves places for the others) and ceilings on the limits
+ * a tenant's requests may ask for. `tenants` overrides any of these for one tenant.
+ */
+
+const rateSchema = z
+  .object({
+    /** Requests one API key may make per window; past it, 429 with Retry-After. */
+    max: z.number().int().min(1).default(100),
+    /** The window the count is kept for (fixed windows, counted in Redis across API nodes). */
+    windowMs: z.number().int().min(100).max(3_600_000).default(1000),
+  })
+  .strict();
+
+/** Ceilings on what a tenant's requests may ask (a request past one is a 400 naming its field). */
+const tenantMaxLimitsSchema = z
+  .object({
+    /** Wall time of one run (executions' `limits.timeout`, jobs' `timeout`). */
+    wallTimeMs: z.number().int().positive().optional(),
+    /** Memory of one run (executions' `limits.memory_limit`, jobs' `resources.memory`). */
+    memoryBytes: z.number().int().positive().optional(),
+    /** Cores of one run (executions' `limits.cpu_limit`, jobs' `resources.cpu`). */
+    cpus: z.number().positive().optional(),
+  })
+  .strict();
+
+const tenantQuotaSchema = z
+  .object({
+    rate: rateSchema.partial().optional(),
+    /** Places this tenant may hold in each queue at once (instead of queuedShare of it). */
+    maxQueued: z.number().int().min(0).optional(),
+    maxLimits: tenantMaxLimitsSchema.optional(),
+  })
+  .strict();
+
+export const quotasConfigSchema = z
+  .object({
+    rate: rateSchema.default(rateSchema.parse({})),
+    /**
+     * The part of each queue's places (server.maxQueueDepth) one tenant may hold at once, rounded up:
+     * 0.8 leaves at least a fifth of every queue to the other tenants however hard one floods it.
+     */
+    queuedShare: z.number().gt(0).max(1).default(0.8),
+    /** Ceilings for every tenant (below sandbox.maxLimits, which still applies to all). */
+    maxLimits: tenantMaxLimitsSchema.default({}),
+    /** Per-tenant overrides, by tenant name. */
+    tenants: z.record(z.string().regex(TENANT_RE, 'must be a tenant name'), tenantQuotaSchema).default({}),
+  })
+  .strict();
+
+export type QuotasConfig = z.infer<typeof quotasConfigSchema>;
+
+export interface TenantQuotas {
+  rate: { max: number; windowMs: number };
+  /** Places the tenant may hold in each queue. */
+  maxQueued: number;
+  maxLimits: z.infer<typeof tenantMaxLimitsSchema>;
+}
+
+/** What applies to `tenant`: its overrides over the defaults, its queue places within maxQueueDepth. */
+export function tenantQuotas(quotas: QuotasConfig, maxQueueDepth: number, tenant: string): TenantQuotas {
+  const own = quotas.tenants[tenant];
+  const share = Math.ceil(quotas.queuedShare * maxQueueDepth);
+  return {
+    rate: { ...quotas.rate, ...own?.rate },
+    maxQueued: Math.min(own?.maxQueued ?? share, maxQueueDepth),
+    maxLimits: { ...quotas.maxLimits, ...own?.maxLimits },
+  };
+}
