@@ -39,6 +39,8 @@ export async function prepareNonRoot(): Promise<NonRoot> {
     format: 'esm',
     target: 'node20',
     outfile: bundle,
+    // Loaded only by the docker backend, on first use (its ssh2 dependency has native parts).
+    external: ['dockerode'],
     logLevel: 'silent',
   });
   chmodSync(bundle, 0o644);

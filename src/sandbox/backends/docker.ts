@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { seccompKills } from '../audit.js';
 import type { CgroupSupport } from '../cgroups.js';
 import { validateFiles } from '../files.js';
@@ -91,16 +91,29 @@ function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<
  */
 const live = new Set<string>();
 
+let dockerode: Promise<{ default: typeof Docker }> | undefined;
+/**
+ * A client of the daemon at `socketPath`. dockerode (and its ssh2 dependency's native parts) load on
+ * the first use of the docker backend, never by a process that only runs other backends.
+ */
+async function connect(socketPath: string): Promise<Docker> {
+  const { default: Dockerode } = await (dockerode ??= import('dockerode'));
+  return new Dockerode({ socketPath });
+}
+
 export function createDockerBackend(options: DockerOptions): Backend {
-  const docker = new Docker({ socketPath: options.socketPath });
+  let client: Promise<Docker> | undefined;
+  const daemon = () => (client ??= connect(options.socketPath));
   const fault: FaultHook = options.fault ?? (() => {});
   const layout = rootLayout();
   let image: Promise<string> | undefined;
   const imageTag = () => {
-    image ??= ensureImage(docker, options.image).catch((err: unknown) => {
-      image = undefined;
-      throw err;
-    });
+    image ??= daemon()
+      .then((docker) => ensureImage(docker, options.image))
+      .catch((err: unknown) => {
+        image = undefined;
+        throw err;
+      });
     return image;
   };
   const warnings: string[] = [];
@@ -180,7 +193,9 @@ export function createDockerBackend(options: DockerOptions): Backend {
       const noexec =
         !files.some((f) => f.executable) && ![workdir, '/tmp'].some((d) => spec.argv[0]?.startsWith(`${d}/`));
       const env = { PATH: '/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', TMPDIR: '/tmp', ...spec.env };
-      const container = await docker.createContainer({
+      const container = await (
+        await daemon()
+      ).createContainer({
         name: `warden-${id}`,
         Image: tag,
         Cmd: [WRAPPER, workdir, ...spec.argv],
@@ -237,7 +252,9 @@ export function createDockerBackend(options: DockerOptions): Backend {
       /** Why a container ended that neither the program nor Warden ended: killed or removed from outside. */
       const outsideReason = async (code: number): Promise<string | undefined> => {
         if (killedByUs || code < 128) return undefined;
-        const events = await docker.getEvents({
+        const events = await (
+          await daemon()
+        ).getEvents({
           since: startedAt,
           until: Math.ceil(Date.now() / 1000),
           filters: { container: [container.id], event: ['kill', 'destroy'] },
@@ -363,7 +380,7 @@ export function createDockerBackend(options: DockerOptions): Backend {
   async function cleanupOrphans(): Promise<string[]> {
     let listed: Docker.ContainerInfo[];
     try {
-      listed = await docker.listContainers({ all: true, filters: { label: [LABEL.owner] } });
+      listed = await (await daemon()).listContainers({ all: true, filters: { label: [LABEL.owner] } });
     } catch {
       return []; // no daemon: nothing of ours can be running in it
     }
@@ -373,7 +390,7 @@ export function createDockerBackend(options: DockerOptions): Backend {
       const sandbox = c.Labels[LABEL.sandbox] ?? '';
       const orphan = owner === OWNER ? !live.has(sandbox) : !ownerAlive(owner);
       if (!orphan) continue;
-      await ignoreGone(docker.getContainer(c.Id).remove({ force: true }));
+      await ignoreGone((await daemon()).getContainer(c.Id).remove({ force: true }));
       removed.push(`docker container ${c.Names[0]?.replace(/^\//, '') ?? c.Id}`);
     }
     return removed;
@@ -383,7 +400,7 @@ export function createDockerBackend(options: DockerOptions): Backend {
     const base = { backend: 'docker' as const, isolation: 'container' as const, warnings };
     let version: string;
     try {
-      const v = await withTimeout(docker.version(), 3000, 'no answer within 3 s');
+      const v = await withTimeout((await daemon()).version(), 3000, 'no answer within 3 s');
       version = `Docker ${v.Version} (runtime ${options.runtime})`;
     } catch (err) {
       return {
@@ -393,7 +410,7 @@ export function createDockerBackend(options: DockerOptions): Backend {
       };
     }
     const { tag } = imageArchive(options.image);
-    if (!(await imageExists(docker, tag).catch(() => false))) {
+    if (!(await imageExists(await daemon(), tag).catch(() => false))) {
       return {
         ...base,
         available: false,
@@ -445,5 +462,5 @@ export async function buildDockerImage(
   name: string,
   onProgress?: (line: string) => void,
 ): Promise<string> {
-  return ensureImage(new Docker({ socketPath }), name, onProgress);
+  return ensureImage(await connect(socketPath), name, onProgress);
 }
