@@ -6,7 +6,8 @@ import { until } from '../helpers/wait.js';
 
 /**
  * POST /execute/batch against real servers: one with workers (items run, per-item errors, tenants),
- * one with none and a queue of three places (admission is all or nothing, counted with POST /execute).
+ * one with none and a small queue (admission is all or nothing, per tenant and for the whole queue,
+ * counted with POST /execute).
  */
 
 type ItemError = { index: number; error: { code: string; message: string; field: string } };
@@ -126,12 +127,13 @@ describe('POST /execute/batch with workers', () => {
   });
 });
 
-describe('POST /execute/batch admission (no workers, server.maxQueueDepth 3)', () => {
+describe('POST /execute/batch admission (no workers, 4 places, a tenant may hold 2)', () => {
   let t: TestServer;
   beforeAll(async () => {
     t = await startTestServer({
       workers: { inProcess: false },
-      server: { maxQueueDepth: 3, retryAfterSeconds: 7 },
+      server: { maxQueueDepth: 4, retryAfterSeconds: 7 },
+      quotas: { queuedShare: 0.5 },
     });
   });
   afterAll(async () => t?.close());
@@ -139,32 +141,39 @@ describe('POST /execute/batch admission (no workers, server.maxQueueDepth 3)', (
   const depth = async () =>
     (await call<{ checks: { queue: { waiting: number } } }>(t.url, 'GET', '/health')).body.checks.queue
       .waiting;
+  const batch = async (tenant: string, submissions: unknown[]) =>
+    call<Answer>(t.url, 'POST', '/execute/batch', { submissions }, await as(t.url, tenant));
 
   it('refuses a batch that does not fit whole, queues one that does, and counts it with POST /execute', async () => {
-    const four = await call<Answer>(t.url, 'POST', '/execute/batch', {
-      submissions: [1, 2, 3, 4].map((i) => py(`print(${i})`)),
-    });
-    expect(four.status).toBe(429);
-    expect(four.body.error?.code).toBe('queue_full');
-    expect(four.headers.get('retry-after')).toBe('7');
+    // Three do not fit in the tenant's two places: refused whole, nothing queued.
+    const three = await batch(
+      'adm-alice',
+      [1, 2, 3].map((i) => py(`print(${i})`)),
+    );
+    expect(three.status).toBe(429);
+    expect(three.body.error?.code).toBe('tenant_queue_full');
+    expect(three.headers.get('retry-after')).toBe('7');
+    expect(await depth()).toBe(0);
 
-    // Invalid submissions take no place: two valid ones and a bad one fit in three places with room.
-    const two = await call<Answer>(t.url, 'POST', '/execute/batch', {
-      submissions: [py('print(1)'), { language: 'cobol', code: 'x' }, py('print(2)')],
-    });
+    // Invalid submissions take no place: two valid ones and a bad one fill the tenant's share.
+    const two = await batch('adm-alice', [py('print(1)'), { language: 'cobol', code: 'x' }, py('print(2)')]);
     expect(two.status, JSON.stringify(two.body)).toBe(202);
     expect(two.body.submissions.filter((i) => 'request_id' in i)).toHaveLength(2);
+    // The same places as POST /execute: a single execution of the tenant is refused now.
+    const single = await call(
+      t.url,
+      'POST',
+      '/execute?wait=false',
+      py('print(5)'),
+      await as(t.url, 'adm-alice'),
+    );
+    expect(single.status).toBe(429);
 
-    // One place is left: a batch of two is refused whole; a single execution takes it.
-    const pair = await call<Answer>(t.url, 'POST', '/execute/batch', {
-      submissions: [py('print(3)'), py('print(4)')],
-    });
-    expect(pair.status).toBe(429);
-    const single = await call(t.url, 'POST', '/execute?wait=false', py('print(5)'));
-    expect(single.status).toBe(202);
-    const one = await call<Answer>(t.url, 'POST', '/execute/batch', { submissions: [py('print(6)')] });
-    expect(one.status).toBe(429);
-    const waiting = await depth();
-    expect(waiting).toBe(3);
+    // Another tenant takes the last two places of the queue; then the queue itself is full.
+    expect((await batch('adm-bob', [py('print(3)'), py('print(4)')])).status).toBe(202);
+    const full = await batch('adm-carol', [py('print(6)')]);
+    expect(full.status).toBe(429);
+    expect(full.body.error?.code).toBe('queue_full');
+    expect(await depth()).toBe(4);
   });
 });
