@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { sandboxConfigSchema } from '../../src/config/schema.js';
 import { createEngine, type Engine } from '../../src/sandbox/engine.js';
 import { LANGUAGES, buildRun, type LanguageId } from '../../src/languages/index.js';
-import type { Limits, RunResult } from '../../src/sandbox/types.js';
+import { BACKEND_NAMES, type BackendName, type Limits, type RunResult } from '../../src/sandbox/types.js';
 import { seccompKills } from '../../src/sandbox/audit.js';
 
 export const MiB = 1024 * 1024;
@@ -19,7 +19,7 @@ export async function runCode(
   engine: Engine,
   language: LanguageId,
   code: string,
-  options: { stdin?: string; limits?: Partial<Limits>; backend?: 'bwrap' | 'process' } = {},
+  options: { stdin?: string; limits?: Partial<Limits>; backend?: BackendName } = {},
 ): Promise<RunResult> {
   const spec = await buildRun(LANGUAGES[language], code, options);
   return engine.run(spec, { backend: options.backend });
@@ -138,4 +138,45 @@ export async function settledLeftovers(uidDir?: string): Promise<Leftovers> {
   const empty = (l: Leftovers) => Object.values(l).every((v: string[]) => v.length === 0);
   await waitFor(() => empty(leftovers(uidDir)), 10_000);
   return leftovers(uidDir);
+}
+
+/**
+ * The isolation backends (all but `process`) as this machine offers them, probed for real: the
+ * sandbox suites run once per available one. Under CI=true every one must be available (CI installs
+ * runsc and Docker), so a missing one fails there instead of being skipped.
+ */
+export async function sandboxBackends(): Promise<{
+  available: BackendName[];
+  unavailable: { backend: BackendName; reason: string }[];
+}> {
+  const engine = testEngine();
+  try {
+    const probes = await engine.probe();
+    const isolating = probes.filter((p) => BACKEND_NAMES.includes(p.backend) && p.backend !== 'process');
+    return {
+      available: isolating.filter((p) => p.available).map((p) => p.backend),
+      unavailable: isolating
+        .filter((p) => !p.available)
+        .map((p) => ({ backend: p.backend, reason: p.detail })),
+    };
+  } finally {
+    await engine.shutdown();
+  }
+}
+
+/** Declares, for each unavailable backend, a skip with the reason printed, or under CI a failure. */
+export function reportUnavailable(
+  suite: string,
+  unavailable: { backend: BackendName; reason: string }[],
+  it: (name: string, fn: () => void) => void,
+): void {
+  for (const { backend, reason } of unavailable) {
+    if (process.env.CI === 'true') {
+      it(`${suite} on ${backend}: the backend is available in CI`, () => {
+        throw new Error(`${backend} is not available: ${reason}`);
+      });
+    } else {
+      process.stderr.write(`skipping ${suite} on ${backend}: ${reason}\n`);
+    }
+  }
 }

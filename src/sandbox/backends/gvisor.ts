@@ -42,7 +42,7 @@ const run = promisify(execFile);
  * cgroup beside the run's processes; the run's process limit is RLIMIT_NPROC inside gVisor, and the
  * cgroup's pids limit only a backstop this far above it.
  */
-const hostPids = (limits: Limits) => limits.maxProcesses * 2 + 256;
+const hostPids = (limits: Limits) => limits.maxProcesses * 16 + 1024;
 const STARTUP_TIMEOUT_MS = 30_000;
 
 export type GvisorPlatform = 'ptrace' | 'kvm';
@@ -147,7 +147,8 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
         ),
       );
       const bootLog = join(bundle, 'boot.log');
-      // Joins the run's cgroups first, so runsc, its gofer and gVisor's kernel are inside from the start.
+      // Joins the run's cgroups first, so runsc, its gofer and gVisor's kernel are inside from the
+      // start; runsc dies with the service (its gofer and kernel die with runsc).
       const child = spawn(
         '/bin/sh',
         [
@@ -155,6 +156,10 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
           'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"',
           'warden-gvisor',
           ...cgroup.procsFiles,
+          '--',
+          '/usr/bin/setpriv',
+          '--pdeathsig',
+          'KILL',
           '--',
           RUNSC,
           ...runscArgs(spec),

@@ -1,0 +1,174 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  NOTHING_LEFT,
+  cgroupParentDirs,
+  hostProcesses,
+  reportUnavailable,
+  runCode,
+  sandboxBackends,
+  settledLeftovers,
+  waitFor,
+  testEngine,
+} from './helpers.js';
+import type { Engine } from '../../src/sandbox/engine.js';
+import { LANGUAGES, buildRun, languageSandbox } from '../../src/languages/index.js';
+
+/**
+ * What is particular to the gvisor backend (the attack suite runs on it like on every backend): its
+ * kernel dying under a run, pre-started sandboxes handed their code through runsc, and nothing of a
+ * sandbox left behind (runsc state, bundle, cgroup, processes).
+ */
+
+const GVISOR_DIR = '/run/warden/gvisor';
+const ROOT = process.getuid?.() === 0;
+const mine = (name: string) => name.startsWith(`${process.pid}-`);
+
+/** runsc containers, bundles and state files of this test process. */
+function gvisorLeftovers(): string[] {
+  const state = `${GVISOR_DIR}/state`;
+  const listed = existsSync(state)
+    ? execFileSync('/usr/bin/runsc', [`--root=${state}`, 'list', '-quiet'], { encoding: 'utf8' })
+        .split('\n')
+        .filter(mine)
+    : [];
+  const dirs = [`${GVISOR_DIR}/bundles`, state].flatMap((d) =>
+    existsSync(d) ? readdirSync(d).filter(mine) : [],
+  );
+  return [...listed, ...dirs];
+}
+
+/** The gVisor kernel processes (runsc-sandbox) started by this test process. */
+function ourSentries(): number[] {
+  const parent = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      return 0;
+    }
+  };
+  return hostProcesses()
+    .filter((p) => p.cmdline.startsWith('runsc-sandbox '))
+    .map((p) => p.pid)
+    .filter((pid) => {
+      for (let p = parent(pid); p > 1; p = parent(p)) if (p === process.pid) return true;
+      return false;
+    });
+}
+
+const { available, unavailable } = await sandboxBackends();
+reportUnavailable(
+  'the gvisor tests',
+  unavailable.filter((u) => u.backend === 'gvisor'),
+  it,
+);
+
+describe.runIf(available.includes('gvisor'))('gvisor backend', () => {
+  let engine: Engine;
+  beforeAll(() => {
+    engine = testEngine({ backend: 'gvisor' });
+  });
+  afterAll(async () => {
+    await engine.shutdown();
+  });
+
+  it('a sandbox whose kernel is killed from outside mid-run ends in error with a reason, leaving nothing', async () => {
+    const stop = new AbortController();
+    let up!: () => void;
+    const running = new Promise<void>((resolve) => (up = resolve));
+    const run = engine.run(
+      {
+        ...(await buildRun(LANGUAGES.python, 'import time\nprint("up", flush=True)\ntime.sleep(60)\n', {
+          limits: { wallTimeMs: 60_000 },
+        })),
+        signal: stop.signal,
+        onOutput: () => up(),
+      },
+      { backend: 'gvisor' },
+    );
+    await running;
+    const sentries = ourSentries();
+    expect(sentries).toHaveLength(1);
+    process.kill(sentries[0]!, 'SIGKILL');
+    const r = await run;
+    stop.abort();
+    expect(r.status).toBe('error');
+    expect(r.error).toMatch(/gVisor sandbox ended before the program did/);
+    await engine.settle();
+    expect(await settledLeftovers()).toEqual(NOTHING_LEFT);
+    expect(gvisorLeftovers()).toEqual([]);
+  });
+
+  it('a pre-started sandbox takes its code and stdin when the run begins', async () => {
+    const pooled = testEngine({ backend: 'gvisor', pool: { size: 1 } });
+    try {
+      pooled.prewarm(languageSandbox(LANGUAGES.python), 1);
+      expect(await pooled.poolReady(30_000)).toBe(true);
+      const r = await runCode(pooled, 'python', 'import sys\nprint(sys.stdin.read().upper())\n', {
+        stdin: 'hello',
+      });
+      expect(r).toMatchObject({ status: 'success', stdout: 'HELLO\n', pooled: true, backend: 'gvisor' });
+      expect(r.isolation).toBe('gvisor');
+    } finally {
+      await pooled.shutdown();
+    }
+    expect(await settledLeftovers()).toEqual(NOTHING_LEFT);
+    expect(gvisorLeftovers()).toEqual([]);
+  });
+
+  it('writes the run files into the working dir, writable and size-capped like bwrap', async () => {
+    const r = await engine.run(
+      {
+        argv: ['/bin/sh', '-c', 'cat data.txt; ./tool.sh; echo more >> data.txt && cat data.txt'],
+        files: [
+          { path: 'data.txt', content: 'given\n' },
+          { path: 'tool.sh', content: '#!/bin/sh\necho tool ran\n', executable: true },
+        ],
+      },
+      { backend: 'gvisor' },
+    );
+    expect(r.status).toBe('success');
+    expect(r.stdout).toBe('given\ntool ran\ngiven\nmore\n');
+  });
+
+  it.runIf(ROOT)(
+    'a service killed mid-run: its sandbox dies with it, the next start removes the rest',
+    async () => {
+      const script = fileURLToPath(new URL('./crashing-service.ts', import.meta.url));
+      // A cgroup parent of this test's own: other Warden processes starting meanwhile remove orphans
+      // under the default parent and would take this test's evidence away.
+      const cgroupParent = `warden-crash-${process.pid}`;
+      const child = spawn(process.execPath, ['--import', 'tsx', script, cgroupParent, 'gvisor'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+      const pid = child.pid!;
+      const theirs = () => readdirSync(`${GVISOR_DIR}/bundles`).filter((n) => n.startsWith(`${pid}-`));
+      expect(theirs()).toHaveLength(1);
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await gone; // reaped: a zombie would still count as a live owner
+      // runsc dies with the service (parent-death signal), gVisor's kernel and gofer with runsc.
+      const sentry = (p: { cmdline: string }) =>
+        p.cmdline.startsWith('runsc-sandbox ') && p.cmdline.includes(` ${pid}-`);
+      expect(await waitFor(() => !hostProcesses().some(sentry))).toBe(true);
+      const parents = cgroupParentDirs(cgroupParent);
+      const cgroups = () =>
+        parents.flatMap((d) => (existsSync(d) ? readdirSync(d) : []).filter((n) => n.startsWith(`${pid}-`)));
+      expect(cgroups().length).toBeGreaterThan(0);
+      const next = testEngine({ cgroupParent });
+      try {
+        const removed = (await next.cleanupOrphansByBackend()).gvisor ?? [];
+        expect(removed.some((r) => r.includes(` ${pid}-`))).toBe(true);
+      } finally {
+        await next.shutdown();
+      }
+      expect(theirs()).toEqual([]);
+      expect(cgroups()).toEqual([]);
+      for (const d of parents) if (existsSync(d)) rmdirSync(d);
+    },
+  );
+});
