@@ -116,7 +116,10 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
       fault,
     }),
   );
-  backends.set('gvisor', createGvisorBackend({ defaults, cgroups: cg.version === null ? null : cg, runtimeDir, fault }));
+  backends.set(
+    'gvisor',
+    createGvisorBackend({ defaults, cgroups: cg.version === null ? null : cg, runtimeDir, fault }),
+  );
   backends.set('process', createProcessBackend(fault));
 
   /** Releases and pool starts in flight: settle() and shutdown() wait for them. */
@@ -137,9 +140,11 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
   const unusable = new Map<BackendName, { why: string; fallback?: BackendName }>();
 
   async function requireUsable(): Promise<BackendName> {
-    const probes = await Promise.all(
-      [...backends.values()].filter((b) => b.name !== 'process').map((b) => b.probe()),
+    // The others too only when there is somewhere to fall back to (a probe starts a sandbox).
+    const probed = [...backends.values()].filter(
+      (b) => b.name !== 'process' && (b.name === config.backend || config.fallback.length > 0),
     );
+    const probes = await Promise.all(probed.map((b) => b.probe()));
     const working = (name: BackendName) =>
       name === 'process' || probes.some((p) => p.backend === name && p.available);
     const fallback = config.fallback.find(working);
@@ -165,7 +170,7 @@ export function createEngine(config: SandboxConfig, options: EngineOptions = {})
    * → run → collect the result → release everything it held, in the one `finally`, whatever failed.
    */
   async function run(spec: RunSpec, opts: { backend?: BackendName } = {}): Promise<RunResult> {
-    const asked = opts.backend ?? defaultBackend;
+    const asked = opts.backend ?? config.backend;
     // A backend that cannot run here gives its runs to the fallback, saying so in every result.
     const down = unusable.get(asked);
     const name = down?.fallback ?? asked;

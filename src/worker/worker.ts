@@ -95,6 +95,13 @@ export async function startWorker(
       onError: (err) => logger.error({ err }, 'sandbox engine error'),
     });
     undo.push(() => engine.shutdown());
+    // The configured backend must work here (or sandbox.fallback name one that does): never silently weaker.
+    const backend = await engine.requireUsable();
+    if (backend !== config.sandbox.backend)
+      logger.warn(
+        { configured: config.sandbox.backend, backend },
+        'sandbox backend unavailable: runs use the fallback',
+      );
     // Leftovers of a crashed predecessor go now; those of runs and services that end later, at each sweep.
     const monitor = startContainerMonitor(engine, {
       intervalMs: config.sandbox.monitor.intervalMs,
