@@ -115,6 +115,8 @@ export type RequestLimits = NonNullable<ExecuteRequestBody['limits']>;
 export interface RunOptions {
   /** The program's arguments, after the entry file. */
   args?: string[];
+  /** CPU time limit in ms when it is not the wall limit (`limits.timeout` sets both). */
+  cpuTimeMs?: number;
   /** Files written beside the entry: name → content as base64 (they may be binary). */
   files?: Record<string, string>;
   /** false: findings are reported but reject nothing (profile `off`); code that does not parse still never runs. */
@@ -139,6 +141,8 @@ export interface ProcessDetail {
   notes: string[];
   /** Which stream passed the sandbox's output limit (`output_limit_exceeded`). */
   truncated: { stdout: boolean; stderr: boolean };
+  /** With `timeout`: the limit that ended the run. */
+  time_limit?: 'wall' | 'cpu';
 }
 
 const severity = z.enum(['low', 'medium', 'high', 'critical']);

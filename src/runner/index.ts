@@ -368,6 +368,7 @@ export async function runCase(
   budget: CaseBudget,
 ): Promise<CaseOutcome> {
   const limits = engineLimits(req.limits);
+  if (req.options?.cpuTimeMs !== undefined) limits.cpuTimeMs = req.options.cpuTimeMs;
   const cutByBudget = budget.remainingMs < budget.wallTimeMs;
   if (cutByBudget) limits.wallTimeMs = Math.max(1, Math.floor(budget.remainingMs));
   const { result } = await executeCode(deps, {
@@ -406,6 +407,7 @@ export async function runCase(
         stderr: fitted.second,
         notes: fitted.second ? errors.slice(1) : errors,
         truncated: result.truncated,
+        ...(result.timeLimit && { time_limit: result.timeLimit }),
       }
     : undefined;
   return {

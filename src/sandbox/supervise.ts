@@ -58,7 +58,7 @@ export async function superviseRun(s: Sandbox, input: RunInput, limits: Limits):
   const cpuAtStart = s.cpuMs();
   const stdout = new CappedBuffer(limits.maxOutputBytes);
   const stderr = new CappedBuffer(limits.maxOutputBytes);
-  let timedOut = false;
+  let timedOut: 'wall' | 'cpu' | undefined;
   let outputExceeded = false;
   let killed = false;
   const kill = () => {
@@ -99,7 +99,7 @@ export async function superviseRun(s: Sandbox, input: RunInput, limits: Limits):
 
   let cpuSeen = 0;
   const wallTimer = setTimeout(() => {
-    timedOut = true;
+    timedOut ??= 'wall';
     kill();
   }, limits.wallTimeMs);
   const cpuTimer = setInterval(() => {
@@ -107,7 +107,7 @@ export async function superviseRun(s: Sandbox, input: RunInput, limits: Limits):
     cpuSeen = Math.max(cpuSeen, s.cpuMs() - cpuAtStart);
     s.peakMemoryBytes();
     if (cpuSeen > limits.cpuTimeMs) {
-      timedOut = true;
+      timedOut ??= 'cpu';
       kill();
     }
   }, CPU_POLL_MS);
@@ -163,5 +163,8 @@ export async function superviseRun(s: Sandbox, input: RunInput, limits: Limits):
   else if (outputExceeded) status = 'output_limit_exceeded';
   else if (timedOut || decoded.signal === 'SIGXCPU') status = 'timeout';
   else status = decoded.exitCode === 0 && decoded.signal === null ? 'success' : 'failed';
-  return { ...base, status, exitCode: decoded.exitCode, signal: decoded.signal };
+  const result: RunResult = { ...base, status, exitCode: decoded.exitCode, signal: decoded.signal };
+  // RLIMIT_CPU (no cgroups) ends a run with SIGXCPU before the poll sees it.
+  if (status === 'timeout') result.timeLimit = timedOut ?? 'cpu';
+  return result;
 }

@@ -157,6 +157,8 @@ export interface RunResult {
   warnings: string[];
   /** Set with status `error`: what went wrong in Warden (never the user's fault). */
   error?: string;
+  /** Set with status `timeout`: the limit that ended the run (wall-clock or CPU time). */
+  timeLimit?: 'wall' | 'cpu';
 }
 
 export type DecodedExit =

@@ -507,7 +507,7 @@ export interface paths {
               name?: string;
             }[];
             language: string;
-            /** @description ms; accepted, see the README (the CPU limit follows run_timeout) */
+            /** @description ms of CPU time for the run (default: as run_timeout); clamped to sandbox.maxLimits */
             run_cpu_time?: number | null;
             /** @description bytes for the run; -1 means no limit (sandbox.maxLimits); clamped to it */
             run_memory_limit?: number | null;

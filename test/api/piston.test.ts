@@ -172,6 +172,17 @@ describe('Piston API', () => {
       expect(res.body.run.wall_time).toBeGreaterThanOrEqual(500); // ms
     });
 
+    it('a run past run_cpu_time is TO without "(wall clock)"', async () => {
+      const res = await py('x = 0\nwhile x >= 0:\n    x += 1', { run_timeout: 20_000, run_cpu_time: 300 });
+      expect(res.body.run).toMatchObject({
+        code: null,
+        signal: 'SIGKILL',
+        status: 'TO',
+        message: 'Time limit exceeded',
+      });
+      expect(res.body.run.cpu_time).toBeGreaterThanOrEqual(300); // ms
+    });
+
     it('a run past run_memory_limit (bytes) is killed: SG, SIGKILL', async () => {
       const res = await run({
         language: 'javascript',

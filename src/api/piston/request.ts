@@ -115,6 +115,15 @@ export function pistonExecution(
     language: lang.id,
     stdin: stdin.endsWith('\n') ? stdin : `${stdin}\n`,
     limits: limits(body, config),
-    options: { args, files: others, analysis, detail: true },
+    options: {
+      args,
+      files: others,
+      analysis,
+      detail: true,
+      // Piston's separate CPU limit; without it the CPU limit follows run_timeout, as on /execute.
+      ...(body.run_cpu_time && {
+        cpuTimeMs: Math.max(1, Math.min(body.run_cpu_time, config.sandbox.maxLimits.cpuTimeMs)),
+      }),
+    },
   };
 }

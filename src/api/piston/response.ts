@@ -56,13 +56,9 @@ function ranStage(res: ExecutionResponse, p: ProcessDetail): PistonStage {
         status: 'RE',
       });
     case 'timeout':
-      // CPU-bound runs reach the CPU limit at about the wall time they used; a sleeper the wall limit.
       return answer({
         ...killed,
-        message:
-          usage.cpu_time >= 0.9 * usage.wall_time
-            ? 'Time limit exceeded'
-            : 'Time limit exceeded (wall clock)',
+        message: p.time_limit === 'wall' ? 'Time limit exceeded (wall clock)' : 'Time limit exceeded',
         status: 'TO',
       });
     case 'memory_limit_exceeded':

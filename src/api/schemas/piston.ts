@@ -51,7 +51,7 @@ export const pistonExecuteRequest = z.object({
   compile_timeout: limit('ms; accepted, see the README (Warden compiles on the host)'),
   run_timeout: limit('ms of wall time (and CPU time) for the run; clamped to sandbox.maxLimits'),
   compile_cpu_time: limit('ms; accepted, see the README'),
-  run_cpu_time: limit('ms; accepted, see the README (the CPU limit follows run_timeout)'),
+  run_cpu_time: limit('ms of CPU time for the run (default: as run_timeout); clamped to sandbox.maxLimits'),
   compile_memory_limit: limit('bytes; accepted, see the README'),
   run_memory_limit: limit('bytes for the run; -1 means no limit (sandbox.maxLimits); clamped to it'),
 });
