@@ -8,6 +8,7 @@ import { benchTypecheck } from './typecheck.js';
 import { benchApi } from './api.js';
 import { benchTasks } from './tasks.js';
 import { benchJobs } from './jobs.js';
+import { benchAudit } from './audit.js';
 
 /**
  * `npm run bench`: every benchmark in one process, one after the other, results in
@@ -21,6 +22,7 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   api: () => benchApi(),
   tasks: () => benchTasks(),
   jobs: () => benchJobs(),
+  audit: () => benchAudit(),
 };
 
 const only = process.argv.slice(2);

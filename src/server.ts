@@ -14,7 +14,7 @@ import { openHeartbeats } from './queue/heartbeats.js';
 import { startLocalRedis, type LocalRedis } from './queue/redis-server.js';
 import { openTaskQueue } from './queue/tasks.js';
 import { openValidationQueue } from './queue/validations.js';
-import { openAuditLog } from './store/audit.js';
+import { openAuditLog, type AuditLog } from './store/audit.js';
 import { openStore, type Store } from './store/db.js';
 import { startRetentionSweeper } from './store/retention.js';
 import { sweepStaging } from './worker/validations.js';
@@ -36,7 +36,7 @@ export interface RunningServer {
  */
 export async function startServer(
   config: WardenConfig,
-  options: { logger?: Logger } = {},
+  options: { logger?: Logger; audit?: AuditLog } = {},
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.server.logLevel);
   mkdirSync(config.dataDir, { recursive: true });
@@ -71,8 +71,8 @@ export async function startServer(
     const servable = await checkServable(config, store.db);
     if (servable.warning) logger.warn(servable.warning);
     // Closed after everything that records (undone in reverse), before the store: nothing is lost.
-    const audit = openAuditLog(store.db, { logger });
-    undo.push(() => audit.close());
+    const audit = options.audit ?? openAuditLog(store.db, { logger });
+    if (!options.audit) undo.push(() => audit.close());
     const sweeper = startRetentionSweeper(
       store.db,
       config.store.retention,
