@@ -3,10 +3,10 @@ import {
   createApiKey,
   InvalidKeyRequestError,
   keyState,
+  keyView,
   listApiKeys,
   parseScopes,
   revokeApiKey,
-  type ApiKeyRecord,
 } from '../store/api-keys.js';
 import { keyEvent } from '../audit/events.js';
 import { writeAudit } from '../store/audit.js';
@@ -35,19 +35,6 @@ function asUsage(err: unknown): never {
 
 const json = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 
-function view(record: ApiKeyRecord) {
-  return {
-    id: record.id,
-    tenant: record.tenant,
-    scopes: record.scopes,
-    name: record.name,
-    state: keyState(record),
-    created_at: record.createdAt,
-    expires_at: record.expiresAt,
-    revoked_at: record.revokedAt,
-  };
-}
-
 export async function keysCreateCommand(opts: {
   config?: string;
   tenant: string;
@@ -74,7 +61,7 @@ export async function keysCreateCommand(opts: {
     return created;
   }).catch(asUsage);
   if (opts.json) {
-    json({ ...view(record), key });
+    json({ ...keyView(record), key });
   } else {
     process.stdout.write(`${key}\n`);
     process.stderr.write(
@@ -94,7 +81,7 @@ export async function keysListCommand(opts: {
 }): Promise<number> {
   const keys = await withStore(opts.config, (store) => listApiKeys(store.db, { tenant: opts.tenant }));
   if (opts.json) {
-    json({ keys: keys.map(view) });
+    json({ keys: keys.map((k) => keyView(k)) });
     return EXIT.ok;
   }
   const rows = [

@@ -187,3 +187,17 @@ export function keyState(record: ApiKeyRecord, at: Date = new Date()): KeyState 
   if (record.expiresAt !== null && Date.parse(record.expiresAt) <= at.getTime()) return 'expired';
   return 'active';
 }
+
+/** A key as the API and `warden keys --json` show it: everything but the key itself. */
+export function keyView(record: ApiKeyRecord, at: Date = new Date()) {
+  return {
+    id: record.id,
+    tenant: record.tenant,
+    scopes: record.scopes,
+    name: record.name,
+    state: keyState(record, at),
+    created_at: record.createdAt,
+    expires_at: record.expiresAt,
+    revoked_at: record.revokedAt,
+  };
+}

@@ -16,6 +16,19 @@ export interface ApiKeysTable {
   revoked_at: ColumnType<Date | string | null, string | null, string>;
 }
 
+/** The columns of task_titles (0002_task_files), under a new name; the caller adds the key. */
+function titlesTable(db: Kysely<unknown>, name: string, timestamp: RawBuilder<unknown>) {
+  return db.schema
+    .createTable(name)
+    .addColumn('title', 'varchar(128)', (c) => c.notNull())
+    .addColumn('owner', 'varchar(128)', (c) => c.notNull())
+    .addColumn('validation_id', 'varchar(64)')
+    .addColumn('file_name', 'varchar(128)')
+    .addColumn('language', 'varchar(32)')
+    .addColumn('sha256', 'varchar(64)')
+    .addColumn('updated_at', timestamp, (c) => c.notNull());
+}
+
 /** What owned the work before keys: requests without `X-Warden-User` were `anonymous`. */
 const ANONYMOUS = 'anonymous';
 
@@ -65,15 +78,7 @@ export function authMigrations(
         await sql`update executions set tenant = ${defaultTenant} where tenant is null or tenant = ${ANONYMOUS}`.execute(
           db,
         );
-        await db.schema
-          .createTable('task_titles_by_tenant')
-          .addColumn('title', 'varchar(128)', (c) => c.notNull())
-          .addColumn('owner', 'varchar(128)', (c) => c.notNull())
-          .addColumn('validation_id', 'varchar(64)')
-          .addColumn('file_name', 'varchar(128)')
-          .addColumn('language', 'varchar(32)')
-          .addColumn('sha256', 'varchar(64)')
-          .addColumn('updated_at', timestamp, (c) => c.notNull())
+        await titlesTable(db, 'task_titles_by_tenant', timestamp)
           .addPrimaryKeyConstraint('task_titles_owner_title_pk', ['owner', 'title'])
           .execute();
         await sql`insert into task_titles_by_tenant (title, owner, validation_id, file_name, language, sha256, updated_at)
@@ -90,15 +95,8 @@ export function authMigrations(
       },
       async down(db: Kysely<unknown>) {
         await db.schema.dropIndex('task_files_owner_title_created').execute();
-        await db.schema
-          .createTable('task_titles_global')
-          .addColumn('title', 'varchar(128)', (c) => c.primaryKey())
-          .addColumn('owner', 'varchar(128)', (c) => c.notNull())
-          .addColumn('validation_id', 'varchar(64)')
-          .addColumn('file_name', 'varchar(128)')
-          .addColumn('language', 'varchar(32)')
-          .addColumn('sha256', 'varchar(64)')
-          .addColumn('updated_at', timestamp, (c) => c.notNull())
+        await titlesTable(db, 'task_titles_global', timestamp)
+          .addPrimaryKeyConstraint('task_titles_title_pk', ['title'])
           .execute();
         // Where two tenants hold one title, the most recently updated keeps it.
         await sql`insert into task_titles_global (title, owner, validation_id, file_name, language, sha256, updated_at)

@@ -4,13 +4,12 @@ import { duration } from '../../config/duration.js';
 import {
   createApiKey,
   InvalidKeyRequestError,
-  keyState,
+  keyView,
   listApiKeys,
   revokeApiKey,
   SCOPES,
   TENANT_RE,
   TENANT_RULE,
-  type ApiKeyRecord,
 } from '../../store/api-keys.js';
 import { keyEvent, requestActor } from '../../audit/events.js';
 import type { AppDeps } from '../deps.js';
@@ -21,7 +20,7 @@ import { errors } from '../schemas.js';
 
 const tenant = z.string().regex(TENANT_RE, `must be ${TENANT_RULE}`);
 
-const keyView = z.object({
+const keyRecord = z.object({
   id: z.string().describe('The key’s public handle (`key_…`); revoke it by this.'),
   tenant: z.string(),
   scopes: z.array(z.enum(SCOPES)),
@@ -45,19 +44,6 @@ const createBody = z.strictObject({
   name: z.string().min(1).max(255).optional().describe('A note on what the key is for.'),
 });
 
-function view(record: ApiKeyRecord) {
-  return {
-    id: record.id,
-    tenant: record.tenant,
-    scopes: record.scopes,
-    name: record.name,
-    state: keyState(record),
-    created_at: record.createdAt,
-    expires_at: record.expiresAt,
-    revoked_at: record.revokedAt,
-  };
-}
-
 export const adminKeyRoutes =
   (deps: Pick<AppDeps, 'config' | 'store' | 'audit'>): FastifyPluginAsyncZod =>
   async (app) => {
@@ -77,7 +63,7 @@ export const adminKeyRoutes =
             'The answer holds the key itself, the only time it is ever shown: the server keeps only its SHA-256.',
           body: createBody,
           response: {
-            201: keyView.extend({ key: z.string().describe('`wdn_…`: store it now.') }),
+            201: keyRecord.extend({ key: z.string().describe('`wdn_…`: store it now.') }),
             ...errors(400, 503),
           },
         },
@@ -106,7 +92,7 @@ export const adminKeyRoutes =
           'api key created',
         );
         deps.audit.record(keyEvent('key.created', created.record, requestActor(req)));
-        return reply.code(201).send({ ...view(created.record), key: created.key });
+        return reply.code(201).send({ ...keyView(created.record), key: created.key });
       },
     );
 
@@ -117,12 +103,12 @@ export const adminKeyRoutes =
         schema: {
           summary: 'API keys (never the keys themselves)',
           querystring: z.strictObject({ tenant: tenant.optional() }),
-          response: { 200: z.object({ keys: z.array(keyView) }), ...errors(400, 503) },
+          response: { 200: z.object({ keys: z.array(keyRecord) }), ...errors(400, 503) },
         },
       },
       async (req) => {
         const keys = await stored(() => listApiKeys(db, { tenant: req.query.tenant }), req.log);
-        return { keys: keys.map(view) };
+        return { keys: keys.map((k) => keyView(k)) };
       },
     );
 
@@ -133,7 +119,7 @@ export const adminKeyRoutes =
         schema: {
           summary: 'Revoke an API key (at once, on every node)',
           params: z.strictObject({ id: z.string().min(1).max(64) }),
-          response: { 200: keyView, ...errors(400, 404, 503) },
+          response: { 200: keyRecord, ...errors(400, 404, 503) },
         },
       },
       async (req) => {
@@ -142,7 +128,7 @@ export const adminKeyRoutes =
           throw new ApiError(404, 'not_found', `no API key ${JSON.stringify(req.params.id)}`, 'id');
         req.log.info({ keyId: record.id, keyTenant: record.tenant }, 'api key revoked');
         deps.audit.record(keyEvent('key.revoked', record, requestActor(req)));
-        return view(record);
+        return keyView(record);
       },
     );
   };
