@@ -167,7 +167,8 @@ export async function buildRun(
 ): Promise<RunSpec> {
   const program = await compileSource(lang, code);
   const fileName = lang.compiledFileName ?? lang.fileName;
-  const files: Record<string, string | Uint8Array> = {};
+  // No prototype: a file may be called `__proto__` or `constructor`.
+  const files: Record<string, string | Uint8Array> = Object.create(null);
   for (const [name, body] of Object.entries(options.extraFiles ?? {})) {
     const compiled = lang.compile ? compiledName(lang, name) : null;
     if (!compiled) files[name] = body;

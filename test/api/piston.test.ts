@@ -130,6 +130,17 @@ describe('Piston API', () => {
       });
       expect(res.status).toBe(200);
       expect(res.body.run).toMatchObject({ stdout: "42 b'\\x00\\x01\\xff' hex!\n", code: 0 });
+      // Names that are object keys with a meaning in JavaScript are plain file names here.
+      const odd = await run({
+        language: 'python',
+        version: '*',
+        files: [
+          { content: 'print(open("__proto__").read(), open("constructor").read())' },
+          { name: '__proto__', content: 'proto' },
+          { name: 'constructor', content: 'ctor' },
+        ],
+      });
+      expect(odd.body.run).toMatchObject({ stdout: 'proto ctor\n', code: 0 });
     });
 
     it('compiles TypeScript modules beside the entry', async () => {

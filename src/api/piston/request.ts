@@ -72,7 +72,7 @@ export function pistonExecution(
   const maxChars = config.analysis.maxCodeChars;
   const lang = runtime.lang;
   const reserved = new Set([lang.fileName, lang.compiledFileName ?? lang.fileName]);
-  const others: Record<string, string> = {};
+  const others = new Map<string, string>();
   for (const [i, file] of files.entries()) {
     const text = i === entry ? file.content : null;
     if (text !== null) {
@@ -90,7 +90,7 @@ export function pistonExecution(
       throw new PistonRequestError(
         `files[${i}].name ${JSON.stringify(file.name)} is the name Warden gives the entry file (files[${entry}]); rename it`,
       );
-    if (file.name in others)
+    if (others.has(file.name))
       throw new PistonRequestError(`files[${i}].name ${JSON.stringify(file.name)} appears twice`);
     const bytes = Buffer.from(file.content, file.encoding);
     if (analysis) {
@@ -104,7 +104,7 @@ export function pistonExecution(
           `files[${i}].content is longer than the limit of ${maxChars} characters that static analysis reads`,
         );
     }
-    others[file.name] = bytes.toString('base64');
+    others.set(file.name, bytes.toString('base64'));
   }
   const args = (body.args ?? []).map(String);
   const bad = args.findIndex((a) => a.includes('\0'));
@@ -117,7 +117,7 @@ export function pistonExecution(
     limits: limits(body, config),
     options: {
       args,
-      files: others,
+      files: Object.fromEntries(others),
       analysis,
       detail: true,
       // Piston's separate CPU limit; without it the CPU limit follows run_timeout, as on /execute.
