@@ -23,6 +23,8 @@ wanted=(
   curl:/usr/bin/curl
   # The docker backend: Docker Engine (scripts/dockerd.sh starts its daemon when none runs).
   docker.io:/usr/sbin/dockerd
+  # The gvisor backend: gVisor's runsc (runs as root; Warden picks its platform, see warden doctor).
+  runsc:/usr/bin/runsc
   # The dashboard's browser tests drive Debian's chromium (headless) with a font to render text in.
   chromium:/usr/bin/chromium
   fonts-dejavu-core:/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
