@@ -8,6 +8,7 @@ import { createJsonSchemaTransform, serializerCompiler, validatorCompiler } from
 import { documentScopes, installAuth, withScope } from './auth.js';
 import type { AppDeps } from './deps.js';
 import { installErrorHandling } from './errors.js';
+import { installRateLimit } from './rate-limit.js';
 import { adminKeyRoutes } from './routes/admin-keys.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { auditRoutes } from './routes/audit.js';
@@ -46,6 +47,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain');
   // Before every route: a request's key and scope are checked before its body is read.
   installAuth(app, deps);
+  // Counted per key once the key is known; before every route, so each one is limited.
+  await installRateLimit(app, deps.config);
   await app.register(fastifyHelmet, {
     // Helmet's policy (scripts from this origin only), minus upgrade-insecure-requests: served over
     // plain http on a LAN address, it would send browsers to an https port nobody listens on.

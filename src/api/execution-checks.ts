@@ -2,6 +2,7 @@ import { findLanguage, LANGUAGES } from '../languages/index.js';
 import type { ExecutionRequest } from '../runner/index.js';
 import type { AppDeps } from './deps.js';
 import { ApiError } from './errors.js';
+import { executionWithinTenant } from './tenant-limits.js';
 import type { ExecuteRequestBody } from './schemas.js';
 
 const languageList = Object.values(LANGUAGES)
@@ -11,11 +12,13 @@ const languageList = Object.values(LANGUAGES)
 /**
  * What an execution request must satisfy beyond its schema, for POST /execute and each item of
  * POST /execute/batch alike: a known language, no network unless the server allows it, stdin or test
- * cases, and a backend that isolates and works here. Throws an ApiError (400) naming the field.
+ * cases, a backend that isolates and works here, and limits within the tenant's ceilings. Throws an
+ * ApiError (400) naming the field.
  */
 export async function checkExecution(
   deps: Pick<AppDeps, 'config' | 'worker'>,
   body: ExecuteRequestBody,
+  tenant: string,
 ): Promise<ExecutionRequest> {
   const { config } = deps;
   const language = findLanguage(body.language);
@@ -44,7 +47,7 @@ export async function checkExecution(
     );
   }
   await checkBackend(deps, body.backend);
-  return { ...body, language: language.id };
+  return { ...body, language: language.id, limits: executionWithinTenant(config, tenant, body.limits) };
 }
 
 async function checkBackend(

@@ -88,7 +88,7 @@ export const executeBatchRoutes =
       const parsed = itemSchema.safeParse(item);
       if (!parsed.success) return issueError(index, parsed.error.issues[0]!, config.analysis.maxCodeChars);
       try {
-        const request = await checkExecution(deps, parsed.data);
+        const request = await checkExecution(deps, parsed.data, requestTenant(req));
         const callback = await acceptCallback(deps, req, parsed.data.callback_url);
         return { index, request, callback, requestId: randomUUID() };
       } catch (err) {

@@ -44,7 +44,7 @@ export const executeRoutes =
       async (req, reply) => {
         const body = req.body;
         const tenant = requestTenant(req);
-        const request = await checkExecution(deps, body);
+        const request = await checkExecution(deps, body, tenant);
         const callback = await acceptCallback(deps, req, body.callback_url);
         const requestId = await submitExecution(
           deps,

@@ -21,6 +21,7 @@ import { requestActor } from '../../audit/events.js';
 import { codeHash } from '../../store/audit.js';
 import { admitOrRefuse, holdingPlace } from '../admission.js';
 import { acceptCallback } from '../callback.js';
+import { jobWithinTenant } from '../tenant-limits.js';
 import type { AppDeps } from '../deps.js';
 import { jobView } from '../views.js';
 import { ApiError, storeGuard, UnavailableError } from '../errors.js';
@@ -112,6 +113,18 @@ export const jobRoutes =
             throw new ApiError(400, 'invalid_request', `${err.field}: ${err.message}`, err.field);
           throw err;
         }
+        const { timeout, resources } = req.body;
+        prepared = {
+          ...prepared,
+          spec: {
+            ...prepared.spec,
+            limits: jobWithinTenant(config, user, prepared.spec.limits, {
+              timeout: timeout !== undefined,
+              cpu: resources?.cpu !== undefined,
+              memory: resources?.memory !== undefined,
+            }),
+          },
+        };
         const callback = await acceptCallback(deps, req, req.body.callback_url);
         if (deps.shutdown?.aborted)
           throw new UnavailableError('service', retryAfter, 'the service is shutting down');
