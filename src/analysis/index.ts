@@ -4,9 +4,9 @@
  * Pure: source text in, findings out. The code is parsed with tree-sitter and never executed.
  */
 import { Collector, type AnalysisInput } from './common.js';
-import { analyzeJavaScript } from './javascript.js';
+import { analyzeJavaScript } from './grammars/javascript.js';
 import { getParser, loadParsers } from './parser.js';
-import { analyzePython } from './python.js';
+import { analyzePython } from './grammars/python.js';
 import { findSyntaxError } from './syntax.js';
 import { ruleAction } from './rules.js';
 import {

@@ -1,18 +1,12 @@
 import type { Node } from 'web-tree-sitter';
-import { Analyzer, MAX_BODY_NESTING, MAX_NESTING, type Ident } from './analyzer.js';
+import type { FieldRole, Grammar } from '../grammar.js';
+import { Walker, type Args, type Ident, type IdentRef } from '../walker.js';
 import {
-  applyArithmetic,
-  classifyPath,
-  concatFolded,
   decodePayload,
   decodeJsEscapes,
   decodeJsIdentifier,
   formatCount,
-  importMessage,
-  parseNumberLiteral,
   payloadMessage,
-  referenceMessage,
-  showPath,
   snippet,
   table,
   textOf,
@@ -21,8 +15,8 @@ import {
   type FoldedString,
   type ImportRule,
   type PayloadEncoding,
-} from './common.js';
-import type { RuleId } from './rules.js';
+} from '../common.js';
+import type { RuleId } from '../rules.js';
 
 // JavaScript and TypeScript share this analyser: the TypeScript grammar extends the JavaScript one
 // and keeps its node type names, adding wrappers (as/satisfies/non-null) that we look through.
@@ -55,10 +49,6 @@ const MODULES = table<ImportRule>({
 
 function normalizeModule(specifier: string): string {
   return specifier.startsWith('node:') ? specifier.slice(5) : specifier;
-}
-
-function moduleRule(module: string): ImportRule | undefined {
-  return MODULES.get(module) ?? MODULES.get(module.split('/')[0] as string);
 }
 
 /** The Module class's loader internals (require('module').X or module.constructor.X). */
@@ -132,16 +122,6 @@ const REFS = table<RuleId>({
   process_internals: ['process.binding', 'process._linkedBinding', 'process.dlopen', 'process.mainModule'],
   network_access: ['fetch', 'WebSocket', 'XMLHttpRequest', 'EventSource'],
 });
-
-/** Places where an expression is handed on whole: an argument, a spread, a value returned or formatted. */
-const ENVIRONMENT_DUMP_PARENTS = new Set([
-  'arguments',
-  'spread_element',
-  'return_statement',
-  'template_substitution',
-  'array',
-  'pair',
-]);
 
 const BUILTIN_REFS = new Set([...REFS.keys()].filter((k) => !k.includes('.')));
 // Single-segment names are included: `globalThis.eval` is eval.
@@ -264,8 +244,6 @@ const BUILTIN_CONSTRUCTORS = new Set([
 /** Objects whose properties must not be looked up by a computed name. */
 const DYNAMIC_TARGETS = new Set(['', 'process', 'Function', 'Reflect', 'require']);
 const POLLUTION_NAMES = new Set(['__proto__', 'prototype', 'constructor']);
-const EXIT_CALLS = new Set(['process.exit', 'process.abort', 'process.reallyExit']);
-
 /** Last segment of any callee the call handler cares about; other calls are skipped cheaply. */
 const CALL_NAMES = new Set<string>([
   'require',
@@ -287,21 +265,6 @@ const CALL_NAMES = new Set<string>([
 const NEW_NAMES = new Set([...ALLOC_CONSTRUCTORS, 'constructor', 'Function']);
 
 const STRINGISH = new Set(['string', 'template_string', 'binary_expression']);
-const FUNCTION_TYPES = new Set([
-  'function_declaration',
-  'function_expression',
-  'function',
-  'generator_function_declaration',
-  'generator_function',
-  'arrow_function',
-  'method_definition',
-  'class_declaration',
-  'class',
-  'abstract_class_declaration',
-]);
-const LOOP_TYPES = new Set(['while_statement', 'do_statement', 'for_statement', 'for_in_statement']);
-const WRAPPERS = new Set(['as_expression', 'satisfies_expression', 'non_null_expression']);
-
 function normalize(chain: string[]): string {
   if (chain[0] === 'fs' && chain[1] === 'promises') return ['fs/promises', ...chain.slice(2)].join('.');
   return chain.join('.');
@@ -319,99 +282,281 @@ function anyWithin(sorted: number[], start: number, end: number): boolean {
   return lo < sorted.length && (sorted[lo] as number) < end;
 }
 
-type Role = 'member' | 'reference' | 'binding' | 'declaration' | 'instanceof' | 'other';
+/** Functions and classes: a loop's exits do not reach into them. */
+const FUNCTION_TYPES = new Set([
+  'function_declaration',
+  'function_expression',
+  'function',
+  'generator_function_declaration',
+  'generator_function',
+  'arrow_function',
+  'method_definition',
+  'class_declaration',
+  'class',
+  'abstract_class_declaration',
+]);
 
-interface JsIdent extends Ident {
-  type: string;
-}
+type CallKind = 'require' | 'timer' | 'alloc' | 'arrayFrom' | 'pollution' | 'getter' | 'code' | 'paths';
 
-class JavaScriptAnalyzer extends Analyzer<JsIdent> {
+/** What each call the checks care about is checked for. */
+const CALL_KINDS = new Map<string, CallKind>([
+  ...[...REQUIRE_FUNCS].map((q): [string, CallKind] => [q, 'require']),
+  ...[...TIMERS].map((q): [string, CallKind] => [q, 'timer']),
+  ...[...ALLOC_CALLS].map((q): [string, CallKind] => [q, 'alloc']),
+  ['Array.from', 'arrayFrom'],
+  ...[...POLLUTION_CALLS].map((q): [string, CallKind] => [q, 'pollution']),
+  ...[...PROPERTY_GETTERS].map((q): [string, CallKind] => [q, 'getter']),
+  ...[...CODE_CALLS].map((q): [string, CallKind] => [q, 'code']),
+  ...[...FS_FUNCS].flatMap((f): [string, CallKind][] => [
+    [`fs.${f}`, 'paths'],
+    [`fs/promises.${f}`, 'paths'],
+  ]),
+]);
+
+const NAME_DECLARES: FieldRole = { field: 'name', match: 'declaration', other: 'reference' };
+const LEFT_BINDS: FieldRole = { field: 'left', match: 'binding', other: 'reference' };
+const PARAMETER_DECLARES: FieldRole = { field: 'parameter', match: 'declaration', other: 'reference' };
+
+/** JavaScript, and TypeScript, whose grammar extends it and keeps its node type names. */
+export const JAVASCRIPT: Grammar = {
+  walkTypes: TYPES,
+  identifierTypes: new Set(['identifier', 'shorthand_property_identifier', 'property_identifier']),
+  identifier: 'identifier',
+  member: {
+    type: 'member_expression',
+    object: 'object',
+    property: 'property',
+    propertyType: 'property_identifier',
+  },
+  subscript: { type: 'subscript_expression', object: 'object', index: 'index' },
+  call: {
+    type: 'call_expression',
+    callee: 'function',
+    arguments: 'arguments',
+    argumentList: 'arguments',
+    splats: new Set(['spread_element']),
+    stopAtSplat: true,
+  },
+  binary: 'binary_expression',
+  unary: 'unary_expression',
+  not: { type: 'unary_expression', operator: '!' },
+  await: 'await_expression',
+  numbers: new Set(['number']),
+  strings: new Set(['string', 'template_string']),
+  trues: new Set(['true']),
+  falses: new Set(['false', 'null', 'undefined']),
+  booleansAreNumbers: false,
+  // Shifts are 32-bit in JavaScript; the generic arithmetic would overstate them.
+  unfoldedOperators: new Set(['<<', '>>']),
+  bitNot: (v) => ~v,
+  // TypeScript's as/satisfies/non-null wrappers are looked through like parentheses.
+  unwrapFirst: new Set([
+    'parenthesized_expression',
+    'as_expression',
+    'satisfies_expression',
+    'non_null_expression',
+  ]),
+  unwrapLast: new Set(['sequence_expression', 'type_assertion']),
+  // `self` and `window` are left out on purpose: Node has neither, and `const self = this` is common.
+  globalObjects: new Set(['globalThis', 'global']),
+  loops: {
+    types: new Set(['while_statement', 'do_statement', 'for_statement', 'for_in_statement']),
+    exits: new Set(['return_statement', 'throw_statement', 'yield_expression']),
+    scopes: FUNCTION_TYPES,
+    breakType: 'break_statement',
+    switchType: 'switch_statement',
+    labelType: 'labeled_statement',
+    exitCalls: new Set(['process.exit', 'process.abort', 'process.reallyExit']),
+  },
+  environment: {
+    names: new Set(['process.env']),
+    // An argument, a spread, a value returned or formatted: handed on whole.
+    dumpParents: new Set([
+      'arguments',
+      'spread_element',
+      'return_statement',
+      'template_substitution',
+      'array',
+      'pair',
+    ]),
+    loops: new Set(['for_in_statement']),
+    dumpers: new Set(),
+    concatenates: true,
+    restDeclarator: { type: 'variable_declarator', pattern: 'object_pattern', rest: 'rest_pattern' },
+  },
+  fieldRoles: new Map<string, FieldRole>([
+    ['member_expression', { field: 'property', match: 'member', other: 'reference' }],
+    ['variable_declarator', { field: 'name', match: 'binding', other: 'reference' }],
+    ['assignment_expression', LEFT_BINDS],
+    ['assignment_pattern', LEFT_BINDS],
+    ['object_assignment_pattern', LEFT_BINDS],
+    ...[...FUNCTION_TYPES]
+      .filter((t) => t !== 'arrow_function' && t !== 'method_definition')
+      .map((t): [string, FieldRole] => [t, NAME_DECLARES]),
+    ['required_parameter', { field: 'pattern', match: 'declaration', other: 'reference' }],
+    ['optional_parameter', { field: 'pattern', match: 'declaration', other: 'reference' }],
+    ['arrow_function', PARAMETER_DECLARES],
+    ['catch_clause', PARAMETER_DECLARES],
+    ['pair_pattern', { field: 'value', match: 'binding', other: 'other' }],
+    [
+      'binary_expression',
+      { field: 'right', match: 'instanceof', other: 'reference', operator: 'instanceof' },
+    ],
+  ]),
+  fixedRoles: new Map(
+    [
+      'formal_parameters',
+      'rest_pattern',
+      'array_pattern',
+      'import_specifier',
+      'import_clause',
+      'namespace_import',
+      'import_require_clause',
+    ].map((t): [string, 'declaration'] => [t, 'declaration']),
+  ),
+  propertyIdentifier: 'property_identifier',
+  modules: MODULES,
+  moduleSeparator: '/',
+  refs: REFS,
+  shadowable: BUILTIN_REFS,
+  callKinds: CALL_KINDS,
+  callNames: CALL_NAMES,
+  aliasCarriers: new Set([
+    ...BUILTIN_REFS,
+    ...MEMBER_NAMES,
+    ...CALL_NAMES,
+    ...GLOBAL_OBJECTS,
+    ...BUILTIN_CONSTRUCTORS,
+    'process',
+    'module',
+    'Reflect',
+    'constructor',
+    '__proto__',
+    'prototype',
+  ]),
+  normalize,
+};
+
+class JavaScriptAnalyzer extends Walker {
   /** Start offsets of `import(...)` calls, so that `const m = await import('fs')` counts as an alias. */
   private readonly dynamicImports: number[] = [];
   private readonly declared = new Set<string>();
   private readonly subscriptStarts: number[] = [];
 
   constructor(input: AnalysisInput) {
-    super(input, normalize, BUILTIN_REFS);
+    super(input, JAVASCRIPT);
   }
 
-  run(root: Node): void {
-    const others: { node: Node; type: string }[] = [];
-    for (const node of root.descendantsOfType(TYPES)) {
-      const type = node.type;
-      switch (type) {
-        case 'identifier':
-        case 'shorthand_property_identifier':
-        case 'property_identifier': {
-          this.ids.push({ node, name: this.readName(node), type });
-          break;
-        }
-        case 'import_statement':
-          this.importStatement(node);
-          break;
-        case 'export_statement':
-          this.exportStatement(node);
-          break;
-        case 'variable_declarator':
-          this.variableDeclarator(node);
-          break;
-        case 'assignment_expression':
-          this.assignment(node);
-          others.push({ node, type });
-          break;
-        case 'augmented_assignment_expression': {
-          const left = node.childForFieldName('left');
-          if (left?.type === 'identifier') this.constants.assign(this.nameOf(left), null);
-          others.push({ node, type });
-          break;
-        }
-        case 'import':
-          // The callee of `import(...)` (also the keyword of import statements, which is harmless here).
-          this.dynamicImports.push(node.startIndex);
-          break;
-        case 'subscript_expression':
-          this.subscriptStarts.push(node.startIndex);
-          others.push({ node, type });
-          break;
-        default:
-          others.push({ node, type });
+  protected collect(node: Node, type: string): boolean {
+    switch (type) {
+      case 'import_statement':
+        this.importStatement(node);
+        return false;
+      case 'export_statement':
+        this.exportStatement(node);
+        return false;
+      case 'variable_declarator':
+        this.variableDeclarator(node);
+        return false;
+      case 'assignment_expression':
+        this.assignment(node);
+        return true;
+      case 'augmented_assignment_expression': {
+        const left = node.childForFieldName('left');
+        if (left?.type === 'identifier') this.constants.assign(this.nameOf(left), null);
+        return true;
       }
+      case 'import':
+        // The callee of `import(...)` (also the keyword of import statements, which is harmless here).
+        this.dynamicImports.push(node.startIndex);
+        return false;
+      case 'subscript_expression':
+        this.subscriptStarts.push(node.startIndex);
+        return true;
+      default:
+        return true;
     }
-    this.findAliases();
-    this.identifiers();
-    for (const { node, type } of others) {
-      switch (type) {
-        case 'call_expression':
-          this.call(node);
-          break;
-        case 'new_expression':
-          this.newExpression(node);
-          break;
-        case 'subscript_expression':
-          this.subscript(node);
-          break;
-        case 'assignment_expression':
-        case 'augmented_assignment_expression':
-          this.pollutingAssignment(node);
-          break;
-        case 'while_statement':
-        case 'do_statement':
-          this.loop(node, node.childForFieldName('condition'));
-          break;
-        case 'for_statement': {
-          const condition = node.childForFieldName('condition');
-          // `for (;;)` has an empty condition, which is always true.
-          this.loop(node, condition, !condition || condition.type === 'empty_statement');
-          break;
-        }
-        case 'with_statement':
-          this.add(
-            'with_statement',
-            node,
-            'Uses a "with" statement, which makes it unclear which variables the code refers to',
-          );
-          break;
+  }
+
+  protected check(node: Node, type: string): void {
+    switch (type) {
+      case 'call_expression':
+        this.jsCall(node);
+        break;
+      case 'new_expression':
+        this.newExpression(node);
+        break;
+      case 'subscript_expression':
+        this.subscript(node);
+        break;
+      case 'assignment_expression':
+      case 'augmented_assignment_expression':
+        this.pollutingAssignment(node);
+        break;
+      case 'while_statement':
+      case 'do_statement':
+        this.loop(node, node.childForFieldName('condition'));
+        break;
+      case 'for_statement': {
+        const condition = node.childForFieldName('condition');
+        // `for (;;)` has an empty condition, which is always true.
+        this.loop(node, condition, !condition || condition.type === 'empty_statement');
+        break;
       }
+      case 'with_statement':
+        this.add(
+          'with_statement',
+          node,
+          'Uses a "with" statement, which makes it unclear which variables the code refers to',
+        );
+        break;
+    }
+  }
+
+  protected override carriesAlias(start: number, end: number): boolean {
+    return anyWithin(this.dynamicImports, start, end);
+  }
+
+  protected override countsAsUse(rule: RuleId, q: string): boolean {
+    return rule !== 'network_access' || !this.declared.has(q);
+  }
+
+  private positional(call: Node): Node[] {
+    return this.args(call).positional;
+  }
+
+  // ---- identifiers -----------------------------------------------------------------------
+
+  protected wantsIdentifier({ name, type }: Ident): boolean {
+    if (type === 'property_identifier') return MEMBER_NAMES.has(name) || name === 'constructor';
+    return BUILTIN_REFS.has(name) || name === 'require' || this.bindings.isAlias(name);
+  }
+
+  protected override noteBinding({ name, role }: IdentRef): void {
+    if ((role === 'binding' || role === 'declaration') && NETWORK_NAMES.has(name)) this.declared.add(name);
+  }
+
+  protected checkIdentifier({ node, name, parent, role }: IdentRef): void {
+    if (role === 'member') {
+      if (name === 'constructor') {
+        const object = parent.childForFieldName('object');
+        if (object && this.isConstructorAccess(object)) this.constructorEscape(node);
+      }
+      if (MEMBER_NAMES.has(name)) this.checkChain(parent, node);
+    } else if (role === 'reference') {
+      if (name === 'require' && !this.isPlainRequire(node, parent)) {
+        this.add(
+          'dynamic_import',
+          node,
+          'Uses require as a value (aliased, passed or called indirectly), which hides what it loads',
+        );
+      }
+      // Function.prototype.call/bind/toString are everyday tools; calling the constructor through
+      // it (Function.prototype.constructor("code")) is caught as a .constructor call.
+      if (name === 'Function' && this.isPrototypeAccess(node, parent)) return;
+      const qs = this.resolver.resolve([name]);
+      if (CODE_GLOBALS.has(name) && !qs.includes(name)) qs.push(name);
+      for (const q of qs) this.checkRef(q, node);
     }
   }
 
@@ -419,51 +564,9 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
     return decodeJsIdentifier(text);
   }
 
-  protected checkRef(q: string, node: Node): void {
-    const rule = REFS.get(q);
-    if (!rule) return;
-    if (rule === 'network_access' && this.declared.has(q)) return;
-    this.add(rule, node, referenceMessage(rule, q));
-    if (q === 'process.env' && this.readsWholeEnvironment(node)) {
-      this.add('environment_dump', node, referenceMessage('environment_dump', q));
-    }
-  }
-
-  /**
-   * Whether process.env (named at `node`) is handed on whole (an argument, spread, iterated, returned)
-   * rather than read one variable at a time (`process.env.HOME`, `process.env[k]`, `k in process.env`).
-   */
-  private readsWholeEnvironment(node: Node): boolean {
-    let expression = node;
-    let parent = node.parent;
-    if (parent?.type === 'member_expression' && this.fieldIs(parent, 'property', node)) {
-      expression = parent;
-      parent = parent.parent;
-    }
-    while (parent?.type === 'parenthesized_expression' || parent?.type === 'as_expression') {
-      expression = parent;
-      parent = parent.parent;
-    }
-    if (!parent) return false;
-    switch (parent.type) {
-      case 'for_in_statement':
-        return this.fieldIs(parent, 'right', expression);
-      case 'variable_declarator': {
-        // const { ...all } = process.env copies every variable; const { HOME } = process.env reads one.
-        const name = parent.childForFieldName('name');
-        return name?.type === 'object_pattern' && name.namedChildren.some((c) => c.type === 'rest_pattern');
-      }
-      case 'binary_expression':
-        return parent.childForFieldName('operator')?.type === '+';
-      default:
-        return ENVIRONMENT_DUMP_PARENTS.has(parent.type);
-    }
-  }
-
   private checkModule(specifier: string, node: Node): string {
     const module = normalizeModule(specifier);
-    const rule = moduleRule(module);
-    if (rule) this.add(rule, node, importMessage(rule, module));
+    this.checkImport(module, node);
     return module;
   }
 
@@ -560,126 +663,7 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
     }
   }
 
-  /** Keeps only the assignments that can carry something dangerous (see Analyzer.acceptAliases). */
-  private findAliases(): void {
-    const interesting = (id: JsIdent): boolean => {
-      const n = id.name;
-      return (
-        BUILTIN_REFS.has(n) ||
-        MEMBER_NAMES.has(n) ||
-        CALL_NAMES.has(n) ||
-        GLOBAL_OBJECTS.has(n) ||
-        BUILTIN_CONSTRUCTORS.has(n) ||
-        n === 'process' ||
-        n === 'module' ||
-        n === 'Reflect' ||
-        n === 'constructor' ||
-        n === '__proto__' ||
-        n === 'prototype' ||
-        this.bindings.isAlias(n)
-      );
-    };
-    this.acceptAliases(
-      (start, end) =>
-        anyWithin(this.dynamicImports, start, end) || this.someIdWithin(start, end, interesting),
-    );
-  }
-
   // ---- identifiers -----------------------------------------------------------------------
-
-  private fieldIs(parent: Node, field: string, node: Node): boolean {
-    return parent.childForFieldName(field)?.id === node.id;
-  }
-
-  private role(node: Node, parent: Node): Role {
-    switch (parent.type) {
-      case 'member_expression':
-        return this.fieldIs(parent, 'property', node) ? 'member' : 'reference';
-      case 'variable_declarator':
-        return this.fieldIs(parent, 'name', node) ? 'binding' : 'reference';
-      case 'assignment_expression':
-      case 'assignment_pattern':
-      case 'object_assignment_pattern':
-        return this.fieldIs(parent, 'left', node) ? 'binding' : 'reference';
-      case 'function_declaration':
-      case 'function_expression':
-      case 'function':
-      case 'generator_function_declaration':
-      case 'generator_function':
-      case 'class_declaration':
-      case 'class':
-      case 'abstract_class_declaration':
-        return this.fieldIs(parent, 'name', node) ? 'declaration' : 'reference';
-      case 'required_parameter':
-      case 'optional_parameter':
-        return this.fieldIs(parent, 'pattern', node) ? 'declaration' : 'reference';
-      case 'arrow_function':
-        return this.fieldIs(parent, 'parameter', node) ? 'declaration' : 'reference';
-      case 'catch_clause':
-        return this.fieldIs(parent, 'parameter', node) ? 'declaration' : 'reference';
-      case 'pair_pattern':
-        return this.fieldIs(parent, 'value', node) ? 'binding' : 'other';
-      case 'formal_parameters':
-      case 'rest_pattern':
-      case 'array_pattern':
-      case 'import_specifier':
-      case 'import_clause':
-      case 'namespace_import':
-      case 'import_require_clause':
-        return 'declaration';
-      case 'binary_expression':
-        return parent.childForFieldName('operator')?.type === 'instanceof' &&
-          this.fieldIs(parent, 'right', node)
-          ? 'instanceof'
-          : 'reference';
-      case 'pair':
-      case 'method_definition':
-      case 'public_field_definition':
-      case 'field_definition':
-        return node.type === 'property_identifier' ? 'other' : 'reference';
-      default:
-        return node.type === 'property_identifier' ? 'other' : 'reference';
-    }
-  }
-
-  private identifiers(): void {
-    const refs: { node: Node; name: string; parent: Node; role: Role }[] = [];
-    for (const { node, name, type } of this.ids) {
-      if (type === 'property_identifier') {
-        if (!MEMBER_NAMES.has(name) && name !== 'constructor') continue;
-      } else if (!BUILTIN_REFS.has(name) && name !== 'require' && !this.bindings.isAlias(name)) {
-        continue;
-      }
-      const parent = node.parent;
-      if (!parent) continue;
-      const role = this.role(node, parent);
-      if ((role === 'binding' || role === 'declaration') && NETWORK_NAMES.has(name)) this.declared.add(name);
-      refs.push({ node, name, parent, role });
-    }
-    for (const { node, name, parent, role } of refs) {
-      if (role === 'member') {
-        if (name === 'constructor') {
-          const object = parent.childForFieldName('object');
-          if (object && this.isConstructorAccess(object)) this.constructorEscape(node);
-        }
-        if (MEMBER_NAMES.has(name)) this.checkChain(parent, node);
-      } else if (role === 'reference') {
-        if (name === 'require' && !this.isPlainRequire(node, parent)) {
-          this.add(
-            'dynamic_import',
-            node,
-            'Uses require as a value (aliased, passed or called indirectly), which hides what it loads',
-          );
-        }
-        // Function.prototype.call/bind/toString are everyday tools; calling the constructor through
-        // it (Function.prototype.constructor("code")) is caught as a .constructor call.
-        if (name === 'Function' && this.isPrototypeAccess(node, parent)) continue;
-        const qs = this.resolver.resolve([name]);
-        if (CODE_GLOBALS.has(name) && !qs.includes(name)) qs.push(name);
-        for (const q of qs) this.checkRef(q, node);
-      }
-    }
-  }
 
   /** require(...), require.resolve(...), require.main and typeof require: the ordinary uses. */
   private isPlainRequire(node: Node, parent: Node): boolean {
@@ -712,18 +696,6 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
     );
   }
 
-  private unwrap(node: Node): Node {
-    let cur = node;
-    for (;;) {
-      const type = cur.type;
-      let next: Node | null = null;
-      if (type === 'parenthesized_expression' || WRAPPERS.has(type)) next = cur.firstNamedChild;
-      else if (type === 'sequence_expression' || type === 'type_assertion') next = cur.lastNamedChild;
-      if (!next) return cur;
-      cur = next;
-    }
-  }
-
   private isConstructorAccess(node: Node): boolean {
     const target = this.unwrap(node);
     if (target.type === 'member_expression') {
@@ -740,40 +712,9 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
 
   // ---- expressions -----------------------------------------------------------------------
 
-  protected chainOf(node: Node, depth: number): string[] | null {
-    if (depth > MAX_NESTING) return null;
-    const target = this.unwrap(node);
-    switch (target.type) {
-      case 'identifier': {
-        const name = this.nameOf(target);
-        return GLOBAL_OBJECTS.has(name) && !this.bindings.isAlias(name) ? [] : [name];
-      }
-      case 'member_expression': {
-        const object = target.childForFieldName('object');
-        const property = target.childForFieldName('property');
-        if (!object || property?.type !== 'property_identifier') return null;
-        const base = this.chainOf(object, depth + 1);
-        return base ? [...base, this.nameOf(property)] : null;
-      }
-      case 'subscript_expression': {
-        const object = target.childForFieldName('object');
-        const index = target.childForFieldName('index');
-        const key = index ? this.foldString(index) : null;
-        if (!object || !key?.exact) return null;
-        const base = this.chainOf(object, depth + 1);
-        return base ? [...base, key.value] : null;
-      }
-      case 'await_expression': {
-        const inner = target.firstNamedChild;
-        return inner ? this.chainOf(inner, depth + 1) : null;
-      }
-      case 'call_expression': {
-        const module = this.requiredModule(target, depth);
-        return module === null ? null : [module];
-      }
-      default:
-        return null;
-    }
+  protected callChain(call: Node, depth: number): string[] | null {
+    const module = this.requiredModule(call, depth);
+    return module === null ? null : [module];
   }
 
   /** The module a `require('m')` / `import('m')` call loads, when it is a literal. */
@@ -795,74 +736,38 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
         return null;
       }
     }
-    const arg = this.args(call)[0];
+    const arg = this.positional(call)[0];
     const spec = arg ? this.foldString(arg) : null;
     return spec?.exact ? normalizeModule(spec.value) : null;
   }
 
-  private args(call: Node): Node[] {
-    const list = call.childForFieldName('arguments');
-    if (!list || list.type !== 'arguments') return [];
-    const out: Node[] = [];
-    for (const arg of list.namedChildren) {
-      const type = arg.type;
-      if (type === 'comment') continue;
-      // Positions after a spread are unknown.
-      if (type === 'spread_element') break;
-      out.push(arg);
+  protected foldLiteral(node: Node): FoldedString | null {
+    if (node.type === 'string') {
+      const text = textOf(this.input.src, node);
+      return { value: decodeJsEscapes(text.slice(1, -1)), exact: true };
     }
-    return out;
-  }
-
-  private foldString(node: Node, depth = 0): FoldedString | null {
-    if (depth > MAX_NESTING) return null;
-    const target = this.unwrap(node);
-    switch (target.type) {
-      case 'string': {
-        const text = textOf(this.input.src, target);
-        return { value: decodeJsEscapes(text.slice(1, -1)), exact: true };
+    if (node.type !== 'template_string') return null;
+    let value = '';
+    let exact = true;
+    for (const part of node.namedChildren) {
+      const type = part.type;
+      if (type === 'string_fragment') value += textOf(this.input.src, part);
+      else if (type === 'escape_sequence') value += decodeJsEscapes(textOf(this.input.src, part));
+      else if (type === 'template_substitution') {
+        value += UNKNOWN_PART;
+        exact = false;
       }
-      case 'template_string': {
-        let value = '';
-        let exact = true;
-        for (const part of target.namedChildren) {
-          const type = part.type;
-          if (type === 'string_fragment') value += textOf(this.input.src, part);
-          else if (type === 'escape_sequence') value += decodeJsEscapes(textOf(this.input.src, part));
-          else if (type === 'template_substitution') {
-            value += UNKNOWN_PART;
-            exact = false;
-          }
-        }
-        return { value, exact };
-      }
-      case 'binary_expression': {
-        if (target.childForFieldName('operator')?.type !== '+') return null;
-        const left = target.childForFieldName('left');
-        const right = target.childForFieldName('right');
-        return concatFolded(
-          left ? this.foldString(left, depth + 1) : null,
-          right ? this.foldString(right, depth + 1) : null,
-        );
-      }
-      case 'identifier': {
-        const value = this.constants.get(this.nameOf(target));
-        return value ? this.foldString(value, depth + 1) : null;
-      }
-      case 'call_expression':
-        return this.foldDecoding(target, depth);
-      default:
-        return null;
     }
+    return { value, exact };
   }
 
   /** The text a decoding call yields: `atob('…')`, `Buffer.from('…', 'base64').toString()`. */
-  private foldDecoding(call: Node, depth: number): FoldedString | null {
+  protected foldCall(call: Node, depth: number): FoldedString | null {
     const fn = call.childForFieldName('function');
     if (!fn) return null;
     const last = this.calleeName(fn);
     if (last === null || (!DECODER_NAMES.has(last) && !this.bindings.isAlias(last))) return null;
-    const args = this.args(call);
+    const args = this.positional(call);
     const callee = this.unwrap(fn);
     if (last === 'toString' && callee.type === 'member_expression') {
       const object = callee.childForFieldName('object');
@@ -884,103 +789,19 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
     return null;
   }
 
-  private foldNumber(node: Node, depth = 0): number | null {
-    if (depth > MAX_NESTING) return null;
-    const target = this.unwrap(node);
-    switch (target.type) {
-      case 'number':
-        return parseNumberLiteral(textOf(this.input.src, target));
-      case 'unary_expression': {
-        const op = target.childForFieldName('operator')?.type;
-        const arg = target.childForFieldName('argument');
-        const v = arg ? this.foldNumber(arg, depth + 1) : null;
-        if (v === null) return null;
-        return op === '-' ? -v : op === '+' ? v : op === '~' ? ~v : null;
-      }
-      case 'binary_expression': {
-        const op = target.childForFieldName('operator')?.type;
-        // Shifts are 32-bit in JavaScript; the generic arithmetic would overstate them.
-        if (!op || op === '<<' || op === '>>') return null;
-        const left = target.childForFieldName('left');
-        const right = target.childForFieldName('right');
-        const a = left ? this.foldNumber(left, depth + 1) : null;
-        const b = a === null || !right ? null : this.foldNumber(right, depth + 1);
-        return a === null || b === null ? null : applyArithmetic(op, a, b);
-      }
-      case 'call_expression': {
-        const fn = target.childForFieldName('function');
-        const chain = fn ? this.chainOf(fn, depth + 1) : null;
-        if (chain?.join('.') !== 'Math.pow') return null;
-        const [a, b] = this.args(target);
-        const x = a ? this.foldNumber(a, depth + 1) : null;
-        const y = b ? this.foldNumber(b, depth + 1) : null;
-        return x === null || y === null ? null : x ** y;
-      }
-      case 'identifier': {
-        const value = this.constants.get(this.nameOf(target));
-        return value ? this.foldNumber(value, depth + 1) : null;
-      }
-      default:
-        return null;
-    }
-  }
-
-  private truthy(node: Node, depth = 0): boolean | null {
-    if (depth > MAX_NESTING) return null;
-    const target = this.unwrap(node);
-    switch (target.type) {
-      case 'true':
-        return true;
-      case 'false':
-      case 'null':
-      case 'undefined':
-        return false;
-      case 'number': {
-        const v = this.foldNumber(target);
-        return v === null ? null : v !== 0 && !Number.isNaN(v);
-      }
-      case 'string':
-      case 'template_string': {
-        const s = this.foldString(target);
-        return s?.exact ? s.value.length > 0 : null;
-      }
-      case 'unary_expression': {
-        if (target.childForFieldName('operator')?.type !== '!') return null;
-        const arg = target.childForFieldName('argument');
-        const v = arg ? this.truthy(arg, depth + 1) : null;
-        return v === null ? null : !v;
-      }
-      case 'identifier': {
-        const value = this.constants.get(this.nameOf(target));
-        return value ? this.truthy(value, depth + 1) : null;
-      }
-      default:
-        return null;
-    }
+  protected override foldNumberCall(call: Node, depth: number): number | null {
+    const fn = call.childForFieldName('function');
+    const chain = fn ? this.chainOf(fn, depth + 1) : null;
+    if (chain?.join('.') !== 'Math.pow') return null;
+    const [a, b] = this.positional(call);
+    const x = a ? this.foldNumber(a, depth + 1) : null;
+    const y = b ? this.foldNumber(b, depth + 1) : null;
+    return x === null || y === null ? null : x ** y;
   }
 
   // ---- calls -----------------------------------------------------------------------------
 
-  private calleeName(fn: Node): string | null {
-    const target = this.unwrap(fn);
-    switch (target.type) {
-      case 'identifier':
-        return this.nameOf(target);
-      case 'member_expression': {
-        const property = target.childForFieldName('property');
-        return property ? this.nameOf(property) : null;
-      }
-      case 'subscript_expression': {
-        const index = target.childForFieldName('index');
-        const key = index ? this.foldString(index) : null;
-        return key?.exact ? key.value : null;
-      }
-      default:
-        return null;
-    }
-  }
-
-  private call(node: Node): void {
+  private jsCall(node: Node): void {
     const fn = node.childForFieldName('function');
     if (!fn) return;
     if (fn.type === 'import') {
@@ -990,26 +811,36 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
     const last = this.calleeName(fn);
     if (last === null || (!CALL_NAMES.has(last) && !this.bindings.isAlias(last))) return;
     const args = this.args(node);
+    const positional = args.positional;
     if (last === 'constructor' && this.isConstructorAccess(fn)) {
-      if (args.some((a) => STRINGISH.has(this.unwrap(a).type))) this.constructorCall(node);
+      if (positional.some((a) => STRINGISH.has(this.unwrap(a).type))) this.constructorCall(node);
       return;
     }
     if (STRING_GROWERS.has(last) && this.unwrap(fn).type === 'member_expression') {
-      this.checkSize(node, args[0], `.${last}()`, 'characters');
+      this.checkSize(node, positional[0], `.${last}()`, 'characters');
     }
-    const chain = this.chainOf(fn, 0);
-    if (!chain) return;
-    for (const q of this.resolver.resolve(chain)) {
-      if (REQUIRE_FUNCS.has(q)) this.checkLoad(node, 'require()');
-      else if (TIMERS.has(q)) {
+    this.call(node, fn, args);
+  }
+
+  protected checkCall(kind: string, q: string, node: Node, { positional: args }: Args): void {
+    switch (kind as CallKind) {
+      case 'require':
+        this.checkLoad(node, 'require()');
+        break;
+      case 'timer': {
         const code = args[0];
         if (code && STRINGISH.has(this.unwrap(code).type)) {
           this.add('timer_string_code', code, `Passes a string to ${q}(), which runs it as code`);
         }
-      } else if (ALLOC_CALLS.has(q)) {
+        break;
+      }
+      case 'alloc':
         this.checkSize(node, args[0], `${q}()`, q === 'Array' ? 'elements' : 'bytes');
-      } else if (q === 'Array.from') this.checkArrayFrom(node, args[0]);
-      else if (POLLUTION_CALLS.has(q)) {
+        break;
+      case 'arrayFrom':
+        this.checkArrayFrom(node, args[0]);
+        break;
+      case 'pollution': {
         const target = args[0];
         if (target && this.pollutionTarget(target)) {
           this.add(
@@ -1018,15 +849,17 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
             `${q}() changes ${snippet(textOf(this.input.src, target))}, a prototype shared by other objects`,
           );
         }
-      } else if (PROPERTY_GETTERS.has(q)) this.checkReflectGet(node, args);
-      else if (CODE_CALLS.has(q)) this.checkPayload(q, q === 'Function' ? args[args.length - 1] : args[0]);
-      else {
-        const dot = q.indexOf('.');
-        const module = q.slice(0, dot);
-        if (dot > 0 && (module === 'fs' || module === 'fs/promises') && FS_FUNCS.has(q.slice(dot + 1))) {
-          this.checkPaths(q, args);
-        }
+        break;
       }
+      case 'getter':
+        this.checkReflectGet(node, args);
+        break;
+      case 'code':
+        this.checkPayload(q, q === 'Function' ? args[args.length - 1] : args[0]);
+        break;
+      case 'paths':
+        this.checkPaths(q, args, true);
+        break;
     }
   }
 
@@ -1044,7 +877,7 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
   }
 
   private checkLoad(node: Node, what: string): void {
-    const arg = this.args(node)[0];
+    const arg = this.positional(node)[0];
     if (!arg) return;
     const spec = this.foldString(arg);
     if (spec?.exact) {
@@ -1071,7 +904,7 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
     if (!property || this.nameOf(property) !== 'readFileSync') return false;
     const read = member.parent;
     if (read?.type !== 'call_expression' || !this.fieldIs(read, 'function', member)) return false;
-    const source = this.args(read)[0];
+    const source = this.positional(read)[0];
     if (!source) return false;
     if (source.type === 'number') return textOf(this.input.src, source) === '0';
     const path = this.foldString(source);
@@ -1116,33 +949,12 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
     }
   }
 
-  private checkPaths(q: string, args: Node[]): void {
-    const [first, second] = args;
-    if (!first) return;
-    for (const arg of second ? [first, second] : [first]) {
-      const path = this.foldString(arg);
-      if (path && classifyPath(path.value) === 'outside') {
-        this.add(
-          'file_access',
-          arg,
-          `${q}() uses "${showPath(path.value)}", which is outside the working directory`,
-        );
-        return;
-      }
-    }
-    // A number is a file descriptor (0 is the run's own stdin).
-    const firstPath = this.foldString(first);
-    if ((!firstPath || !firstPath.exact) && this.unwrap(first).type !== 'number') {
-      this.add('file_access_dynamic', first, `${q}() uses a file path computed at run time`);
-    }
-  }
-
   private newExpression(node: Node): void {
     const ctor = node.childForFieldName('constructor');
     if (!ctor) return;
     const last = this.calleeName(ctor);
     if (last === null || (!NEW_NAMES.has(last) && !this.bindings.isAlias(last))) return;
-    const args = this.args(node);
+    const args = this.positional(node);
     if (last === 'constructor' && this.isConstructorAccess(ctor)) {
       if (args.some((a) => STRINGISH.has(this.unwrap(a).type))) this.constructorCall(node);
       return;
@@ -1159,7 +971,7 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
   }
 
   private isDynamicTarget(q: string): boolean {
-    return DYNAMIC_TARGETS.has(q) || moduleRule(q) !== undefined;
+    return DYNAMIC_TARGETS.has(q) || this.moduleRule(q) !== undefined;
   }
 
   private dynamicAccessMessage(object: Node): string {
@@ -1250,55 +1062,10 @@ class JavaScriptAnalyzer extends Analyzer<JsIdent> {
 
   private loop(node: Node, condition: Node | null, alwaysTrue = false): void {
     if (!alwaysTrue && (!condition || this.truthy(condition) !== true)) return;
-    const body = node.childForFieldName('body');
-    if (!body || this.hasExit(body, 0, 0, new Set())) return;
-    this.add(
-      'infinite_loop',
+    this.endlessUnlessExit(
       node,
       'This loop never ends: its condition is always true and its body has no break, return, throw or exit',
     );
-  }
-
-  /** Whether control can leave the loop whose body this is. Nested functions do not count. */
-  private hasExit(
-    node: Node,
-    loopDepth: number,
-    switchDepth: number,
-    innerLabels: Set<string>,
-    nesting = 0,
-  ): boolean {
-    // Pathologically deep bodies are given the benefit of the doubt rather than a stack overflow.
-    if (nesting > MAX_BODY_NESTING) return true;
-    const type = node.type;
-    switch (type) {
-      case 'break_statement': {
-        const label = node.childForFieldName('label');
-        if (label) return !innerLabels.has(textOf(this.input.src, label));
-        return loopDepth === 0 && switchDepth === 0;
-      }
-      case 'return_statement':
-      case 'throw_statement':
-      case 'yield_expression':
-        return true;
-      case 'call_expression': {
-        const fn = node.childForFieldName('function');
-        const chain = fn ? this.chainOf(fn, 0) : null;
-        if (chain && EXIT_CALLS.has(chain.join('.'))) return true;
-        break;
-      }
-      case 'labeled_statement': {
-        const label = node.childForFieldName('label');
-        if (label) innerLabels = new Set([...innerLabels, textOf(this.input.src, label)]);
-        break;
-      }
-    }
-    if (FUNCTION_TYPES.has(type)) return false;
-    const nextLoop = LOOP_TYPES.has(type) ? loopDepth + 1 : loopDepth;
-    const nextSwitch = type === 'switch_statement' ? switchDepth + 1 : switchDepth;
-    for (const child of node.namedChildren) {
-      if (this.hasExit(child, nextLoop, nextSwitch, innerLabels, nesting + 1)) return true;
-    }
-    return false;
   }
 }
 

@@ -1,15 +1,13 @@
 import type { Node } from 'web-tree-sitter';
-import { Analyzer, MAX_BODY_NESTING, MAX_NESTING, type Ident } from './analyzer.js';
+import type { FieldRole, Grammar } from '../grammar.js';
+import { Walker, type Args, type Ident, type IdentRef } from '../walker.js';
 import {
-  applyArithmetic,
   classifyPath,
   concatFolded,
   decodePayload,
   decodePyEscapes,
   formatCount,
-  importMessage,
   normalizePyIdentifier,
-  parseNumberLiteral,
   payloadMessage,
   referenceMessage,
   showPath,
@@ -20,11 +18,10 @@ import {
   type FoldedString,
   type ImportRule,
   type PayloadEncoding,
-} from './common.js';
-import type { RuleId } from './rules.js';
+} from '../common.js';
+import type { RuleId } from '../rules.js';
 
-// Node types handed to the analyser by the single tree walk (descendantsOfType runs it in wasm,
-// which is several times faster than stepping a cursor from JavaScript).
+// Node types handed to the walker by the single tree walk.
 const TYPES = [
   'import_statement',
   'import_from_statement',
@@ -108,10 +105,6 @@ const MODULES = table<ImportRule>({
   import_introspection: ['gc', 'inspect'],
   import_threading: ['threading', 'concurrent'],
 });
-
-function moduleRule(module: string): ImportRule | undefined {
-  return MODULES.get(module) ?? MODULES.get(module.split('.')[0] as string);
-}
 
 const OS_SPAWN = [
   'system',
@@ -295,23 +288,6 @@ const REFS = table<RuleId>({
   ],
 });
 
-const ENVIRONMENTS = new Set(['os.environ', 'os.environb', 'posix.environ']);
-/** Methods that hand out the whole environment mapping. */
-const ENVIRONMENT_DUMPERS = new Set(['items', 'keys', 'values', 'copy', '__iter__', '__repr__', '__str__']);
-/** Places where an expression is handed on whole: an argument, a splat, a value returned or formatted. */
-const ENVIRONMENT_DUMP_PARENTS = new Set([
-  'argument_list',
-  'keyword_argument',
-  'list_splat',
-  'dictionary_splat',
-  'return_statement',
-  'interpolation',
-  'list',
-  'tuple',
-  'pair',
-  'yield',
-]);
-
 /** Builtins that are dangerous by name; a bare reference to one is resolved and checked. */
 const BUILTIN_REFS = new Set([...REFS.keys()].filter((k) => !k.includes('.')));
 /** Last segments of REFS entries: an attribute with one of these names is worth resolving (`builtins.exec` too). */
@@ -455,7 +431,6 @@ const DECODER_NAMES = new Set(
 );
 /** Methods that turn text into bytes and back without changing the characters. */
 const TEXT_CODECS = new Set(['decode', 'encode']);
-const EXIT_CALLS = new Set(['exit', 'quit', 'sys.exit', 'os._exit', 'os.abort']);
 const ENDLESS_ITERATORS = new Set(['itertools.count', 'itertools.cycle']);
 
 /** Last segment of any callee the call handler cares about; other calls are skipped cheaply. */
@@ -480,17 +455,6 @@ const RESULT_CALLS = new Set(['__import__', 'import_module', 'getattr', 'vars'])
 
 const SEQUENCE_LITERALS = new Set(['string', 'concatenated_string', 'list', 'tuple']);
 
-/** Looks through parentheses, iteratively: `((((os)))).system` is os.system however deep. */
-function unwrap(node: Node): Node {
-  let cur = node;
-  while (cur.type === 'parenthesized_expression') {
-    const inner = cur.firstNamedChild;
-    if (!inner) break;
-    cur = inner;
-  }
-  return cur;
-}
-
 function isDunder(name: string): boolean {
   return name.length > 4 && name.startsWith('__') && name.endsWith('__');
 }
@@ -500,26 +464,6 @@ function normalize(chain: string[]): string {
   const start = chain.length > 1 && (chain[0] === 'builtins' || chain[0] === '__builtins__') ? 1 : 0;
   return chain.slice(start).join('.');
 }
-
-type Role = 'member' | 'reference' | 'binding' | 'declaration';
-
-const DECLARATION_PARENTS = new Set([
-  'function_definition',
-  'class_definition',
-  'parameters',
-  'lambda_parameters',
-  'default_parameter',
-  'typed_parameter',
-  'typed_default_parameter',
-  'list_splat_pattern',
-  'dictionary_splat_pattern',
-  'keyword_argument',
-  'dotted_name',
-  'aliased_import',
-  'import_from_statement',
-  'global_statement',
-  'nonlocal_statement',
-]);
 
 const PARAMETER_PARENTS = new Set([
   'parameters',
@@ -531,125 +475,263 @@ const PARAMETER_PARENTS = new Set([
   'dictionary_splat_pattern',
 ]);
 
-const BINDING_PARENTS = new Set([
-  'pattern_list',
-  'tuple_pattern',
-  'list_pattern',
-  'as_pattern_target',
-  'delete_statement',
+type CallKind = 'open' | 'paths' | 'attr' | 'getter' | 'import' | 'range' | 'alloc' | 'code';
+
+/** What each call the checks care about is checked for. */
+const CALL_KINDS = new Map<string, CallKind>([
+  ...[...OPEN_FUNCS].map((q): [string, CallKind] => [q, 'open']),
+  ...[...PATH_FUNCS, 'Path'].map((q): [string, CallKind] => [q, 'paths']),
+  ...[...ATTR_FUNCS].map((q): [string, CallKind] => [q, 'attr']),
+  ...[...GETTER_FUNCS].map((q): [string, CallKind] => [q, 'getter']),
+  ...[...IMPORT_FUNCS].map((q): [string, CallKind] => [q, 'import']),
+  ['range', 'range'],
+  ...[...ALLOC_FUNCS].map((q): [string, CallKind] => [q, 'alloc']),
+  ...[...CODE_FUNCS].map((q): [string, CallKind] => [q, 'code']),
 ]);
 
-interface Args {
-  positional: Node[];
-  keyword: Map<string, Node>;
-}
+const NAME_ROLE: FieldRole = { field: 'name', match: 'declaration', other: 'reference' };
+const LEFT_BINDS: FieldRole = { field: 'left', match: 'binding', other: 'reference' };
 
-class PythonAnalyzer extends Analyzer<Ident> {
+export const PYTHON: Grammar = {
+  walkTypes: TYPES,
+  identifierTypes: new Set(['identifier']),
+  identifier: 'identifier',
+  member: { type: 'attribute', object: 'object', property: 'attribute', propertyType: 'identifier' },
+  subscript: { type: 'subscript', object: 'value', index: 'subscript' },
+  call: {
+    type: 'call',
+    callee: 'function',
+    arguments: 'arguments',
+    argumentList: 'argument_list',
+    keyword: 'keyword_argument',
+    splats: new Set(['list_splat', 'dictionary_splat']),
+    stopAtSplat: false,
+  },
+  binary: 'binary_operator',
+  unary: 'unary_operator',
+  not: { type: 'not_operator' },
+  numbers: new Set(['integer', 'float']),
+  strings: new Set(['string']),
+  trues: new Set(['true']),
+  falses: new Set(['false', 'none']),
+  booleansAreNumbers: true,
+  unfoldedOperators: new Set(),
+  // Python integers are unbounded: ~v is -v - 1.
+  bitNot: (v) => -v - 1,
+  unwrapFirst: new Set(['parenthesized_expression']),
+  unwrapLast: new Set(),
+  globalObjects: new Set(),
+  loops: {
+    types: new Set(['while_statement', 'for_statement']),
+    exits: new Set(['return_statement', 'raise_statement', 'yield']),
+    scopes: new Set(['function_definition', 'class_definition', 'decorated_definition', 'lambda']),
+    breakType: 'break_statement',
+    exitCalls: new Set(['exit', 'quit', 'sys.exit', 'os._exit', 'os.abort']),
+  },
+  environment: {
+    names: new Set(['os.environ', 'os.environb', 'posix.environ']),
+    // An argument, a splat, a value returned or formatted: handed on whole.
+    dumpParents: new Set([
+      'argument_list',
+      'keyword_argument',
+      'list_splat',
+      'dictionary_splat',
+      'return_statement',
+      'interpolation',
+      'list',
+      'tuple',
+      'pair',
+      'yield',
+    ]),
+    loops: new Set(['for_statement', 'for_in_clause']),
+    dumpers: new Set(['items', 'keys', 'values', 'copy', '__iter__', '__repr__', '__str__']),
+    concatenates: false,
+  },
+  fieldRoles: new Map<string, FieldRole>([
+    ['attribute', { field: 'attribute', match: 'member', other: 'reference' }],
+    ['keyword_argument', NAME_ROLE],
+    ['default_parameter', NAME_ROLE],
+    ['typed_default_parameter', NAME_ROLE],
+    ['function_definition', NAME_ROLE],
+    ['class_definition', NAME_ROLE],
+    ['assignment', LEFT_BINDS],
+    ['augmented_assignment', LEFT_BINDS],
+    ['for_statement', LEFT_BINDS],
+    ['for_in_clause', LEFT_BINDS],
+    ['named_expression', { field: 'name', match: 'binding', other: 'reference' }],
+  ]),
+  fixedRoles: new Map([
+    ...[
+      'parameters',
+      'lambda_parameters',
+      'typed_parameter',
+      'list_splat_pattern',
+      'dictionary_splat_pattern',
+      'dotted_name',
+      'aliased_import',
+      'import_from_statement',
+      'global_statement',
+      'nonlocal_statement',
+    ].map((t): [string, 'declaration'] => [t, 'declaration']),
+    ...['pattern_list', 'tuple_pattern', 'list_pattern', 'as_pattern_target', 'delete_statement'].map(
+      (t): [string, 'binding'] => [t, 'binding'],
+    ),
+  ]),
+  modules: MODULES,
+  moduleSeparator: '.',
+  refs: REFS,
+  shadowable: BUILTIN_REFS,
+  callKinds: CALL_KINDS,
+  callNames: CALL_NAMES,
+  aliasCarriers: new Set([
+    ...BUILTIN_REFS,
+    ...MEMBER_NAMES,
+    ...CALL_NAMES,
+    ...ESCAPE_DUNDERS,
+    ...MODULES.keys(),
+    'sys',
+    'types',
+    'itertools',
+  ]),
+  normalize,
+};
+
+class PythonAnalyzer extends Walker {
   /** Bodies of functions with a parameter named like a dangerous builtin, by name. */
   private readonly parameterScopes = new Map<string, [number, number][]>();
   private readonly globalNames = new Set<string>();
 
   constructor(input: AnalysisInput) {
-    super(input, normalize, BUILTIN_REFS);
+    super(input, PYTHON);
   }
 
-  run(root: Node): void {
-    const others: { node: Node; type: string }[] = [];
-    for (const node of root.descendantsOfType(TYPES)) {
-      const type = node.type;
-      switch (type) {
-        case 'identifier':
-          this.ids.push({ node, name: this.readName(node) });
-          break;
-        case 'import_statement':
-          this.importStatement(node);
-          break;
-        case 'import_from_statement':
-          this.importFrom(node);
-          break;
-        case 'assignment':
-          this.assignment(node);
-          break;
-        default:
-          others.push({ node, type });
+  protected collect(node: Node, type: string): boolean {
+    switch (type) {
+      case 'import_statement':
+        this.importStatement(node);
+        return false;
+      case 'import_from_statement':
+        this.importFrom(node);
+        return false;
+      case 'assignment':
+        this.assignment(node);
+        return false;
+      default:
+        return true;
+    }
+  }
+
+  protected check(node: Node, type: string): void {
+    switch (type) {
+      case 'call': {
+        const fn = node.childForFieldName('function');
+        if (fn) this.call(node, fn);
+        break;
+      }
+      case 'subscript':
+        this.subscript(node);
+        break;
+      case 'binary_operator':
+        this.binaryOperator(node);
+        break;
+      case 'while_statement':
+        this.whileStatement(node);
+        break;
+      case 'for_statement':
+        this.forStatement(node);
+        break;
+      case 'print_statement':
+      case 'exec_statement':
+        this.add(
+          'syntax_error',
+          node,
+          `Syntax error: Python 2 ${type === 'print_statement' ? 'print' : 'exec'} statement; Python 3 needs a call with parentheses`,
+        );
+        break;
+    }
+  }
+
+  protected checkCall(kind: string, q: string, node: Node, args: Args): void {
+    switch (kind as CallKind) {
+      case 'open':
+        this.checkOpen(q, args);
+        break;
+      case 'paths':
+        this.checkPaths(q, args.positional, false);
+        break;
+      case 'attr':
+        this.checkAttrFunc(q, node, args);
+        break;
+      case 'getter':
+        this.checkGetter(q, args);
+        break;
+      case 'import': {
+        const arg = args.positional[0] ?? args.keyword.get('name');
+        const module = arg ? this.foldString(arg) : null;
+        if (arg && module?.exact) this.checkImport(module.value, arg);
+        break;
+      }
+      case 'range':
+        this.checkRange(node, args);
+        break;
+      case 'alloc': {
+        const n = args.positional[0];
+        const v = n ? this.foldNumber(n) : null;
+        if (v !== null && v > this.input.policy.maxLiteralRange) {
+          this.add('huge_allocation', node, this.hugeMessage(`${q}(${formatCount(v)})`, v, 'bytes'));
+        }
+        break;
+      }
+      case 'code': {
+        const code = args.positional[0] ?? args.keyword.get('source');
+        const payload = code ? this.foldString(code) : null;
+        if (code && payload?.decodedFrom)
+          this.add('encoded_payload', code, payloadMessage(`${q}()`, payload));
+        break;
       }
     }
-    this.findAliases();
-    this.identifiers();
-    for (const { node, type } of others) {
-      switch (type) {
-        case 'call':
-          this.call(node);
-          break;
-        case 'subscript':
-          this.subscript(node);
-          break;
-        case 'binary_operator':
-          this.binaryOperator(node);
-          break;
-        case 'while_statement':
-          this.whileStatement(node);
-          break;
-        case 'for_statement':
-          this.forStatement(node);
-          break;
-        case 'print_statement':
-        case 'exec_statement':
-          this.add(
-            'syntax_error',
-            node,
-            `Syntax error: Python 2 ${type === 'print_statement' ? 'print' : 'exec'} statement; Python 3 needs a call with parentheses`,
-          );
-          break;
+  }
+
+  // ---- identifiers -----------------------------------------------------------------------
+
+  protected wantsIdentifier({ name }: Ident): boolean {
+    return (
+      ESCAPE_DUNDERS.has(name) ||
+      FRAME_ATTRS.has(name) ||
+      MEMBER_NAMES.has(name) ||
+      BUILTIN_REFS.has(name) ||
+      this.bindings.isAlias(name)
+    );
+  }
+
+  protected override noteBinding({ name, parent }: IdentRef): void {
+    if (!BUILTIN_REFS.has(name)) return;
+    this.bindings.countBinding(name);
+    const parentType = parent.type;
+    if (parentType === 'global_statement' || parentType === 'nonlocal_statement') this.globalNames.add(name);
+    else if (PARAMETER_PARENTS.has(parentType)) this.recordParameter(name, parent);
+  }
+
+  protected checkIdentifier({ node, name, parent, role }: IdentRef): void {
+    if (ESCAPE_DUNDERS.has(name) && role !== 'declaration') {
+      this.add('introspection_escape', node, referenceMessage('introspection_escape', name));
+    }
+    if (role === 'member') {
+      if (FRAME_ATTRS.has(name)) {
+        this.add('introspection_escape', node, `Uses the frame attribute ${name}, ${ESCAPE_PURPOSE}`);
+      }
+      if (MEMBER_NAMES.has(name)) this.checkChain(parent, node);
+    } else if (role === 'reference') {
+      if (BUILTIN_REFS.has(name) && this.isParameter(name, node)) return;
+      const star = this.bindings.starModules.length > 0;
+      if (BUILTIN_REFS.has(name) || this.bindings.isAlias(name) || (star && MEMBER_NAMES.has(name))) {
+        for (const q of this.resolver.resolve([name])) this.checkRef(q, node);
       }
     }
   }
 
   protected decodeName(text: string): string {
     return normalizePyIdentifier(text);
-  }
-
-  protected checkRef(q: string, node: Node): void {
-    const rule = REFS.get(q);
-    if (!rule) return;
-    this.add(rule, node, referenceMessage(rule, q));
-    if (ENVIRONMENTS.has(q) && this.readsWholeEnvironment(node)) {
-      this.add('environment_dump', node, referenceMessage('environment_dump', q));
-    }
-  }
-
-  /**
-   * Whether the environment mapping named at `node` is handed on whole (an argument, iterated, splatted,
-   * copied, its items listed) rather than read one key at a time (`os.environ["HOME"]`, `.get`, `in`).
-   */
-  private readsWholeEnvironment(node: Node): boolean {
-    let expression = node;
-    let parent = node.parent;
-    if (
-      parent?.type === 'attribute' &&
-      parent.childForFieldName('attribute')?.startIndex === node.startIndex
-    ) {
-      expression = parent;
-      parent = parent.parent;
-    }
-    while (parent?.type === 'parenthesized_expression') {
-      expression = parent;
-      parent = parent.parent;
-    }
-    if (!parent) return false;
-    if (parent.type === 'attribute') {
-      const attribute = parent.childForFieldName('attribute');
-      return !!attribute && ENVIRONMENT_DUMPERS.has(this.nameOf(attribute));
-    }
-    if (parent.type === 'for_statement' || parent.type === 'for_in_clause') {
-      return parent.childForFieldName('right')?.startIndex === expression.startIndex;
-    }
-    return ENVIRONMENT_DUMP_PARENTS.has(parent.type);
-  }
-
-  private checkImport(module: string, node: Node): void {
-    const rule = moduleRule(module);
-    if (rule) this.add(rule, node, importMessage(rule, module));
   }
 
   // ---- bindings --------------------------------------------------------------------------
@@ -706,47 +788,7 @@ class PythonAnalyzer extends Analyzer<Ident> {
     }
   }
 
-  /** Keeps only the assignments that can carry something dangerous (see Analyzer.acceptAliases). */
-  private findAliases(): void {
-    const interesting = ({ name: n }: Ident): boolean =>
-      BUILTIN_REFS.has(n) ||
-      MEMBER_NAMES.has(n) ||
-      CALL_NAMES.has(n) ||
-      ESCAPE_DUNDERS.has(n) ||
-      MODULES.has(n) ||
-      n === 'sys' ||
-      n === 'types' ||
-      n === 'itertools' ||
-      this.bindings.isAlias(n);
-    this.acceptAliases((start, end) => this.someIdWithin(start, end, interesting));
-  }
-
   // ---- identifiers -----------------------------------------------------------------------
-
-  private role(node: Node, parent: Node): Role {
-    const type = parent.type;
-    if (type === 'attribute') {
-      return parent.childForFieldName('attribute')?.id === node.id ? 'member' : 'reference';
-    }
-    if (type === 'keyword_argument' || type === 'default_parameter' || type === 'typed_default_parameter') {
-      return parent.childForFieldName('name')?.id === node.id ? 'declaration' : 'reference';
-    }
-    if (type === 'function_definition' || type === 'class_definition') {
-      return parent.childForFieldName('name')?.id === node.id ? 'declaration' : 'reference';
-    }
-    if (DECLARATION_PARENTS.has(type)) return 'declaration';
-    if (BINDING_PARENTS.has(type)) return 'binding';
-    if (type === 'assignment' || type === 'augmented_assignment' || type === 'for_statement') {
-      return parent.childForFieldName('left')?.id === node.id ? 'binding' : 'reference';
-    }
-    if (type === 'for_in_clause') {
-      return parent.childForFieldName('left')?.id === node.id ? 'binding' : 'reference';
-    }
-    if (type === 'named_expression') {
-      return parent.childForFieldName('name')?.id === node.id ? 'binding' : 'reference';
-    }
-    return 'reference';
-  }
 
   /**
    * Records the body of the function that a parameter named like a dangerous builtin belongs to:
@@ -775,87 +817,18 @@ class PythonAnalyzer extends Analyzer<Ident> {
     return this.parameterScopes.get(name)?.some(([start, end]) => at >= start && at < end) ?? false;
   }
 
-  private identifiers(): void {
-    const star = this.bindings.starModules.length > 0;
-    const refs: { node: Node; name: string; parent: Node; role: Role }[] = [];
-    for (const { node, name } of this.ids) {
-      if (
-        !ESCAPE_DUNDERS.has(name) &&
-        !FRAME_ATTRS.has(name) &&
-        !MEMBER_NAMES.has(name) &&
-        !BUILTIN_REFS.has(name) &&
-        !this.bindings.isAlias(name)
-      ) {
-        continue;
-      }
-      const parent = node.parent;
-      if (!parent) continue;
-      const role = this.role(node, parent);
-      if (role !== 'reference' && role !== 'member' && BUILTIN_REFS.has(name)) {
-        this.bindings.countBinding(name);
-        const parentType = parent.type;
-        if (parentType === 'global_statement' || parentType === 'nonlocal_statement')
-          this.globalNames.add(name);
-        else if (PARAMETER_PARENTS.has(parentType)) this.recordParameter(name, parent);
-      }
-      refs.push({ node, name, parent, role });
-    }
-    for (const { node, name, parent, role } of refs) {
-      if (ESCAPE_DUNDERS.has(name) && role !== 'declaration') {
-        this.add('introspection_escape', node, referenceMessage('introspection_escape', name));
-      }
-      if (role === 'member') {
-        if (FRAME_ATTRS.has(name)) {
-          this.add('introspection_escape', node, `Uses the frame attribute ${name}, ${ESCAPE_PURPOSE}`);
-        }
-        if (MEMBER_NAMES.has(name)) this.checkChain(parent, node);
-      } else if (role === 'reference') {
-        if (BUILTIN_REFS.has(name) && this.isParameter(name, node)) continue;
-        if (BUILTIN_REFS.has(name) || this.bindings.isAlias(name) || (star && MEMBER_NAMES.has(name))) {
-          for (const q of this.resolver.resolve([name])) this.checkRef(q, node);
-        }
-      }
-    }
-  }
-
   // ---- expressions -----------------------------------------------------------------------
 
-  /** The dotted path an expression denotes syntactically (`os.path.join` → ['os','path','join']). */
-  protected chainOf(expression: Node, depth: number): string[] | null {
-    if (depth > MAX_NESTING) return null;
-    const node = unwrap(expression);
-    switch (node.type) {
-      case 'identifier':
-        return [this.nameOf(node)];
-      case 'attribute': {
-        const object = node.childForFieldName('object');
-        const attribute = node.childForFieldName('attribute');
-        if (!object || !attribute) return null;
-        const base = this.chainOf(object, depth + 1);
-        return base ? [...base, this.nameOf(attribute)] : null;
-      }
-      case 'subscript': {
-        // `sys.modules['os']` is the os module; `__builtins__['eval']` is eval.
-        const value = node.childForFieldName('value');
-        const index = node.childForFieldName('subscript');
-        const key = index ? this.foldString(index) : null;
-        if (!value || !key?.exact) return null;
-        const base = this.chainOf(value, depth + 1);
-        if (!base) return null;
-        if (base.join('.') === 'sys.modules') return key.value.split('.');
-        // `builtins.__dict__['exec']` and `os.__dict__['system']` are the attributes themselves.
-        if (base.length > 1 && base[base.length - 1] === '__dict__') return [...base.slice(0, -1), key.value];
-        return [...base, key.value];
-      }
-      case 'call':
-        return this.callResultChain(node, depth);
-      default:
-        return null;
-    }
+  protected override subscriptChain(base: string[], key: string): string[] {
+    // `sys.modules['os']` is the os module; `__builtins__['eval']` is eval.
+    if (base.length === 2 && base[0] === 'sys' && base[1] === 'modules') return key.split('.');
+    // `builtins.__dict__['exec']` and `os.__dict__['system']` are the attributes themselves.
+    if (base.length > 1 && base[base.length - 1] === '__dict__') return [...base.slice(0, -1), key];
+    return [...base, key];
   }
 
   /** What a call returns, when it is a module or attribute we can name (`__import__('os')`). */
-  private callResultChain(node: Node, depth: number): string[] | null {
+  protected callChain(node: Node, depth: number): string[] | null {
     const fn = node.childForFieldName('function');
     if (!fn) return null;
     const fnChain = this.chainOf(fn, depth + 1);
@@ -886,23 +859,14 @@ class PythonAnalyzer extends Analyzer<Ident> {
     return null;
   }
 
-  private args(call: Node): Args {
-    const positional: Node[] = [];
-    const keyword = new Map<string, Node>();
-    const list = call.childForFieldName('arguments');
-    if (list && list.type === 'argument_list') {
-      for (const arg of list.namedChildren) {
-        const type = arg.type;
-        if (type === 'keyword_argument') {
-          const name = arg.childForFieldName('name');
-          const value = arg.childForFieldName('value');
-          if (name && value) keyword.set(this.nameOf(name), value);
-        } else if (type !== 'comment' && type !== 'list_splat' && type !== 'dictionary_splat') {
-          positional.push(arg);
-        }
-      }
+  protected foldLiteral(node: Node): FoldedString | null {
+    if (node.type === 'string') return this.stringLiteral(node);
+    if (node.type !== 'concatenated_string') return null;
+    let result: FoldedString | null = { value: '', exact: true };
+    for (const part of node.namedChildren) {
+      if (part.type === 'string') result = concatFolded(result, this.stringLiteral(part));
     }
-    return { positional, keyword };
+    return result;
   }
 
   private stringLiteral(node: Node): FoldedString {
@@ -934,47 +898,14 @@ class PythonAnalyzer extends Analyzer<Ident> {
     return { value, exact };
   }
 
-  /** Folds string literals, implicit and `+` concatenation and single-assignment constants. */
-  private foldString(expression: Node, depth = 0): FoldedString | null {
-    if (depth > MAX_NESTING) return null;
-    const node = unwrap(expression);
-    switch (node.type) {
-      case 'string':
-        return this.stringLiteral(node);
-      case 'concatenated_string': {
-        let result: FoldedString | null = { value: '', exact: true };
-        for (const part of node.namedChildren) {
-          if (part.type === 'string') result = concatFolded(result, this.stringLiteral(part));
-        }
-        return result;
-      }
-      case 'binary_operator': {
-        if (node.childForFieldName('operator')?.type !== '+') return null;
-        const left = node.childForFieldName('left');
-        const right = node.childForFieldName('right');
-        const a = left ? this.foldString(left, depth + 1) : null;
-        const b = right ? this.foldString(right, depth + 1) : null;
-        return concatFolded(a, b);
-      }
-      case 'identifier': {
-        const value = this.constants.get(this.nameOf(node));
-        return value ? this.foldString(value, depth + 1) : null;
-      }
-      case 'call':
-        return this.foldDecoding(node, depth);
-      default:
-        return null;
-    }
-  }
-
   /**
    * The text a decoding call yields: `base64.b64decode('…')`, `bytes.fromhex('…')`,
    * `codecs.decode('…', 'rot13')`, and `.decode()` of folded bytes.
    */
-  private foldDecoding(node: Node, depth: number): FoldedString | null {
+  protected foldCall(node: Node, depth: number): FoldedString | null {
     const fn = node.childForFieldName('function');
     if (!fn) return null;
-    const callee = unwrap(fn);
+    const callee = this.unwrap(fn);
     const args = this.args(node);
     const first = args.positional[0];
     if (callee.type === 'attribute') {
@@ -1004,129 +935,7 @@ class PythonAnalyzer extends Analyzer<Ident> {
     return null;
   }
 
-  /** Constant-folds numeric expressions: literals, + - * / // % ** << and single-assignment names. */
-  private foldNumber(expression: Node, depth = 0): number | null {
-    if (depth > MAX_NESTING) return null;
-    const node = unwrap(expression);
-    switch (node.type) {
-      case 'integer':
-      case 'float':
-        return parseNumberLiteral(textOf(this.input.src, node));
-      case 'true':
-        return 1;
-      case 'false':
-        return 0;
-      case 'unary_operator': {
-        const op = node.childForFieldName('operator')?.type;
-        const arg = node.childForFieldName('argument');
-        const v = arg ? this.foldNumber(arg, depth + 1) : null;
-        if (v === null) return null;
-        return op === '-' ? -v : op === '+' ? v : op === '~' ? -v - 1 : null;
-      }
-      case 'binary_operator': {
-        const op = node.childForFieldName('operator')?.type;
-        const left = node.childForFieldName('left');
-        const right = node.childForFieldName('right');
-        if (!op || !left || !right) return null;
-        const a = this.foldNumber(left, depth + 1);
-        const b = a === null ? null : this.foldNumber(right, depth + 1);
-        return a === null || b === null ? null : applyArithmetic(op, a, b);
-      }
-      case 'identifier': {
-        const value = this.constants.get(this.nameOf(node));
-        return value ? this.foldNumber(value, depth + 1) : null;
-      }
-      default:
-        return null;
-    }
-  }
-
-  private truthy(expression: Node, depth = 0): boolean | null {
-    if (depth > MAX_NESTING) return null;
-    const node = unwrap(expression);
-    switch (node.type) {
-      case 'true':
-        return true;
-      case 'false':
-      case 'none':
-        return false;
-      case 'integer':
-      case 'float': {
-        const v = this.foldNumber(node);
-        return v === null ? null : v !== 0;
-      }
-      case 'string': {
-        const s = this.stringLiteral(node);
-        return s.exact ? s.value.length > 0 : null;
-      }
-      case 'not_operator': {
-        const arg = node.childForFieldName('argument');
-        const v = arg ? this.truthy(arg, depth + 1) : null;
-        return v === null ? null : !v;
-      }
-      case 'identifier': {
-        // `running = True` assigned once and never again: the loop cannot stop through it.
-        const value = this.constants.get(this.nameOf(node));
-        return value ? this.truthy(value, depth + 1) : null;
-      }
-      default:
-        return null;
-    }
-  }
-
   // ---- calls -----------------------------------------------------------------------------
-
-  private call(node: Node): void {
-    const callee = node.childForFieldName('function');
-    if (!callee) return;
-    const fn = unwrap(callee);
-    const fnType = fn.type;
-    let last: string;
-    if (fnType === 'identifier') {
-      last = this.nameOf(fn);
-      if (!CALL_NAMES.has(last) && !this.bindings.isAlias(last)) return;
-    } else if (fnType === 'attribute') {
-      const attribute = fn.childForFieldName('attribute');
-      if (!attribute) return;
-      last = this.nameOf(attribute);
-      if (!CALL_NAMES.has(last)) return;
-    } else if (fnType === 'subscript') {
-      // vars(os)['system'](…) and sys.modules['os'].open(…)
-      const index = fn.childForFieldName('subscript');
-      const key = index ? this.foldString(index) : null;
-      if (!key?.exact || !CALL_NAMES.has(key.value)) return;
-    } else {
-      return;
-    }
-    const chain = this.chainOf(fn, 0);
-    if (!chain) return;
-    const qs = this.resolver.resolve(chain);
-    let args: Args | undefined;
-    const getArgs = (): Args => (args ??= this.args(node));
-    for (const q of qs) {
-      if (OPEN_FUNCS.has(q)) this.checkOpen(q, getArgs());
-      else if (PATH_FUNCS.has(q) || q === 'Path') this.checkPaths(q, getArgs());
-      else if (ATTR_FUNCS.has(q)) this.checkAttrFunc(q, node, getArgs());
-      else if (GETTER_FUNCS.has(q)) this.checkGetter(q, getArgs());
-      else if (IMPORT_FUNCS.has(q)) {
-        const arg = getArgs().positional[0] ?? getArgs().keyword.get('name');
-        const module = arg ? this.foldString(arg) : null;
-        if (arg && module?.exact) this.checkImport(module.value, arg);
-      } else if (q === 'range') this.checkRange(node, getArgs());
-      else if (CODE_FUNCS.has(q)) {
-        const code = getArgs().positional[0] ?? getArgs().keyword.get('source');
-        const payload = code ? this.foldString(code) : null;
-        if (code && payload?.decodedFrom)
-          this.add('encoded_payload', code, payloadMessage(`${q}()`, payload));
-      } else if (ALLOC_FUNCS.has(q)) {
-        const n = getArgs().positional[0];
-        const v = n ? this.foldNumber(n) : null;
-        if (v !== null && v > this.input.policy.maxLiteralRange) {
-          this.add('huge_allocation', node, this.hugeMessage(`${q}(${formatCount(v)})`, v, 'bytes'));
-        }
-      }
-    }
-  }
 
   private checkOpen(q: string, args: Args): void {
     const arg = args.positional[0] ?? args.keyword.get('file') ?? args.keyword.get('path');
@@ -1142,19 +951,6 @@ class PythonAnalyzer extends Analyzer<Ident> {
       );
     } else if (!path || !path.exact) {
       this.add('file_access_dynamic', arg, `${q}() opens a file whose path is computed at run time`);
-    }
-  }
-
-  private checkPaths(q: string, args: Args): void {
-    for (const arg of args.positional.slice(0, 2)) {
-      const path = this.foldString(arg);
-      if (path && classifyPath(path.value) === 'outside') {
-        this.add(
-          'file_access',
-          arg,
-          `${q}() uses "${showPath(path.value)}", which is outside the working directory`,
-        );
-      }
     }
   }
 
@@ -1226,16 +1022,12 @@ class PythonAnalyzer extends Analyzer<Ident> {
     }
   }
 
-  private hugeMessage(what: string, n: number, unit: string): string {
-    return `${what} produces ${formatCount(n)} ${unit}, above the limit of ${formatCount(this.input.policy.maxLiteralRange)}`;
-  }
-
   // ---- other shapes ----------------------------------------------------------------------
 
   private subscript(node: Node): void {
     const index = node.childForFieldName('subscript');
     if (!index) return;
-    const indexType = unwrap(index).type;
+    const indexType = this.unwrap(index).type;
     if (indexType === 'integer' || indexType === 'slice') return;
     const key = this.foldString(index);
     if (!key?.exact) return;
@@ -1254,8 +1046,8 @@ class PythonAnalyzer extends Analyzer<Ident> {
     if (!left || !right) return;
     const max = this.input.policy.maxLiteralRange;
     if (op === '*') {
-      const leftSeq = SEQUENCE_LITERALS.has(unwrap(left).type);
-      const rightSeq = !leftSeq && SEQUENCE_LITERALS.has(unwrap(right).type);
+      const leftSeq = SEQUENCE_LITERALS.has(this.unwrap(left).type);
+      const rightSeq = !leftSeq && SEQUENCE_LITERALS.has(this.unwrap(right).type);
       if (!leftSeq && !rightSeq) return;
       const n = this.foldNumber(leftSeq ? right : left);
       if (n !== null && n > max) {
@@ -1279,21 +1071,16 @@ class PythonAnalyzer extends Analyzer<Ident> {
 
   private whileStatement(node: Node): void {
     const condition = node.childForFieldName('condition');
-    const body = node.childForFieldName('body');
-    if (!condition || !body || this.truthy(condition) !== true) return;
-    if (!this.hasExit(body, 0)) {
-      this.add(
-        'infinite_loop',
-        node,
-        'This while loop never ends: its condition is always true and its body has no break, return, raise or exit',
-      );
-    }
+    if (!condition || this.truthy(condition) !== true) return;
+    this.endlessUnlessExit(
+      node,
+      'This while loop never ends: its condition is always true and its body has no break, return, raise or exit',
+    );
   }
 
   private forStatement(node: Node): void {
     const right = node.childForFieldName('right');
-    const body = node.childForFieldName('body');
-    if (!right || !body || right.type !== 'call') return;
+    if (!right || right.type !== 'call') return;
     const fn = right.childForFieldName('function');
     const chain = fn ? this.chainOf(fn, 0) : null;
     if (!chain) return;
@@ -1301,54 +1088,12 @@ class PythonAnalyzer extends Analyzer<Ident> {
     const endless =
       qs.some((q) => ENDLESS_ITERATORS.has(q)) ||
       (qs.includes('itertools.repeat') && this.args(right).positional.length === 1);
-    if (endless && !this.hasExit(body, 0)) {
-      this.add(
-        'infinite_loop',
+    if (endless) {
+      this.endlessUnlessExit(
         node,
         'This for loop never ends: it iterates over an endless iterator and its body has no break, return, raise or exit',
       );
     }
-  }
-
-  /** Whether control can leave the loop whose body this is. Nested functions do not count. */
-  private hasExit(node: Node, loopDepth: number, nesting = 0): boolean {
-    // Pathologically deep bodies are given the benefit of the doubt rather than a stack overflow.
-    if (nesting > MAX_BODY_NESTING) return true;
-    for (const child of node.namedChildren) {
-      switch (child.type) {
-        case 'break_statement':
-          if (loopDepth === 0) return true;
-          break;
-        case 'return_statement':
-        case 'raise_statement':
-        case 'yield':
-          return true;
-        case 'function_definition':
-        case 'class_definition':
-        case 'decorated_definition':
-        case 'lambda':
-          break;
-        case 'while_statement':
-        case 'for_statement': {
-          // A break in the inner loop's body ends the inner loop; one in its else clause ends ours.
-          const body = child.childForFieldName('body');
-          const alternative = child.childForFieldName('alternative');
-          if (body && this.hasExit(body, loopDepth + 1, nesting + 1)) return true;
-          if (alternative && this.hasExit(alternative, loopDepth, nesting + 1)) return true;
-          break;
-        }
-        case 'call': {
-          const fn = child.childForFieldName('function');
-          const chain = fn ? this.chainOf(fn, 0) : null;
-          if (chain && EXIT_CALLS.has(chain.join('.'))) return true;
-          if (this.hasExit(child, loopDepth, nesting + 1)) return true;
-          break;
-        }
-        default:
-          if (this.hasExit(child, loopDepth, nesting + 1)) return true;
-      }
-    }
-    return false;
   }
 }
 
