@@ -434,6 +434,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
       if (!existsSync(BWRAP)) return { ...base, available: false, detail: 'bubblewrap is not installed' };
       const version = spawnSync(BWRAP, ['--version'], { encoding: 'utf8' }).stdout.trim();
       let sandbox: Sandbox | undefined;
+      const began = performance.now();
       try {
         sandbox = await start({ argv: ['/bin/true'] }, options.defaults);
         const result = await superviseRun(sandbox, {}, options.defaults);
@@ -449,7 +450,8 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
       } finally {
         await sandbox?.release().catch(() => {});
       }
-      return { ...base, available: true, detail: version };
+      const ms = Math.round(performance.now() - began);
+      return { ...base, available: true, detail: `${version}; cold start + /bin/true ${ms} ms` };
     },
     async close() {
       if (options.uids) await seccompKills.release();
