@@ -269,8 +269,20 @@ describe('GET /audit', () => {
 describe('secrets', () => {
   it('no key, code secret or environment value in the audit rows, the log lines or (keys) the database file', async () => {
     const key = await keyOf(url, TENANT);
+    // A well-formed key this server never issued: refused, and not written down anywhere either.
+    const forged = `wdn_${'f'.repeat(64)}`;
+    const refused = await call(
+      url,
+      'POST',
+      '/execute',
+      { language: 'python', code: 'print(1)' },
+      {
+        authorization: `Bearer ${forged}`,
+      },
+    );
+    expect(refused.status).toBe(401);
     const rows = JSON.stringify((await audit('limit=500')).records);
-    for (const secret of [key, CODE_SECRET, ENV_SECRET]) {
+    for (const secret of [key, forged, CODE_SECRET, ENV_SECRET]) {
       expect(rows).not.toContain(secret);
       expect(logLines.join('\n')).not.toContain(secret);
     }
@@ -282,6 +294,7 @@ describe('secrets', () => {
       .join('');
     expect(db).toContain(sha256(`token = "${CODE_SECRET}"\nprint(len(token))\n`));
     expect(db).not.toContain(key);
+    expect(db).not.toContain(forged);
     expect(db).not.toContain(key.slice(4, 40));
   });
 });
