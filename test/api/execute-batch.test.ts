@@ -55,16 +55,21 @@ describe('POST /execute/batch with workers', () => {
         { ...py('print(input())'), stdin: 'x', test_cases: [{ name: 'a', expected_output: 'a' }] },
         { language: 'javascript', code: 'console.log("fifth")', colour: 'red' },
         { language: 'javascript', code: 'console.log("sixth")' },
+        { ...py('print(7)'), callback_url: 'http://127.0.0.1:9/hook' },
       ],
     });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     const items = res.body.submissions;
-    expect(items.map((i) => i.index)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(items.map((i) => i.index)).toEqual([0, 1, 2, 3, 4, 5, 6]);
     expect(accepted(items[0]).response?.output).toBe('first\n');
     expect(refused(items[1])).toMatchObject({ code: 'unknown_language', field: 'submissions.1.language' });
     expect(refused(items[2])).toMatchObject({ code: 'invalid_request', field: 'submissions.2.code' });
     expect(refused(items[3])).toMatchObject({ field: 'submissions.3.stdin' });
     expect(refused(items[4])).toMatchObject({ field: 'submissions.4.colour' });
+    expect(refused(items[6])).toMatchObject({
+      code: 'invalid_callback_url',
+      field: 'submissions.6.callback_url',
+    });
     const sixth = accepted(items[5]);
     expect(sixth.status).toBe('done');
     expect(sixth.response?.output).toBe('sixth\n');
