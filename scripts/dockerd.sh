@@ -17,12 +17,13 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 0
 fi
 # The runsc runtime (Docker + gVisor) when runsc is installed: gVisor's own network stack would
-# otherwise ignore Docker's network mode, so it gets --network=none. Our own config file, so the
-# host's /etc/docker/daemon.json is neither read nor changed.
+# otherwise ignore Docker's network mode (--network=none), and it applies a container's seccomp
+# profile to the programs inside only when asked (--oci-seccomp). Our own config file, so the host's
+# /etc/docker/daemon.json is neither read nor changed.
 config=/run/warden/dockerd.json
 mkdir -p /run/warden
 if [ -x /usr/bin/runsc ]; then
-  echo '{"runtimes":{"runsc":{"path":"/usr/bin/runsc","runtimeArgs":["--network=none"]}}}' >"$config"
+  echo '{"runtimes":{"runsc":{"path":"/usr/bin/runsc","runtimeArgs":["--network=none","--oci-seccomp"]}}}' >"$config"
 else
   echo '{}' >"$config"
 fi

@@ -156,3 +156,42 @@ describe.runIf(available)('in a docker container', () => {
     expect(r).toMatchObject({ status: 'success', stdout: '1 2\n' });
   });
 });
+
+const runscRegistered =
+  available &&
+  (await docker.info().then(
+    (info: { Runtimes?: Record<string, unknown> }) => 'runsc' in (info.Runtimes ?? {}),
+    () => false,
+  ));
+
+describe.runIf(runscRegistered)('in a docker container under the runsc runtime (Docker + gVisor)', () => {
+  let engine: Engine;
+  beforeAll(() => {
+    engine = testEngine({ backend: 'docker', docker: { runtime: 'runsc' } });
+  });
+  afterAll(() => engine?.shutdown());
+
+  it("runs Python and node (threads: clone3 is gVisor's own ENOSYS, not our EPERM)", async () => {
+    const py = await engine.run({
+      argv: [
+        '/usr/bin/python3',
+        '-c',
+        'import threading, os\nt = threading.Thread(target=print, args=(os.uname().sysname,))\nt.start(); t.join()',
+      ],
+    });
+    expect(py).toMatchObject({ status: 'success', stdout: 'Linux\n', isolation: 'container' });
+    const js = await engine.run({ argv: ['/usr/bin/node', '-e', 'console.log(6 * 7)'] });
+    expect(js).toMatchObject({ status: 'success', stdout: '42\n' });
+  });
+
+  it('kills a forbidden system call inside gVisor (the profile is applied by its sentry)', async () => {
+    const r = await engine.run({
+      argv: [
+        '/usr/bin/python3',
+        '-c',
+        'import ctypes\nprint("before", flush=True)\nctypes.CDLL(None).syscall(101, 0, 0, 0, 0)\nprint("after")',
+      ],
+    });
+    expect(r).toMatchObject({ status: 'security_violation', signal: 'SIGSYS', stdout: 'before\n' });
+  });
+});

@@ -29,9 +29,18 @@ interface ArgRule {
   op: 'SCMP_CMP_GE' | 'SCMP_CMP_LE' | 'SCMP_CMP_MASKED_EQ';
 }
 
+/**
+ * The runtime that applies the profile. runc: libseccomp, every action. runsc (gVisor 2022, with
+ * --oci-seccomp): its sentry knows only the thread variant of kill (which it applies to the whole
+ * thread group as well) and ignores `errnoRet` (every errno rule fails with EPERM): so the ENOSYS
+ * rules are left out — gVisor implements neither clone3 nor io_uring, they are ENOSYS there already,
+ * while EPERM would stop glibc's fallback from clone3 to clone and no thread could start.
+ */
+export type ProfileRuntime = 'runc' | 'runsc';
+
 interface SyscallRule {
   names: string[];
-  action: 'SCMP_ACT_KILL_PROCESS' | 'SCMP_ACT_ERRNO';
+  action: 'SCMP_ACT_KILL_PROCESS' | 'SCMP_ACT_KILL' | 'SCMP_ACT_ERRNO';
   errnoRet?: number;
   args?: ArgRule[];
 }
@@ -98,18 +107,26 @@ function outside(
  * The profile for a run; `allowNetwork` as in SeccompOptions. Names the architecture does not have
  * are left out (as the BPF filter does); the default action allows, as the filter's last return.
  */
-export function dockerSeccompProfile(allowNetwork: boolean, arch = hostArch()): DockerSeccompProfile {
+export function dockerSeccompProfile(
+  allowNetwork: boolean,
+  arch = hostArch(),
+  runtime: ProfileRuntime = 'runc',
+): DockerSeccompProfile {
   if (arch === undefined) throw new Error(`no seccomp profile for architecture ${process.arch}`);
   const table = TABLES[arch];
   const known = (names: readonly string[]) => names.filter((n) => table[n] !== undefined);
-  const kill = { action: 'SCMP_ACT_KILL_PROCESS' as const };
+  const kill = {
+    action: runtime === 'runc' ? ('SCMP_ACT_KILL_PROCESS' as const) : ('SCMP_ACT_KILL' as const),
+  };
   const bits = Array.from({ length: 32 }, (_, i) => 2 ** i).filter((b) => (CLONE_NAMESPACE_FLAGS & b) !== 0);
   return {
     defaultAction: 'SCMP_ACT_ALLOW',
     architectures: [DOCKER_ARCH[arch]],
     syscalls: [
       { names: known(KILLED_SYSCALLS), ...kill },
-      { names: known(ENOSYS_SYSCALLS), action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
+      ...(runtime === 'runc'
+        ? [{ names: known(ENOSYS_SYSCALLS), action: 'SCMP_ACT_ERRNO' as const, errnoRet: ENOSYS }]
+        : []),
       // Any namespace flag: one masked comparison per flag (a rule cannot say "any of these bits").
       ...bits.map((bit) => ({
         names: ['clone'],
@@ -129,9 +146,10 @@ export function dockerSeccompProfile(allowNetwork: boolean, arch = hostArch()): 
 }
 
 /** The profile as Docker's `seccomp=` security option takes it (JSON text; 64-bit values exact). */
-export function dockerSeccompOption(allowNetwork: boolean): string {
-  const json = JSON.stringify(dockerSeccompProfile(allowNetwork), (_key, value: unknown) =>
-    typeof value === 'bigint' ? `@@${value}@@` : value,
+export function dockerSeccompOption(allowNetwork: boolean, runtime: ProfileRuntime = 'runc'): string {
+  const json = JSON.stringify(
+    dockerSeccompProfile(allowNetwork, hostArch(), runtime),
+    (_key, value: unknown) => (typeof value === 'bigint' ? `@@${value}@@` : value),
   );
   return `seccomp=${json.replace(/"@@(\d+)@@"/g, '$1')}`;
 }

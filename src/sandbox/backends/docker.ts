@@ -38,6 +38,11 @@ import { ContainerStdio } from './docker-stream.js';
 const NOBODY = 65534;
 /** Docker's init and the wrapper shell live beside the program for the whole run. */
 const OWN_PROCESSES = 2;
+/**
+ * Under the runsc runtime the container's pids cgroup also holds gVisor's own sentry and gofer
+ * threads (≈ 45 idle here), so the limit needs this much room on top to let the program start.
+ */
+const RUNSC_PIDS = 64;
 const LABEL = { owner: 'warden.owner', sandbox: 'warden.sandbox', backend: 'warden.backend' } as const;
 /** Docker's own masked /proc and /sys paths (replaced, not extended, when a list is given). */
 const DOCKER_MASKED = [
@@ -146,13 +151,13 @@ export function createDockerBackend(options: DockerOptions): Backend {
       CapDrop: ['ALL'],
       SecurityOpt: [
         'no-new-privileges',
-        dockerSeccompOption((spec.network?.enabled || spec.network?.loopback) ?? false),
+        dockerSeccompOption((spec.network?.enabled || spec.network?.loopback) ?? false, options.runtime),
       ],
       Memory: limits.memoryBytes,
       MemorySwap: limits.memoryBytes,
       CpuPeriod: 100_000,
       CpuQuota: Math.max(1000, Math.round(limits.cpus * 100_000)),
-      PidsLimit: limits.maxProcesses + OWN_PROCESSES,
+      PidsLimit: limits.maxProcesses + OWN_PROCESSES + (options.runtime === 'runsc' ? RUNSC_PIDS : 0),
       Ulimits: [
         { Name: 'nofile', Soft: limits.maxOpenFiles, Hard: limits.maxOpenFiles },
         { Name: 'fsize', Soft: limits.maxFileSizeBytes, Hard: limits.maxFileSizeBytes },
@@ -378,6 +383,8 @@ export function createDockerBackend(options: DockerOptions): Backend {
 
   /** Containers of this host's Warden processes whose owner is gone, or whose run (ours) is over. */
   async function cleanupOrphans(): Promise<string[]> {
+    // No daemon here: nothing of ours can be running in one (and dockerode need not load).
+    if (!existsSync(options.socketPath)) return [];
     let listed: Docker.ContainerInfo[];
     try {
       listed = await (await daemon()).listContainers({ all: true, filters: { label: [LABEL.owner] } });
