@@ -386,7 +386,9 @@ export async function runCase(
     deps.onInternalError?.(new Error(result.error ?? 'sandbox error'), 'sandbox run failed');
   deps.onRun?.(req.language, result);
 
-  const fitted = fitPair(result.stdout, result.stderr.trimEnd(), budget.outputBytes);
+  // A process's stderr is kept exact; as a line of `errors`, its trailing newlines go.
+  const stderr = req.options?.detail ? result.stderr : result.stderr.trimEnd();
+  const fitted = fitPair(result.stdout, stderr, budget.outputBytes);
   const errors: string[] = [];
   if (fitted.second) errors.push(fitted.second);
   if (result.truncated.stdout) errors.push('stdout was truncated at the output limit');

@@ -167,8 +167,13 @@ describe('Piston API', () => {
       });
       expect(res.body.run.stderr).toContain('ValueError: boom');
       expect(res.body.run.output).toBe(`before\n${res.body.run.stderr}`);
-      const exit = await py('import sys\nsys.exit(3)');
-      expect(exit.body.run).toMatchObject({ code: 3, status: 'RE', message: 'Exited with error status 3' });
+      const exit = await py('import sys\nsys.stderr.write("no newline")\nsys.exit(3)');
+      expect(exit.body.run).toMatchObject({
+        code: 3,
+        status: 'RE',
+        message: 'Exited with error status 3',
+        stderr: 'no newline', // exactly as written
+      });
     });
 
     it('a run past run_timeout is TO, killed, with Piston’s message', async () => {

@@ -74,9 +74,8 @@ export function pistonExecution(
   const reserved = new Set([lang.fileName, lang.compiledFileName ?? lang.fileName]);
   const others = new Map<string, string>();
   for (const [i, file] of files.entries()) {
-    const text = i === entry ? file.content : null;
-    if (text !== null) {
-      if (text.length > maxChars)
+    if (i === entry) {
+      if (file.content.length > maxChars)
         throw new PistonRequestError(
           `files[${i}].content is longer than the limit of ${maxChars} characters`,
         );

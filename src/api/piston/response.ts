@@ -35,9 +35,8 @@ function ranStage(res: ExecutionResponse, p: ProcessDetail): PistonStage {
     memory: res.resource_usage.peak_memory,
   };
   const killed = { code: null, signal: 'SIGKILL' };
-  const stderr = p.stderr ? `${p.stderr.replace(/\n?$/, '\n')}` : '';
   const answer = (fields: Pick<PistonStage, 'code' | 'signal' | 'message' | 'status'>) =>
-    stage(res.output, stderr, fields, usage);
+    stage(res.output, p.stderr, fields, usage);
   const signalled = (reason?: string) => {
     const n = signalNumber(p.signal);
     const message = `Caught fatal signal ${n ?? p.signal}${reason ? ` (${reason})` : ''}`;
