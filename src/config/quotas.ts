@@ -7,6 +7,7 @@ import { TENANT_RE } from '../store/api-keys.js';
  * a tenant's requests may ask for. `tenants` overrides any of these for one tenant.
  */
 
+/** Requests per window per API key (README: Limits and quotas). */
 const rateSchema = z
   .object({
     /** Requests one API key may make per window; past it, 429 with Retry-After. */
@@ -47,7 +48,10 @@ export const quotasConfigSchema = z
     queuedShare: z.number().gt(0).max(1).default(0.8),
     /** Ceilings for every tenant (below sandbox.maxLimits, which still applies to all). */
     maxLimits: tenantMaxLimitsSchema.default({}),
-    /** Per-tenant overrides, by tenant name. */
+    /**
+     * Per-tenant overrides, by tenant name: `rate` (`max`, `windowMs`), `maxQueued` (places the
+     * tenant may hold in each queue, instead of queuedShare) and `maxLimits` (its own ceilings).
+     */
     tenants: z.record(z.string().regex(TENANT_RE, 'must be a tenant name'), tenantQuotaSchema).default({}),
   })
   .strict();
