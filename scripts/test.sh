@@ -8,8 +8,11 @@ cd "$(dirname "$0")/.."
 npx tsc -p tsconfig.json --noEmit || { echo "tests: 0 passed, 1 failed (type check)"; exit 1; }
 npx eslint . || { echo "tests: 0 passed, 1 failed (lint)"; exit 1; }
 
-# The docker backend's tests need Docker's daemon: started here when installed and not running.
-bash scripts/dockerd.sh || true
+# The docker backend's tests need Docker's daemon (started here when installed and not running) and
+# the backend's local image (built unless it exists; a probe without it reports the backend missing).
+if bash scripts/dockerd.sh; then
+  npx tsx src/cli/main.ts doctor --build-image >/dev/null 2>&1 || true
+fi
 
 # CI runs all that proves the issues, the 5,000-run soak included (minutes); locally: npm run test:soak.
 [ "${CI:-}" = true ] && export WARDEN_SOAK=1
