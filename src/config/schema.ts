@@ -193,7 +193,10 @@ export const serverConfigSchema = z
       .int()
       .min(1024)
       .default(1 * MiB),
-    /** Executions waiting for a worker; past this, POST /execute answers 429 with Retry-After. */
+    /**
+     * Places in each queue (executions, jobs, task uploads, tasks): work waiting for a worker. Past
+     * this, 429 queue_full with Retry-After; one tenant holds at most quotas.queuedShare of them.
+     */
     maxQueueDepth: z.number().int().min(0).default(100),
     /**
      * Size of one execution's answer as JSON (what is sent and stored): past it, outputs are cut and
