@@ -3,6 +3,7 @@ import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { benchSandbox } from './sandbox.js';
 import { benchDocker } from './docker.js';
+import { benchGvisor } from './gvisor.js';
 import { benchAnalysis } from './analysis.js';
 import { benchTypecheck } from './typecheck.js';
 import { benchApi } from './api.js';
@@ -17,6 +18,7 @@ import { benchAudit } from './audit.js';
 const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   sandbox: () => benchSandbox(),
   docker: () => benchDocker(),
+  gvisor: () => benchGvisor(),
   analysis: () => benchAnalysis(),
   typecheck: () => benchTypecheck(),
   api: () => benchApi(),

@@ -3,7 +3,17 @@
  * merged-/usr links and the same synthetic /etc as bwrap's), and a config.json per sandbox with the
  * same view, environment, limits and system-call policy as the bwrap backend gives a run.
  */
-import { copyFileSync, existsSync, mkdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { join, posix } from 'node:path';
 import { ENOSYS_SYSCALLS } from '../seccomp.js';
 import type { Limits, SandboxSpec } from '../types.js';
@@ -17,6 +27,7 @@ export const PAYLOAD_PATH = '/run/payload';
 export const FILES_PATH = '/run/files';
 /** Written by the wrapper on stderr once fd 3 is open: the sandbox is up, its runtime starts. */
 export const READY_BYTE = 0x06;
+const LD_CACHE = '/etc/ld.so.cache';
 
 /**
  * The sandbox's first process: opens the payload FIFO as fd 3 (gVisor's runsc has no way to hand a
@@ -34,27 +45,39 @@ function wrapper(withFiles: boolean): string {
 
 /**
  * The shared read-only root: empty mount points, /bin → usr/bin style links as on the host, and
- * /etc with the bwrap backend's synthetic files plus the host's linker cache. Restaged at each
- * service start, so a changed linker cache is picked up.
+ * /etc with the bwrap backend's synthetic files plus the host's linker cache. Named by its content
+ * and made under a temporary name then renamed, so Warden processes sharing the host (and sandboxes
+ * still running on an older one) never see a root half made or changed under them.
  */
 export function stageRootfs(runtimeDir: string): string {
-  const root = join(runtimeDir, 'gvisor', 'rootfs');
-  rmSync(root, { recursive: true, force: true });
-  for (const dir of ['usr', 'etc', 'tmp', 'box', 'proc', 'dev', 'run', 'out'])
-    mkdirSync(join(root, dir), { recursive: true, mode: 0o755 });
+  const base = join(runtimeDir, 'gvisor');
+  const links: [string, string | undefined][] = [];
   for (const dir of ['bin', 'sbin', 'lib', 'lib64', 'lib32', 'libx32']) {
     if (!existsSync(`/${dir}`)) continue;
-    let target: string | undefined;
     try {
-      target = readlinkSync(`/${dir}`);
+      links.push([dir, readlinkSync(`/${dir}`)]);
     } catch {
-      target = undefined; // a real directory: bound read-only per sandbox
+      links.push([dir, undefined]); // a real directory: bound read-only per sandbox
     }
-    if (target) symlinkSync(target, join(root, dir));
-    else mkdirSync(join(root, dir));
   }
-  for (const file of prepareEtc(runtimeDir)) copyFileSync(file, join(root, 'etc', posix.basename(file)));
-  if (existsSync('/etc/ld.so.cache')) copyFileSync('/etc/ld.so.cache', join(root, 'etc', 'ld.so.cache'));
+  const etc = [...prepareEtc(runtimeDir), ...(existsSync(LD_CACHE) ? [LD_CACHE] : [])];
+  const hash = createHash('sha256').update(JSON.stringify(links));
+  for (const file of etc) hash.update(file).update(readFileSync(file));
+  const root = join(base, `rootfs-${hash.digest('hex').slice(0, 16)}`);
+  if (existsSync(root)) return root;
+  const staging = join(base, `.rootfs-${process.pid}-${randomBytes(4).toString('hex')}`);
+  for (const dir of ['usr', 'etc', 'tmp', 'box', 'proc', 'dev', 'run', 'out'])
+    mkdirSync(join(staging, dir), { recursive: true, mode: 0o755 });
+  for (const [dir, target] of links) {
+    if (target) symlinkSync(target, join(staging, dir));
+    else mkdirSync(join(staging, dir));
+  }
+  for (const file of etc) copyFileSync(file, join(staging, 'etc', posix.basename(file)));
+  try {
+    renameSync(staging, root);
+  } catch {
+    rmSync(staging, { recursive: true, force: true }); // another process made the same root first
+  }
   return root;
 }
 
