@@ -45,8 +45,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installErrorHandling(app, deps.config.server.retryAfterSeconds);
   // JSON only: a text body would otherwise reach the schemas as a string.
   app.removeContentTypeParser('text/plain');
-  // Before every route: a request's key and scope are checked before its body is read.
-  installAuth(app, deps);
   // Counted per key once the key is known; before every route, so each one is limited.
   await installRateLimit(app, deps.config);
   await app.register(fastifyHelmet, {
@@ -70,6 +68,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       maxAge: 600,
     });
   }
+  // Before every route, after the headers every answer gets: a key and its scope are checked
+  // before a request's body is read.
+  installAuth(app, deps);
 
   app.addHook('onSend', async (req, reply) => {
     void reply.header('x-request-id', req.id);

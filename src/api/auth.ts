@@ -52,10 +52,15 @@ declare module 'fastify' {
   }
 }
 
-/** What a route needs: its declared scope, `admin` when it declares none, nothing for a 404. */
+/**
+ * What a route needs: its declared scope, `admin` when it declares none; nothing for a 404, nor for
+ * a CORS preflight (@fastify/cors's OPTIONS route: browsers never send credentials there).
+ */
 export function routeScope(req: FastifyRequest): RouteScope {
   if (req.is404) return 'public';
-  return req.routeOptions.config.scope ?? 'admin';
+  const declared = req.routeOptions.config.scope;
+  if (declared === undefined && req.method === 'OPTIONS') return 'public';
+  return declared ?? 'admin';
 }
 
 export function requestAuth(req: FastifyRequest): Principal {
@@ -91,8 +96,9 @@ const NO_AUTH: Principal = { tenant: DEFAULT_TENANT, keyId: null, scopes: SCOPES
 
 /**
  * Installs authentication on the root instance, before any route: a request hook that finds the
- * key, checks the route's scope and sets `req.auth`. It runs first among request hooks (before the
- * body is read), so an unauthenticated upload is refused before a byte of it is parsed.
+ * key, checks the route's scope and sets `req.auth`. It runs before the body is read, so an
+ * unauthenticated upload is refused before a byte of it is parsed; installed after helmet and CORS,
+ * whose headers then go out with a 401 too.
  */
 export function installAuth(
   app: FastifyInstance,
@@ -101,11 +107,6 @@ export function installAuth(
   const mode = deps.config.auth.mode;
   const stored = storeGuard(deps.config.server.retryAfterSeconds);
   app.decorateRequest('auth', null);
-  // CORS preflights carry no credentials (browsers never send them there): @fastify/cors's answer is public.
-  app.addHook('onRoute', (route) => {
-    if (route.method === 'OPTIONS' && route.config?.scope === undefined)
-      route.config = { ...route.config, scope: 'public' };
-  });
   app.addHook('onRequest', async (req, reply) => {
     const scope = routeScope(req);
     if (scope === 'public') return;

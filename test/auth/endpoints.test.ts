@@ -163,6 +163,7 @@ describe.each(STORE_DIALECTS)('API keys against a real server on %s', (dialect) 
         );
         expect(res.status, `${op.method} ${op.path} with ${what}`).toBe(401);
         expect(res.headers.get('www-authenticate')).toBe('Bearer realm="warden"');
+        expect(res.headers.get('x-content-type-options')).toBe('nosniff');
         answers.push(res);
       }
       // Nothing in the answer tells a revoked or expired key from one that never existed.

@@ -87,6 +87,12 @@ describe('auth.mode none', () => {
     const get = await fetch(`${server.url}/languages`, { headers: { origin: ALLOWED } });
     expect(get.headers.get('access-control-allow-origin')).toBe(ALLOWED);
     expect(get.headers.get('access-control-expose-headers')).toContain('x-request-id');
+    // A refusal is readable by the allowed page too (CORS headers go out before the key is checked).
+    const refused = await fetch(`${server.url}/jobs`, {
+      headers: { origin: ALLOWED, authorization: `Bearer wdn_${'0'.repeat(64)}` },
+    });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('access-control-allow-origin')).toBe(ALLOWED);
     const evil = await fetch(`${server.url}/languages`, { headers: { origin: 'https://evil.example.com' } });
     expect(evil.headers.get('access-control-allow-origin')).toBeNull();
   });
