@@ -71,7 +71,7 @@ export async function startServer(
     const servable = await checkServable(config, store.db);
     if (servable.warning) logger.warn(servable.warning);
     // Closed after everything that records (undone in reverse), before the store: nothing is lost.
-    const audit = options.audit ?? openAuditLog(store.db, { logger });
+    const audit = options.audit ?? openAuditLog(store.db, { logger, flushMs: config.store.auditFlushMs });
     if (!options.audit) undo.push(() => audit.close());
     const sweeper = startRetentionSweeper(
       store.db,

@@ -245,6 +245,11 @@ export const storeConfigSchema = z
      * they describe, since the log is what answers "who did what" afterwards.
      */
     auditRetention: duration.prefault('365d'),
+    /**
+     * How long an audit event may wait to be written together with others (ms). Writes are batched
+     * so that no request waits for the audit log; a clean shutdown writes whatever is waiting.
+     */
+    auditFlushMs: z.number().int().min(10).max(60_000).default(200),
   })
   .strict();
 

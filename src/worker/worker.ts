@@ -88,7 +88,7 @@ export async function startWorker(
   try {
     const store = options.store ?? (await openStore(config));
     if (!options.store) undo.push(() => store.close());
-    const audit = options.audit ?? openAuditLog(store.db, { logger });
+    const audit = options.audit ?? openAuditLog(store.db, { logger, flushMs: config.store.auditFlushMs });
     if (!options.audit) undo.push(() => audit.close());
 
     const engine = createEngine(config.sandbox, {
