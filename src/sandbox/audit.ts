@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { syscallName } from './seccomp.js';
+import type { DecodedExit, Violation } from './types.js';
 
 const AUDIT_ARCH: Record<string, 'x86_64' | 'aarch64'> = { c000003e: 'x86_64', c00000b7: 'aarch64' };
 
@@ -191,3 +192,22 @@ class SeccompKillLog {
 }
 
 export const seccompKills = new SeccompKillLog();
+
+/**
+ * A run's violations: each system call its processes were killed for (audit records), or, with none
+ * recorded, the program's own death by SIGSYS without the call's name.
+ */
+export function forbiddenSyscalls(kills: string[], decoded: DecodedExit): Violation[] {
+  const found: Violation[] = [...new Set(kills)].map((syscall) => ({
+    rule: 'forbidden_syscall',
+    message: `a process of the run was stopped for calling a forbidden system call: ${syscall}`,
+    syscall,
+  }));
+  if (found.length === 0 && decoded.kind === 'exited' && decoded.signal === 'SIGSYS') {
+    found.push({
+      rule: 'forbidden_syscall',
+      message: 'the program was stopped for calling a forbidden system call',
+    });
+  }
+  return found;
+}

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { chownSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Writable } from 'node:stream';
-import { seccompKills } from '../audit.js';
+import { forbiddenSyscalls, seccompKills } from '../audit.js';
 import { createRunCgroup, removeOrphanCgroups, type CgroupSupport } from '../cgroups.js';
 import { validateFiles } from '../files.js';
 import { createHoldings, releaseAndRethrow } from '../holdings.js';
@@ -20,7 +20,6 @@ import type {
   Limits,
   Sandbox,
   SandboxSpec,
-  Violation,
 } from '../types.js';
 
 export const BWRAP = '/usr/bin/bwrap';
@@ -393,20 +392,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
           return { kind: 'exited', exitCode: code, signal: null };
         },
         async violations(decoded) {
-          const found: Violation[] = [...new Set(uid === null ? [] : await seccompKills.of(uid))].map(
-            (syscall) => ({
-              rule: 'forbidden_syscall',
-              message: `a process of the run was stopped for calling a forbidden system call: ${syscall}`,
-              syscall,
-            }),
-          );
-          if (found.length === 0 && decoded.kind === 'exited' && decoded.signal === 'SIGSYS') {
-            found.push({
-              rule: 'forbidden_syscall',
-              message: 'the program was stopped for calling a forbidden system call',
-            });
-          }
-          return found;
+          return forbiddenSyscalls(uid === null ? [] : await seccompKills.of(uid), decoded);
         },
         release: () => held.release(),
       };

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import { seccompKills } from '../audit.js';
+import { forbiddenSyscalls, seccompKills } from '../audit.js';
 import type { CgroupSupport } from '../cgroups.js';
 import { validateFiles } from '../files.js';
 import { createHoldings, releaseAndRethrow } from '../holdings.js';
@@ -18,7 +18,6 @@ import type {
   Limits,
   Sandbox,
   SandboxSpec,
-  Violation,
 } from '../types.js';
 import { MASKED_PROC } from './bwrap.js';
 import { containerUsage, type ContainerUsage } from './docker-cgroup.js';
@@ -361,18 +360,7 @@ export function createDockerBackend(options: DockerOptions): Backend {
             await new Promise((resolve) => setTimeout(resolve, 50));
             kills = await seccompKills.of(leased);
           }
-          const found: Violation[] = [...new Set(kills)].map((syscall) => ({
-            rule: 'forbidden_syscall',
-            message: `a process of the run was stopped for calling a forbidden system call: ${syscall}`,
-            syscall,
-          }));
-          if (found.length === 0 && decoded.kind === 'exited' && decoded.signal === 'SIGSYS') {
-            found.push({
-              rule: 'forbidden_syscall',
-              message: 'the program was stopped for calling a forbidden system call',
-            });
-          }
-          return found;
+          return forbiddenSyscalls(kills, decoded);
         },
         release: () => held.release(),
       };
