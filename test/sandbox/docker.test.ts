@@ -75,6 +75,20 @@ describe.runIf(available)('docker backend', () => {
     expect(await owned(process.pid)).toEqual([]);
   });
 
+  it("a setup failure inside the container is Warden's error, not the program's failure", async () => {
+    // A file where the next one needs a directory: the wrapper cannot extract them, the program never starts.
+    const r = await engine.run({
+      argv: ['/bin/echo', 'never'],
+      files: [
+        { path: 'a', content: 'x' },
+        { path: 'a/b', content: 'y' },
+      ],
+    });
+    expect(r.status).toBe('error');
+    expect(r.error).toMatch(/files not written/);
+    expect(r.stdout).toBe('');
+  });
+
   it('a container left over after its run is removed by the next sweep, and counted', async () => {
     expect((await runCode(engine, 'python', 'print(1)')).status).toBe('success');
     await engine.settle();

@@ -87,6 +87,7 @@ export class ContainerStdio extends EventEmitter {
     const targets = [this.stdout, this.stderr];
     const carry: Buffer[] = [Buffer.alloc(0), Buffer.alloc(0)];
     const done = [false, false];
+    let status: number | undefined;
     /** A frame of stream k: its bytes up to the wrapper's tagged line go out; the line ends the stream. */
     const take = (k: 0 | 1, frame: Buffer) => {
       if (done[k]) return;
@@ -112,7 +113,12 @@ export class ContainerStdio extends EventEmitter {
       carry[k] = Buffer.alloc(0);
       targets[k]!.end();
       if (!/^\d+$/.test(line)) this.setupFailure ??= line;
-      else if (done[0] && done[1]) this.emit('trailer', Number(line));
+      else status = Number(line);
+      if (done[0] && done[1] && status !== undefined) {
+        // The program ran and ended: no setup failure, whatever text a tagged line said before.
+        this.setupFailure = undefined;
+        this.emit('trailer', status);
+      }
     };
     let buffered: Buffer = Buffer.alloc(0);
     this.socket.on('data', (chunk: Buffer) => {
