@@ -186,6 +186,14 @@ function compiledName(lang: Language, name: string): string | null {
 }
 
 /**
+ * A file's place under the working dir: a relative path whose parts are plain names (none empty or
+ * starting with "."), so it can neither leave the dir nor hide in it.
+ */
+export function isBoxPath(name: string): boolean {
+  return !/[\0\n]/.test(name) && name.split('/').every((part) => part !== '' && !part.startsWith('.'));
+}
+
+/**
  * The bootstraps' payload: "nonce\0main\0argc\0argsize…\0name\0size…\n" then the arguments' and
  * the files' bytes (see bootstrap/). The nonce is the run's secret for the bootstrap's load-error
  * report (see load-error.ts). Sizes in the head keep any byte (a newline in an argument, a binary
@@ -197,8 +205,7 @@ export function encodePayload(
   args: string[] = [],
 ): Buffer {
   const bodies = Object.entries(files).map(([name, body]) => {
-    if (/[\0\n/]/.test(name) || name.startsWith('.'))
-      throw new Error(`invalid file name ${JSON.stringify(name)}`);
+    if (!isBoxPath(name)) throw new Error(`invalid file name ${JSON.stringify(name)}`);
     return [name, typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body)] as const;
   });
   const argBodies = args.map((arg) => {

@@ -143,6 +143,28 @@ describe('Piston API', () => {
       expect(odd.body.run).toMatchObject({ stdout: 'proto ctor\n', code: 0 });
     });
 
+    it('writes files in directories: a Python package, a JavaScript module under lib/', async () => {
+      const python = await run({
+        language: 'python',
+        version: '*',
+        files: [
+          { content: 'from pkg.mod import answer\nprint(answer())' },
+          { name: 'pkg/__init__.py', content: '' },
+          { name: 'pkg/mod.py', content: 'def answer():\n    return 42\n' },
+        ],
+      });
+      expect(python.body.run).toMatchObject({ stdout: '42\n', code: 0 });
+      const js = await run({
+        language: 'js',
+        version: '*',
+        files: [
+          { content: 'console.log(require("./lib/deep/util").twice(21))' },
+          { name: 'lib/deep/util.js', content: 'exports.twice = (n) => 2 * n;' },
+        ],
+      });
+      expect(js.body.run).toMatchObject({ stdout: '42\n', code: 0 });
+    });
+
     it('compiles TypeScript modules beside the entry', async () => {
       const res = await run({
         language: 'typescript',
@@ -422,7 +444,31 @@ describe('Piston API', () => {
       ],
       [
         { language: 'python', version: '*', files: [{ content: 'x' }, { name: '../x.py', content: 'y' }] },
-        'files[1].name must be a plain file name (no directory, not starting with ".")',
+        'files[1].name must be a relative path of plain names (none empty or starting with ".")',
+      ],
+      [
+        { language: 'python', version: '*', files: [{ content: 'x' }, { name: '/etc/x.py', content: 'y' }] },
+        'files[1].name must be a relative path of plain names (none empty or starting with ".")',
+      ],
+      [
+        { language: 'python', version: '*', files: [{ content: 'x' }, { name: 'a//b.py', content: 'y' }] },
+        'files[1].name must be a relative path of plain names (none empty or starting with ".")',
+      ],
+      [
+        {
+          language: 'python',
+          version: '*',
+          files: [{ content: 'x' }, { name: 'pkg/.hidden', content: 'y' }],
+        },
+        'files[1].name must be a relative path of plain names (none empty or starting with ".")',
+      ],
+      [
+        {
+          language: 'python',
+          version: '*',
+          files: [{ content: 'x' }, { name: 'lib', content: '' }, { name: 'lib/a.py', content: '' }],
+        },
+        'files: "lib" is both a file and a directory',
       ],
     ])('%j → %s', async (body, message) => {
       const res = await run(body);

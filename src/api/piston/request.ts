@@ -1,4 +1,5 @@
 import type { WardenConfig } from '../../config/schema.js';
+import { isBoxPath } from '../../languages/index.js';
 import type { ExecutionRequest, RequestLimits } from '../../runner/index.js';
 import type { PistonExecuteRequest } from '../schemas/piston.js';
 import type { PistonRuntime } from './runtimes.js';
@@ -81,11 +82,11 @@ export function pistonExecution(
         );
       continue;
     }
-    if (file.name.includes('/') || file.name.startsWith('.') || /[\0\n]/.test(file.name))
+    if (!isBoxPath(file.name))
       throw new PistonRequestError(
-        `files[${i}].name must be a plain file name (no directory, not starting with ".")`,
+        `files[${i}].name must be a relative path of plain names (none empty or starting with ".")`,
       );
-    if (reserved.has(file.name))
+    if (reserved.has(file.name.split('/')[0]!))
       throw new PistonRequestError(
         `files[${i}].name ${JSON.stringify(file.name)} is the name Warden gives the entry file (files[${entry}]); rename it`,
       );
@@ -105,6 +106,11 @@ export function pistonExecution(
     }
     others.set(file.name, bytes.toString('base64'));
   }
+  // A name cannot be a file and a directory at once (`lib` and `lib/util.js`).
+  const names = [...others.keys()];
+  const clash = names.find((name) => names.some((other) => other.startsWith(`${name}/`)));
+  if (clash !== undefined)
+    throw new PistonRequestError(`files: ${JSON.stringify(clash)} is both a file and a directory`);
   const args = (body.args ?? []).map(String);
   const bad = args.findIndex((a) => a.includes('\0'));
   if (bad >= 0) throw new PistonRequestError(`args[${bad}] cannot hold a NUL byte`);

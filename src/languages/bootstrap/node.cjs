@@ -69,6 +69,7 @@ const main = (() => {
   }
   for (let i = 3 + argc; i < parts.length; i += 2) {
     const size = Number(parts[i + 1]);
+    if (parts[i].includes('/')) fs.mkdirSync(path.dirname(parts[i]), { recursive: true });
     fs.writeFileSync(parts[i], data.subarray(at, at + size));
     at += size;
   }

@@ -28,6 +28,9 @@ def _load():
         at += int(size)
     for i in range(3 + argc, len(parts), 2):
         size = int(parts[i + 1])
+        folder = os.path.dirname(parts[i])
+        if folder:
+            os.makedirs(folder, exist_ok=True)
         with open(parts[i], 'wb') as f:
             f.write(body[at:at + size])
         at += size
