@@ -18,10 +18,16 @@ export async function serveCommand(opts: ServeOptions): Promise<number> {
   const config = readConfig(opts.config, flags);
   const { startServer } = await import('../server.js');
   const { NoKeysError } = await import('../api/auth.js');
+  const { BackendUnavailableError } = await import('../sandbox/engine.js');
   let server;
   try {
     server = await startServer(config);
   } catch (err) {
+    // The configured sandbox backend cannot run here and no sandbox.fallback is set: say why, plainly.
+    if (err instanceof BackendUnavailableError) {
+      process.stderr.write(`warden: ${err.message}\n`);
+      return EXIT.internal;
+    }
     if (!(err instanceof NoKeysError)) throw err;
     process.stderr.write(`warden: ${err.message}\n`);
     return EXIT.usage;

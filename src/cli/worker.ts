@@ -1,6 +1,7 @@
 import type { WorkerRole } from '../queue/heartbeats.js';
 import { startWorker, WorkerConfigError } from '../worker/worker.js';
-import { UsageError, readConfig } from './common.js';
+import { BackendUnavailableError } from '../sandbox/engine.js';
+import { EXIT, UsageError, readConfig } from './common.js';
 
 export interface WorkerOptions {
   config?: string;
@@ -26,6 +27,10 @@ export async function workerCommand(opts: WorkerOptions): Promise<number> {
     worker = await startWorker(config, { roles });
   } catch (err) {
     if (err instanceof WorkerConfigError) throw new UsageError(err.message);
+    if (err instanceof BackendUnavailableError) {
+      process.stderr.write(`warden: ${err.message}\n`);
+      return EXIT.internal;
+    }
     throw err;
   }
   process.stderr.write(
