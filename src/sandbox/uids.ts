@@ -39,17 +39,17 @@ export class UidLeases {
     }
   }
 
-  /** Drops leases whose owner process is gone. */
-  reclaimStale(): number {
-    let n = 0;
+  /** Drops leases whose owner process is gone; returns their uids. */
+  reclaimStale(): number[] {
+    const reclaimed: number[] = [];
     for (const name of readdirSync(this.lockDir)) {
       const owner = this.owner(join(this.lockDir, name));
       if (owner !== undefined && !isAlive(owner)) {
         unlinkSync(join(this.lockDir, name));
-        n++;
+        reclaimed.push(Number(name));
       }
     }
-    return n;
+    return reclaimed;
   }
 
   private path(uid: number): string {

@@ -444,8 +444,9 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
     },
     async cleanupOrphans() {
       const removed = options.cgroups ? await removeOrphanCgroups(options.cgroups) : [];
-      const reclaimed = options.uids?.reclaimStale() ?? 0;
-      return reclaimed > 0 ? [...removed, `${reclaimed} stale uid lease(s)`] : removed;
+      // One entry per lease, so the monitor counts each leftover.
+      const reclaimed = options.uids?.reclaimStale() ?? [];
+      return [...removed, ...reclaimed.map((uid) => `stale uid lease ${uid}`)];
     },
   };
 }
