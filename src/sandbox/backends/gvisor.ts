@@ -391,9 +391,16 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
      * killed, runsc's state deleted, the cgroup and the bundle removed. Ids are `<ownerPid>-<hex>`.
      */
     async cleanupOrphans() {
-      if (!existsSync(bundles)) return [];
+      // Bundles, and runsc's own list (a start that died between its two steps leaves one of them).
+      const listed = existsSync(stateDir)
+        ? await run(RUNSC, [`--root=${stateDir}`, 'list', '-quiet']).then(
+            (out) => out.stdout.split('\n').filter(Boolean),
+            () => [],
+          )
+        : [];
+      const ids = new Set([...(existsSync(bundles) ? readdirSync(bundles) : []), ...listed]);
       const removed: string[] = [];
-      for (const id of readdirSync(bundles)) {
+      for (const id of ids) {
         const owner = Number(id.split('-')[0]);
         if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) continue;
         if (options.cgroups) await createRunCgroup(options.cgroups, id).destroy();
