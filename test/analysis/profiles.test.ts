@@ -637,6 +637,50 @@ describe('encoded payloads and environment aliases', () => {
   ]);
 });
 
+// The walker finds identifiers by scanning the source's words and confirming each in the tree;
+// these are the places a word scan could miss one.
+describe('identifiers are found wherever they stand', () => {
+  rejectsAsUse([
+    ['inside an f-string', 'python', 'x = f"{eval(\'1\')}"\n', 'dynamic_code', 1, 8],
+    [
+      'spelt in astral letters (NFKC)',
+      'python',
+      "\u{1d41e}\u{1d42f}\u{1d41a}\u{1d425}('1')\n",
+      'dynamic_code',
+      1,
+      1,
+    ],
+    ['through two assignments', 'python', "t = 'a'; e = eval\ny = e\ny('1')\n", 'dynamic_code', 3, 1],
+    [
+      'bound to await import()',
+      'javascript',
+      "const m = await import('child_process');\nm.execSync('id');\n",
+      'process_spawn',
+      2,
+      3,
+    ],
+    ['spelt with a \\u{…} escape', 'javascript', "\\u{65}val('1');\n", 'dynamic_code', 1, 1],
+    [
+      'inside a template substitution',
+      'typescript',
+      'const y = `${JSON.stringify(process.env)}`;\n',
+      'environment_dump',
+      1,
+      37,
+    ],
+  ]);
+
+  it('a word in a string, comment or regular expression is no identifier', async () => {
+    const js = await analyze(
+      "const r = /eval/;\nconst s = 'eval require';\nconsole.log(r, s, `eval`); // eval(\n",
+      'javascript',
+    );
+    expect(js.findings).toEqual([]);
+    const py = await analyze("s = 'eval os system'  # eval(\nprint(s)\n", 'python');
+    expect(py.findings).toEqual([]);
+  });
+});
+
 describe('benign look-alikes produce no rejecting finding', () => {
   const benign: [name: string, language: AnalysisLanguage, code: string][] = [
     ['a variable named system', 'python', "system = 'linux'\nprint(system.upper())\n"],
