@@ -290,19 +290,16 @@ const FUNCTION_TYPES = new Set([
 type CallKind = 'require' | 'timer' | 'alloc' | 'arrayFrom' | 'pollution' | 'getter' | 'code' | 'paths';
 
 /** What each call the checks care about is checked for. */
-const CALL_KINDS = new Map<string, CallKind>([
-  ...[...REQUIRE_FUNCS].map((q): [string, CallKind] => [q, 'require']),
-  ...[...TIMERS].map((q): [string, CallKind] => [q, 'timer']),
-  ...[...ALLOC_CALLS].map((q): [string, CallKind] => [q, 'alloc']),
-  ['Array.from', 'arrayFrom'],
-  ...[...POLLUTION_CALLS].map((q): [string, CallKind] => [q, 'pollution']),
-  ...[...PROPERTY_GETTERS].map((q): [string, CallKind] => [q, 'getter']),
-  ...[...CODE_CALLS].map((q): [string, CallKind] => [q, 'code']),
-  ...[...FS_FUNCS].flatMap((f): [string, CallKind][] => [
-    [`fs.${f}`, 'paths'],
-    [`fs/promises.${f}`, 'paths'],
-  ]),
-]);
+const CALL_KINDS = table<CallKind>({
+  require: [...REQUIRE_FUNCS],
+  timer: [...TIMERS],
+  alloc: [...ALLOC_CALLS],
+  arrayFrom: ['Array.from'],
+  pollution: [...POLLUTION_CALLS],
+  getter: [...PROPERTY_GETTERS],
+  code: [...CODE_CALLS],
+  paths: [...FS_FUNCS].flatMap((f) => [`fs.${f}`, `fs/promises.${f}`]),
+});
 
 const NAME_DECLARES: FieldRole = { field: 'name', match: 'declaration', other: 'reference' };
 const LEFT_BINDS: FieldRole = { field: 'left', match: 'binding', other: 'reference' };

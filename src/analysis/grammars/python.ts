@@ -477,16 +477,16 @@ const PARAMETER_PARENTS = new Set([
 type CallKind = 'open' | 'paths' | 'attr' | 'getter' | 'import' | 'range' | 'alloc' | 'code';
 
 /** What each call the checks care about is checked for. */
-const CALL_KINDS = new Map<string, CallKind>([
-  ...[...OPEN_FUNCS].map((q): [string, CallKind] => [q, 'open']),
-  ...[...PATH_FUNCS, 'Path'].map((q): [string, CallKind] => [q, 'paths']),
-  ...[...ATTR_FUNCS].map((q): [string, CallKind] => [q, 'attr']),
-  ...[...GETTER_FUNCS].map((q): [string, CallKind] => [q, 'getter']),
-  ...[...IMPORT_FUNCS].map((q): [string, CallKind] => [q, 'import']),
-  ['range', 'range'],
-  ...[...ALLOC_FUNCS].map((q): [string, CallKind] => [q, 'alloc']),
-  ...[...CODE_FUNCS].map((q): [string, CallKind] => [q, 'code']),
-]);
+const CALL_KINDS = table<CallKind>({
+  open: [...OPEN_FUNCS],
+  paths: [...PATH_FUNCS, 'Path'],
+  attr: [...ATTR_FUNCS],
+  getter: [...GETTER_FUNCS],
+  import: [...IMPORT_FUNCS],
+  range: ['range'],
+  alloc: [...ALLOC_FUNCS],
+  code: [...CODE_FUNCS],
+});
 
 const NAME_ROLE: FieldRole = { field: 'name', match: 'declaration', other: 'reference' };
 const LEFT_BINDS: FieldRole = { field: 'left', match: 'binding', other: 'reference' };
