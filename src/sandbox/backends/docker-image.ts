@@ -140,6 +140,15 @@ export async function ensureImage(
       },
     ),
   );
+  // Earlier builds (another wrapper) go, unless a container still uses one (Docker refuses: kept).
+  const older = await docker.listImages({ filters: { reference: [name] } });
+  for (const image of older) {
+    if (image.RepoTags?.includes(tag)) continue;
+    await docker
+      .getImage(image.Id)
+      .remove()
+      .catch(() => {});
+  }
   return tag;
 }
 
