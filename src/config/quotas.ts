@@ -34,6 +34,8 @@ const tenantQuotaSchema = z
     rate: rateSchema.partial().optional(),
     /** Places this tenant may hold in each queue at once (instead of queuedShare of it). */
     maxQueued: z.number().int().min(0).optional(),
+    /** Executions of this tenant running at once (instead of quotas.maxRunning). */
+    maxRunning: z.number().int().min(1).optional(),
     maxLimits: tenantMaxLimitsSchema.optional(),
   })
   .strict();
@@ -46,11 +48,18 @@ export const quotasConfigSchema = z
      * 0.8 leaves at least a fifth of every queue to the other tenants however hard one floods it.
      */
     queuedShare: z.number().gt(0).max(1).default(0.8),
+    /**
+     * Executions (each single run or test case) one tenant may have running at once, on all workers
+     * together; more wait in the queue while workers take other tenants' work. Unset: no limit
+     * beyond the workers' own concurrency.
+     */
+    maxRunning: z.number().int().min(1).optional(),
     /** Ceilings for every tenant (below sandbox.maxLimits, which still applies to all). */
     maxLimits: tenantMaxLimitsSchema.default({}),
     /**
      * Per-tenant overrides, by tenant name: `rate` (`max`, `windowMs`), `maxQueued` (places the
-     * tenant may hold in each queue, instead of queuedShare) and `maxLimits` (its own ceilings).
+     * tenant may hold in each queue, instead of queuedShare), `maxRunning` and `maxLimits` (its own
+     * ceilings).
      */
     tenants: z.record(z.string().regex(TENANT_RE, 'must be a tenant name'), tenantQuotaSchema).default({}),
   })
@@ -58,10 +67,16 @@ export const quotasConfigSchema = z
 
 export type QuotasConfig = z.infer<typeof quotasConfigSchema>;
 
+/** Whether any tenant has a limit on running executions (else workers need not look). */
+export const limitsRunning = (quotas: QuotasConfig) =>
+  quotas.maxRunning !== undefined || Object.values(quotas.tenants).some((t) => t.maxRunning !== undefined);
+
 export interface TenantQuotas {
   rate: { max: number; windowMs: number };
   /** Places the tenant may hold in each queue. */
   maxQueued: number;
+  /** Executions it may have running at once; undefined: no limit. */
+  maxRunning: number | undefined;
   maxLimits: z.infer<typeof tenantMaxLimitsSchema>;
 }
 
@@ -72,6 +87,7 @@ export function tenantQuotas(quotas: QuotasConfig, maxQueueDepth: number, tenant
   return {
     rate: { ...quotas.rate, ...own?.rate },
     maxQueued: Math.min(own?.maxQueued ?? share, maxQueueDepth),
+    maxRunning: own?.maxRunning ?? quotas.maxRunning,
     maxLimits: { ...quotas.maxLimits, ...own?.maxLimits },
   };
 }

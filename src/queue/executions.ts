@@ -1,5 +1,6 @@
 import { Queue, QueueEvents } from 'bullmq';
 import { createAdmission, redisClient, type Admission } from './admission.js';
+import { createRunningSlots, type RunningSlots } from './running.js';
 import { guard, QueueUnavailableError, redactUrl, redisConnections, withDeadline } from './connection.js';
 
 export { QueueUnavailableError, redactUrl };
@@ -33,6 +34,8 @@ export const caseJobId = (requestId: string, attempt: number, index: number) =>
 export interface ExecutionQueue {
   /** Places of executions accepted and not yet taken by a worker (one atomic check-and-take). */
   readonly admission: Admission;
+  /** Slots of executions running per tenant (quotas.maxRunning), held by workers. */
+  runningSlots(options: { staleMs: number; retryMs: number }): RunningSlots;
   counts(): Promise<Record<'waiting' | 'active' | 'delayed', number>>;
   /** Queues the execution's own job (id = request id; adding it while it exists is a no-op). */
   enqueue(requestId: string): Promise<void>;
@@ -119,6 +122,7 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
 
   return {
     admission: createAdmission(async () => redis, `${options.prefix}:${EXECUTION_QUEUE}:admitted`),
+    runningSlots: (slots) => createRunningSlots(async () => redis, options.prefix, slots),
     counts,
     async enqueue(requestId) {
       await guard(() => queue.add('execution', { kind: 'execution', requestId }, { jobId: requestId }));

@@ -36,6 +36,7 @@ import {
   staleExecutions,
   type ExecutionRecord,
 } from '../store/executions.js';
+import { limitsRunning, tenantQuotas } from '../config/quotas.js';
 import type { Role, WorkerContext } from './role.js';
 
 /**
@@ -70,6 +71,9 @@ export function executionRole(ctx: WorkerContext, queue: ExecutionQueue): Role {
     ),
     outputBytes: outputShare(req, maxResponseBytes),
   });
+
+  // A tenant at quotas.maxRunning: its job waits this long in the queue before it is tried again.
+  const slots = queue.runningSlots({ staleMs: maxRequestMs + 60_000, retryMs: 250 });
 
   const elapsedMs = (record: ExecutionRecord) => Date.now() - Date.parse(record.startedAt ?? '');
 
@@ -180,13 +184,23 @@ export function executionRole(ctx: WorkerContext, queue: ExecutionQueue): Role {
     maxStalledCount: maxAttempts,
     // A running job may take up to the longest allowed run; give it that.
     graceMs: config.sandbox.maxLimits.wallTimeMs + 30_000,
-    async process(job: Job<ExecutionJobData, ExecutionJobResult>): Promise<ExecutionJobResult> {
+    async process(
+      job: Job<ExecutionJobData, ExecutionJobResult>,
+      token?: string,
+    ): Promise<ExecutionJobResult> {
       const data = job.data;
-      const done =
-        data.kind === 'case'
-          ? await takeCase(data.requestId, data.attempt, data.index)
-          : await takeExecution(data.requestId);
-      return { requestId: data.requestId, done };
+      const take = async () => {
+        const done =
+          data.kind === 'case'
+            ? await takeCase(data.requestId, data.attempt, data.index)
+            : await takeExecution(data.requestId);
+        return { requestId: data.requestId, done };
+      };
+      if (!limitsRunning(config.quotas)) return take();
+      const tenant = (await getExecution(db, data.requestId))?.tenant;
+      if (!tenant) return take(); // gone: nothing will run
+      const { maxRunning } = tenantQuotas(config.quotas, config.server.maxQueueDepth, tenant);
+      return slots.run(job, token, tenant, maxRunning, take);
     },
     async recover() {
       const staleMs = Math.min(config.tasks.recoveryIntervalMs, 30_000);

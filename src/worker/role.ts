@@ -24,7 +24,8 @@ export interface WorkerContext {
 export interface Role {
   name: WorkerRole | 'webhooks';
   queue: string;
-  process(job: Job<unknown>): Promise<unknown>;
+  /** `token`: the worker's lock on the job (to put it back, delayed, without finishing it). */
+  process(job: Job<unknown>, token?: string): Promise<unknown>;
   /**
    * A job whose worker stops renewing its lock for this long goes to another worker. Unset: BullMQ's
    * default, for executions, whose requests a client waits on and which are never run twice.

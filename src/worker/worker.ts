@@ -175,7 +175,7 @@ export async function startWorker(
     const connections = redisConnections(redisUrl);
     undo.push(async () => connections.stop());
     const consumers = built.map((role) => {
-      const worker = new Worker(role.queue, (job) => role.process(job), {
+      const worker = new Worker(role.queue, (job, token) => role.process(job, token), {
         connection: connections.consumer,
         prefix: config.queue.prefix,
         concurrency: config.workers.concurrency,

@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, startTestServer, type TestServer } from '../helpers/server.js';
+import { as } from '../helpers/tenants.js';
+import { until } from '../helpers/wait.js';
+
+interface State {
+  status: 'pending' | 'running' | 'done';
+  response: { status: string; output: string } | null;
+}
+
+/**
+ * quotas.tenants.solo.maxRunning 1 on a worker that runs two at once: while solo's first execution
+ * runs, its second waits in the queue even though a worker slot is free, and another tenant's
+ * execution, submitted after it, goes through that slot. Ordering, not durations, decides: without
+ * the limit solo's second (queued first) would take the free slot before the other tenant's.
+ */
+describe('concurrent runs per tenant (quotas.maxRunning)', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({
+      workers: { concurrency: 2 },
+      quotas: { rate: { max: 10_000 }, tenants: { solo: { maxRunning: 1 } } },
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const state = async (id: string, headers: Record<string, string>) =>
+    (await call<State>(t.url, 'GET', `/executions/${id}`, undefined, headers)).body;
+  const submit = async (headers: Record<string, string>, body: object) => {
+    const res = await call<{ request_id: string }>(t.url, 'POST', '/execute?wait=false', body, headers);
+    expect(res.status).toBe(202);
+    return res.body.request_id;
+  };
+
+  it("a tenant's second run waits for its first; another tenant's run passes it", async () => {
+    const solo = await as(t.url, 'solo');
+    const other = await as(t.url, 'other');
+    const sleeper = await submit(solo, {
+      code: 'import time\ntime.sleep(60)',
+      language: 'python',
+      limits: { timeout: 10 },
+    });
+    await until(async () => ((await state(sleeper, solo)).status === 'running' ? true : undefined));
+    const second = await submit(solo, { code: 'print(2)', language: 'python' });
+
+    const passing = await call<{ status: string; output: string }>(
+      t.url,
+      'POST',
+      '/execute',
+      { code: 'print(1)', language: 'python' },
+      other,
+    );
+    expect(passing.status).toBe(200);
+    expect(passing.body).toMatchObject({ status: 'success', output: '1\n' });
+    // The first still runs, so the second has not started: solo holds its one slot.
+    expect((await state(sleeper, solo)).status).toBe('running');
+    expect((await state(second, solo)).status).toBe('pending');
+
+    // Once the first ends (its time limit), the second runs and completes.
+    const done = await until(
+      async () => {
+        const s = await state(second, solo);
+        return s.status === 'done' ? s.response : undefined;
+      },
+      120_000,
+      50,
+      'second execution done',
+    );
+    expect(done).toMatchObject({ status: 'success', output: '2\n' });
+    expect((await state(sleeper, solo)).response?.status).toBe('timeout');
+  });
+});
