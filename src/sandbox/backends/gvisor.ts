@@ -299,11 +299,15 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
     }
     const dir = join(base, 'kvm-probe');
     mkdirSync(dir, { recursive: true });
-    const probe = spawn(RUNSC, [`--root=${dir}`, '--platform=kvm', '--network=none', 'do', '/bin/true'], {
-      stdio: 'ignore',
-      cwd: '/',
-      detached: true,
-    });
+    const probe = spawn(
+      RUNSC,
+      [`--root=${dir}`, '--platform=kvm', '--network=none', '--ignore-cgroups', 'do', '/bin/true'],
+      {
+        stdio: 'ignore',
+        cwd: '/',
+        detached: true,
+      },
+    );
     const ok = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), 5000);
       probe.once('exit', (code) => {
