@@ -75,6 +75,19 @@ describe.runIf(available)('docker backend', () => {
     expect(await owned(process.pid)).toEqual([]);
   });
 
+  it('a missing image is named in the probe with the command that builds it', async () => {
+    const other = testEngine({ docker: { image: `warden-test-missing-${process.pid}` } });
+    try {
+      const probe = (await other.probe()).find((p) => p.backend === 'docker');
+      expect(probe?.available).toBe(false);
+      expect(probe?.detail).toMatch(
+        /image warden-test-missing-\d+:\w+ is missing \(build it: warden doctor --build-image\)/,
+      );
+    } finally {
+      await other.shutdown();
+    }
+  });
+
   it("a setup failure inside the container is Warden's error, not the program's failure", async () => {
     // A file where the next one needs a directory: the wrapper cannot extract them, the program never starts.
     const r = await engine.run({
