@@ -141,6 +141,16 @@ describe('admission to every queue, and tenant ceilings', () => {
     expect(slowJob.status).toBe(400);
     expect(slowJob.body.error).toMatchObject({ code: 'limit_above_tenant_ceiling', field: 'timeout' });
 
+    // The Piston API holds the same ceilings, answering in Piston's shape.
+    const piston = await call<{ message: string }>(server.url, 'POST', '/api/v2/execute', {
+      language: 'python',
+      version: '*',
+      files: [{ content: 'print(1)' }],
+      run_timeout: 5000,
+    });
+    expect(piston.status).toBe(400);
+    expect(piston.body.message).toContain('limits.timeout');
+
     // Within the ceiling, or for the tenant whose ceiling is higher, the same request is taken.
     const roomy = await call(server.url, 'POST', '/execute?wait=false', slow, await as(server.url, 'roomy'));
     expect(roomy.status).toBe(202);

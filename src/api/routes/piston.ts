@@ -14,6 +14,7 @@ import {
 } from '../schemas/piston.js';
 import { awaitExecution, submitExecution } from '../submit.js';
 import { requestTenant } from '../tenant.js';
+import { executionWithinTenant } from '../tenant-limits.js';
 
 /** `/files/0/content` → `files[0].content`, as Piston names fields in its messages. */
 function pistonField(instancePath: string, context: string | undefined): string {
@@ -93,11 +94,16 @@ export const pistonRoutes =
         const body = req.body;
         const runtime = findRuntime(body.language, body.version);
         if (!runtime) throw new PistonRequestError(`${body.language}-${body.version} runtime is unknown`);
+        const tenant = requestTenant(req);
         const request = pistonExecution(body, runtime, config);
-        const requestId = await submitExecution(deps, req, request, {
-          tenant: requestTenant(req),
-          backend: config.sandbox.backend,
-        });
+        // The tenant's ceilings hold here too (a 400 past one), as on /execute.
+        const limits = executionWithinTenant(config, tenant, request.limits);
+        const requestId = await submitExecution(
+          deps,
+          req,
+          { ...request, limits },
+          { tenant, backend: config.sandbox.backend },
+        );
         const record = await awaitExecution(deps, req, requestId);
         if (record?.status !== 'done' || !record.response) {
           // Piston has no asynchronous answer: say where the result will be.
