@@ -59,8 +59,8 @@ export interface GvisorOptions {
 /**
  * Descriptor of a FIFO, opened read-write without blocking: gVisor's gofer opens it for reading in
  * blocking mode (it waits for a writer), and a payload written before that open must not be lost
- * (a FIFO keeps its data while any end is open). Readable
- * by the sandbox's uid inside; on the host only root can reach it (the bundle dir is 0700).
+ * (a FIFO keeps its data while any end is open). Readable by the sandbox's uid inside; on the host
+ * only root can reach it (the bundle dir is 0700).
  */
 async function makeFifo(path: string): Promise<number> {
   await run('/usr/bin/mkfifo', ['-m', '0644', path]);
