@@ -154,6 +154,10 @@ export function documentScopes(transform: SwaggerTransform): SwaggerTransform {
         description: `${description}Needs an API key with the \`${scope}\` scope.`,
         security: [{ bearer: [] }],
         response: {
+          // Every keyed route is rate limited (src/api/rate-limit.ts); a route's own 429 says more.
+          429: errorBody.describe(
+            'Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds.',
+          ),
           ...(schema.response as Record<string, unknown> | undefined),
           401: errorBody.describe('No API key, or one that is unknown, revoked or expired.'),
           403: errorBody.describe(`The API key does not have the \`${scope}\` scope.`),

@@ -153,6 +153,26 @@ export interface paths {
             };
           };
         };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         503: {
           headers: {
@@ -268,6 +288,26 @@ export interface paths {
         };
         /** @description The API key does not have the `admin` scope. */
         403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
           headers: {
             [name: string]: unknown;
           };
@@ -421,6 +461,26 @@ export interface paths {
         };
         /** @description Every error answer has this shape. */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
           headers: {
             [name: string]: unknown;
           };
@@ -740,6 +800,26 @@ export interface paths {
             };
           };
         };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
       };
     };
     put?: never;
@@ -988,6 +1068,26 @@ export interface paths {
         };
         /** @description The API key does not have the `admin` scope. */
         403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
           headers: {
             [name: string]: unknown;
           };
@@ -1966,6 +2066,26 @@ export interface paths {
             };
           };
         };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         503: {
           headers: {
@@ -2183,6 +2303,26 @@ export interface paths {
         };
         /** @description Every error answer has this shape. */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
           headers: {
             [name: string]: unknown;
           };
@@ -2533,6 +2673,26 @@ export interface paths {
         };
         /** @description The API key does not have the `jobs` scope. */
         403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
           headers: {
             [name: string]: unknown;
           };
@@ -3022,6 +3182,26 @@ export interface paths {
             };
           };
         };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         503: {
           headers: {
@@ -3215,6 +3395,26 @@ export interface paths {
             };
           };
         };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         503: {
           headers: {
@@ -3362,6 +3562,26 @@ export interface paths {
             };
           };
         };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         503: {
           headers: {
@@ -3491,6 +3711,26 @@ export interface paths {
         };
         /** @description Every error answer has this shape. */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
           headers: {
             [name: string]: unknown;
           };
@@ -4094,6 +4334,26 @@ export interface paths {
             };
           };
         };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         503: {
           headers: {
@@ -4221,6 +4481,26 @@ export interface paths {
         };
         /** @description The API key does not have the `tasks` scope. */
         403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
           headers: {
             [name: string]: unknown;
           };
@@ -4635,6 +4915,26 @@ export interface paths {
             };
           };
         };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         503: {
           headers: {
@@ -4831,6 +5131,26 @@ export interface paths {
             };
           };
         };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         500: {
           headers: {
@@ -4994,6 +5314,26 @@ export interface paths {
             };
           };
         };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         503: {
           headers: {
@@ -5099,6 +5439,26 @@ export interface paths {
             };
           };
         };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
         /** @description Every error answer has this shape. */
         503: {
           headers: {
@@ -5174,6 +5534,26 @@ export interface paths {
         };
         /** @description The API key does not have the `execute` scope. */
         403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /** @description Stable machine-readable code, e.g. `invalid_request`, `unknown_language`, `queue_full`. */
+                code: string;
+                /** @description The request field at fault as a dotted path (e.g. `limits.timeout`), or null. */
+                field: string | null;
+                /** @description What went wrong, for a person. */
+                message: string;
+                /** @description Quote it when reporting a problem: the server logs carry it. */
+                request_id: string;
+              };
+            };
+          };
+        };
+        /** @description Too many requests with this API key (`rate_limited`, quotas.rate): retry after `Retry-After` seconds. */
+        429: {
           headers: {
             [name: string]: unknown;
           };
