@@ -102,6 +102,17 @@ describe.runIf(available.includes('gvisor'))('gvisor backend', () => {
     expect(gvisorLeftovers()).toEqual([]);
   });
 
+  it('a run Warden stops (time limit) leaves no runsc state, bundle, cgroup or process', async () => {
+    const r = await runCode(engine, 'python', 'import time\ntime.sleep(60)\n', {
+      limits: { wallTimeMs: 500 },
+      backend: 'gvisor',
+    });
+    expect(r.status).toBe('timeout');
+    await engine.settle();
+    expect(await settledLeftovers()).toEqual(NOTHING_LEFT);
+    expect(gvisorLeftovers()).toEqual([]);
+  });
+
   it('a pre-started sandbox takes its code and stdin when the run begins', async () => {
     const pooled = testEngine({ backend: 'gvisor', pool: { size: 1 } });
     try {

@@ -139,13 +139,12 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
         join(bundle, 'config.json'),
         ociConfig(spec, limits, { rootfs, payload: payloadPath, ...(filesDir ? { files: filesDir } : {}) }),
       );
-      // runsc removes its state when `run` returns; after a kill it stays until deleted.
-      held.take(id, (name) =>
-        run(RUNSC, [`--root=${stateDir}`, 'delete', '--force', name]).then(
-          () => {},
-          () => {},
-        ),
-      );
+      // runsc removes its state when `run` returns; after a kill it stays until deleted (its files
+      // are named `<id>_sandbox:<id>.*`: no runsc process is spent on a run that ended normally).
+      held.take(id, async (name) => {
+        if (!readdirSync(stateDir).some((f) => f.startsWith(`${name}_`))) return;
+        await run(RUNSC, [`--root=${stateDir}`, 'delete', '--force', name]).catch(() => {});
+      });
       const bootLog = join(bundle, 'boot.log');
       // Joins the run's cgroups first, so runsc, its gofer and gVisor's kernel are inside from the
       // start; runsc dies with the service (its gofer and kernel die with runsc).
@@ -183,17 +182,20 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
       });
       fault('spawned');
 
-      // stderr minus the wrapper's ready byte; what comes before it is runsc's own complaint.
+      // The run's stderr is what follows the wrapper's ready byte; before it, runsc's own words.
       const stderr = new PassThrough();
       let ready = false;
       let setupOutput = '';
       const up = new Promise<boolean>((resolve) => {
         child.stderr.on('data', (chunk: Buffer) => {
-          if (!ready && chunk[0] === READY_BYTE) {
+          if (!ready) {
+            const at = chunk.indexOf(READY_BYTE);
+            setupOutput += chunk.subarray(0, at < 0 ? chunk.length : at).toString('utf8');
+            if (at < 0) return;
             ready = true;
             resolve(true);
-            chunk = chunk.subarray(1);
-          } else if (!ready) setupOutput += chunk.toString('utf8');
+            chunk = chunk.subarray(at + 1);
+          }
           if (chunk.length > 0) stderr.write(chunk);
         });
         child.stderr.once('close', () => stderr.end());
