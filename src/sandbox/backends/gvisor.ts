@@ -2,6 +2,7 @@ import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   accessSync,
+  chownSync,
   constants,
   existsSync,
   mkdirSync,
@@ -32,7 +33,7 @@ import type {
   SandboxSpec,
   Violation,
 } from '../types.js';
-import { ociConfig, READY_BYTE, stageRootfs } from './gvisor-spec.js';
+import { ociConfig, READY_BYTE, SANDBOX_ID, stageRootfs } from './gvisor-spec.js';
 
 export const RUNSC = '/usr/bin/runsc';
 const run = promisify(execFile);
@@ -115,6 +116,13 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
       held.take(bundle, (dir) => rmSync(dir, { recursive: true, force: true }));
       mkdirSync(bundle, { recursive: true, mode: 0o700 });
       fault('tempdir');
+      // The run's uid inside gVisor owns its output dir and binds, as the leased uid does under
+      // bwrap: gVisor checks the program's access against the host files' owner and mode.
+      for (const dir of [
+        ...(spec.outputDir ? [spec.outputDir] : []),
+        ...(spec.binds ?? []).map((b) => b.source),
+      ])
+        chownSync(dir, SANDBOX_ID, SANDBOX_ID);
       const support = options.cgroups;
       const cgroup = held.take(createRunCgroup(support, id), (c) => c.destroy());
       cgroup.create();
