@@ -31,7 +31,14 @@ const tenantMaxLimitsSchema = z
 
 const tenantQuotaSchema = z
   .object({
-    rate: rateSchema.partial().optional(),
+    /** Its own rate; what it leaves out is quotas.rate's (no defaults here, unlike rateSchema). */
+    rate: z
+      .object({
+        max: z.number().int().min(1).optional(),
+        windowMs: z.number().int().min(100).max(3_600_000).optional(),
+      })
+      .strict()
+      .optional(),
     /** Places this tenant may hold in each queue at once (instead of queuedShare of it). */
     maxQueued: z.number().int().min(0).optional(),
     /** Executions of this tenant running at once (instead of quotas.maxRunning). */
@@ -85,7 +92,7 @@ export function tenantQuotas(quotas: QuotasConfig, maxQueueDepth: number, tenant
   const own = quotas.tenants[tenant];
   const share = Math.ceil(quotas.queuedShare * maxQueueDepth);
   return {
-    rate: { ...quotas.rate, ...own?.rate },
+    rate: { max: own?.rate?.max ?? quotas.rate.max, windowMs: own?.rate?.windowMs ?? quotas.rate.windowMs },
     maxQueued: Math.min(own?.maxQueued ?? share, maxQueueDepth),
     maxRunning: own?.maxRunning ?? quotas.maxRunning,
     maxLimits: { ...quotas.maxLimits, ...own?.maxLimits },
