@@ -10,6 +10,7 @@ import {
   normalizePyIdentifier,
   payloadMessage,
   referenceMessage,
+  rootWords,
   showPath,
   table,
   textOf,
@@ -582,6 +583,7 @@ export const PYTHON: Grammar = {
   shadowable: BUILTIN_REFS,
   callKinds: CALL_KINDS,
   callNames: CALL_NAMES,
+  callWords: rootWords(CALL_KINDS.keys(), [...RESULT_CALLS]),
   aliasCarriers: new Set([
     ...BUILTIN_REFS,
     ...MEMBER_NAMES,
