@@ -41,7 +41,7 @@ const tenantQuotaSchema = z
       .optional(),
     /** Places this tenant may hold in each queue at once (instead of queuedShare of it). */
     maxQueued: z.number().int().min(0).optional(),
-    /** Executions of this tenant running at once (instead of quotas.maxRunning). */
+    /** Runs of this tenant going at once in each queue (instead of quotas.maxRunning). */
     maxRunning: z.number().int().min(1).optional(),
     maxLimits: tenantMaxLimitsSchema.optional(),
   })
@@ -56,9 +56,9 @@ export const quotasConfigSchema = z
      */
     queuedShare: z.number().gt(0).max(1).default(0.8),
     /**
-     * Executions (each single run or test case) one tenant may have running at once, on all workers
-     * together; more wait in the queue while workers take other tenants' work. Unset: no limit
-     * beyond the workers' own concurrency.
+     * Runs one tenant may have going at once on all workers together, in each queue: executions
+     * (each single run or test case), jobs, tasks. More wait in the queue while workers take other
+     * tenants' work. Unset: no limit beyond the workers' own concurrency.
      */
     maxRunning: z.number().int().min(1).optional(),
     /** Ceilings for every tenant (below sandbox.maxLimits, which still applies to all). */
@@ -82,7 +82,7 @@ export interface TenantQuotas {
   rate: { max: number; windowMs: number };
   /** Places the tenant may hold in each queue. */
   maxQueued: number;
-  /** Executions it may have running at once; undefined: no limit. */
+  /** Runs it may have going at once in each queue; undefined: no limit. */
   maxRunning: number | undefined;
   maxLimits: z.infer<typeof tenantMaxLimitsSchema>;
 }

@@ -122,7 +122,8 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
 
   return {
     admission: createAdmission(async () => redis, `${options.prefix}:${EXECUTION_QUEUE}:admitted`),
-    runningSlots: (slots) => createRunningSlots(async () => redis, options.prefix, slots),
+    runningSlots: (slots) =>
+      createRunningSlots(async () => redis, `${options.prefix}:${EXECUTION_QUEUE}`, slots),
     counts,
     async enqueue(requestId) {
       await guard(() => queue.add('execution', { kind: 'execution', requestId }, { jobId: requestId }));

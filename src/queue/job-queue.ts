@@ -1,5 +1,6 @@
 import { Job, Queue } from 'bullmq';
 import { createAdmission, redisClient, type Admission } from './admission.js';
+import { createRunningSlots, type RunningSlots } from './running.js';
 import { guard, QueueUnavailableError, redactUrl, redisConnections, withDeadline } from './connection.js';
 
 /**
@@ -25,6 +26,8 @@ export interface JobQueue<T> {
    * worker that died before releasing it, or refused after admission). How many were freed.
    */
   releaseStale(beforeMs: number): Promise<number>;
+  /** Slots of this queue's work running per tenant (quotas.maxRunning), held by workers. */
+  runningSlots(options: { staleMs: number; retryMs: number }): RunningSlots;
   close(): Promise<void>;
 }
 
@@ -97,6 +100,8 @@ export async function openJobQueue<T>(options: JobQueueOptions): Promise<JobQueu
     },
     counts,
     admission,
+    runningSlots: (slots) =>
+      createRunningSlots(async () => redis, `${options.prefix}:${options.name}`, slots),
     async releaseStale(beforeMs) {
       let freed = 0;
       for (const id of await admission.admittedBefore(beforeMs)) {

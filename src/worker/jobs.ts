@@ -17,12 +17,14 @@ import {
   deleteJob,
   expiredJobs,
   finishJob,
+  getJob,
   jobControl,
   nextLogSeq,
   staleJobs,
   type JobEnd,
   type JobRecord,
 } from '../store/jobs.js';
+import { limitsRunning, tenantQuotas } from '../config/quotas.js';
 import type { Role, WorkerContext } from './role.js';
 
 /**
@@ -217,6 +219,43 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
     }
   }
 
+  /** Claims the job and runs it (under its tenant's slot when quotas.maxRunning applies). */
+  async function take(bull: Job<JobMessage>): Promise<void> {
+    const token = randomUUID();
+    // Taken: its place among the waiting jobs is free (a retry holds none).
+    queue.admission
+      .release(bull.data.job_id)
+      .catch((err: Error) => logger.warn({ err: err.message }, 'queue admission'));
+    const job = await claimJob(db, bull.data.job_id, token);
+    // Finished, cancelled while queued (by the API: its callback is queued here), or withdrawn.
+    if (!job) return ctx.webhooks.finished('job', bull.data.job_id);
+    if (job.cancelRequested)
+      return finish(job, token, { status: 'cancelled', error: 'cancelled by request' });
+    if (job.attempts > jobsConfig.maxAttempts) {
+      return finish(job, token, {
+        status: 'error',
+        error: `Warden could not run the job: it was interrupted ${jobsConfig.maxAttempts} times; submit it again`,
+      });
+    }
+    try {
+      await run(job, token);
+    } catch (err) {
+      const attempts = bull.opts.attempts ?? 1;
+      if (bull.attemptsMade + 1 < attempts && job.attempts < jobsConfig.maxAttempts) throw err;
+      logger.error({ jobId: job.id, err }, 'job failed on its last attempt');
+      await finish(job, token, {
+        status: 'error',
+        error: `Warden could not run the job: ${(err as Error).message}`,
+      });
+    }
+  }
+
+  // A tenant at quotas.maxRunning: its job waits this long in the queue before it is tried again.
+  const slots = queue.runningSlots({
+    staleMs: jobsConfig.maxLimits.timeoutSeconds * 1000 + jobsConfig.shutdownGraceMs + 60_000,
+    retryMs: 250,
+  });
+
   return {
     name: 'jobs',
     queue: queue.name,
@@ -229,34 +268,12 @@ export function jobRole(ctx: WorkerContext, queue: JobsQueue, artifacts: Artifac
         for (const stop of running) stop();
       }, jobsConfig.shutdownGraceMs).unref();
     },
-    async process(bull: Job<JobMessage>): Promise<void> {
-      const token = randomUUID();
-      // Taken: its place among the waiting jobs is free (a retry holds none).
-      queue.admission
-        .release(bull.data.job_id)
-        .catch((err: Error) => logger.warn({ err: err.message }, 'queue admission'));
-      const job = await claimJob(db, bull.data.job_id, token);
-      // Finished, cancelled while queued (by the API: its callback is queued here), or withdrawn.
-      if (!job) return ctx.webhooks.finished('job', bull.data.job_id);
-      if (job.cancelRequested)
-        return finish(job, token, { status: 'cancelled', error: 'cancelled by request' });
-      if (job.attempts > jobsConfig.maxAttempts) {
-        return finish(job, token, {
-          status: 'error',
-          error: `Warden could not run the job: it was interrupted ${jobsConfig.maxAttempts} times; submit it again`,
-        });
-      }
-      try {
-        await run(job, token);
-      } catch (err) {
-        const attempts = bull.opts.attempts ?? 1;
-        if (bull.attemptsMade + 1 < attempts && job.attempts < jobsConfig.maxAttempts) throw err;
-        logger.error({ jobId: job.id, err }, 'job failed on its last attempt');
-        await finish(job, token, {
-          status: 'error',
-          error: `Warden could not run the job: ${(err as Error).message}`,
-        });
-      }
+    async process(bull: Job<JobMessage>, lock?: string): Promise<void> {
+      if (!limitsRunning(config.quotas)) return take(bull);
+      const owner = (await getJob(db, bull.data.job_id))?.owner;
+      if (!owner) return take(bull); // gone: nothing will run
+      const { maxRunning } = tenantQuotas(config.quotas, config.server.maxQueueDepth, owner);
+      return slots.run(bull, lock, owner, maxRunning, () => take(bull));
     },
     async recover() {
       const before = new Date(Date.now() - Math.min(config.tasks.recoveryIntervalMs, 30_000)).toISOString();

@@ -6,6 +6,7 @@ import { resourceUsage, runTask, sha256, tenantTasksDir } from '../pipeline/inde
 import type { TaskMessage, TaskQueue } from '../queue/tasks.js';
 import { getTitle, uploadContent, validatedVersion, type TitleRecord } from '../store/task-files.js';
 import { finishTask, staleTasks, startTask, type TaskRecord } from '../store/tasks.js';
+import { tenantQuotas } from '../config/quotas.js';
 import type { Role, WorkerContext } from './role.js';
 
 /**
@@ -91,36 +92,45 @@ export function taskRole(ctx: WorkerContext, queue: TaskQueue): Role {
     );
   }
 
+  /** Starts the task and runs it (under its tenant's slot when quotas.maxRunning applies). */
+  async function take(job: Job<TaskMessage>): Promise<void> {
+    // Taken: its place among the waiting tasks is free (a retry holds none).
+    queue.admission
+      .release(job.data.task_id)
+      .catch((err: Error) => logger.warn({ err: err.message }, 'queue admission'));
+    const task = await startTask(db, job.data.task_id);
+    if (!task) return; // finished already, or withdrawn
+    if (task.attempts > maxAttempts) {
+      return finish(task, {
+        status: 'error',
+        error: `Warden could not run the task: it was interrupted ${maxAttempts} times; submit it again`,
+      });
+    }
+    try {
+      await run(task);
+    } catch (err) {
+      const attempts = job.opts.attempts ?? 1;
+      if (job.attemptsMade + 1 < attempts && task.attempts < maxAttempts) throw err;
+      logger.error({ taskId: task.taskId, err }, 'task failed on its last attempt');
+      await finish(task, {
+        status: 'error',
+        error: `Warden could not run the task: ${(err as Error).message}`,
+      });
+    }
+  }
+
+  // A tenant at quotas.maxRunning: its task waits this long in the queue before it is tried again.
+  const slots = queue.runningSlots({ staleMs: config.sandbox.maxLimits.wallTimeMs + 60_000, retryMs: 250 });
+
   return {
     name: 'tasks',
     queue: queue.name,
     lockMs: config.tasks.jobLockMs,
     maxStalledCount: maxAttempts,
     graceMs: config.sandbox.maxLimits.wallTimeMs + 30_000,
-    async process(job: Job<TaskMessage>): Promise<void> {
-      // Taken: its place among the waiting tasks is free (a retry holds none).
-      queue.admission
-        .release(job.data.task_id)
-        .catch((err: Error) => logger.warn({ err: err.message }, 'queue admission'));
-      const task = await startTask(db, job.data.task_id);
-      if (!task) return; // finished already, or withdrawn
-      if (task.attempts > maxAttempts) {
-        return finish(task, {
-          status: 'error',
-          error: `Warden could not run the task: it was interrupted ${maxAttempts} times; submit it again`,
-        });
-      }
-      try {
-        await run(task);
-      } catch (err) {
-        const attempts = job.opts.attempts ?? 1;
-        if (job.attemptsMade + 1 < attempts && task.attempts < maxAttempts) throw err;
-        logger.error({ taskId: task.taskId, err }, 'task failed on its last attempt');
-        await finish(task, {
-          status: 'error',
-          error: `Warden could not run the task: ${(err as Error).message}`,
-        });
-      }
+    async process(job: Job<TaskMessage>, lock?: string): Promise<void> {
+      const { maxRunning } = tenantQuotas(config.quotas, config.server.maxQueueDepth, job.data.user);
+      return slots.run(job, lock, job.data.user, maxRunning, () => take(job));
     },
     async recover() {
       const before = new Date(Date.now() - Math.min(config.tasks.recoveryIntervalMs, 30_000)).toISOString();

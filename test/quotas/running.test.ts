@@ -71,4 +71,46 @@ describe('concurrent runs per tenant (quotas.maxRunning)', () => {
     expect(done).toMatchObject({ status: 'success', output: '2\n' });
     expect((await state(sleeper, solo)).response?.status).toBe('timeout');
   });
+
+  it("jobs: the same — solo's second job stays queued while another tenant's runs", async () => {
+    const solo = await as(t.url, 'solo');
+    const other = await as(t.url, 'other');
+    const job = async (headers: Record<string, string>, command: string) => {
+      const res = await call<{ id: string }>(t.url, 'POST', '/jobs', { command }, headers);
+      expect(res.status).toBe(202);
+      return res.body.id;
+    };
+    const jobState = async (id: string, headers: Record<string, string>) =>
+      (
+        await call<{ status: string; exit_code: number | null }>(
+          t.url,
+          'GET',
+          `/jobs/${id}`,
+          undefined,
+          headers,
+        )
+      ).body;
+    const settled = (id: string, headers: Record<string, string>) =>
+      until(
+        async () => {
+          const s = await jobState(id, headers);
+          return ['completed', 'failed', 'timeout', 'cancelled', 'error'].includes(s.status) ? s : undefined;
+        },
+        120_000,
+        50,
+        `job ${id} finished`,
+      );
+
+    const sleeper = await job(solo, `python3 -c "import time; time.sleep(120)"`);
+    await until(async () => ((await jobState(sleeper, solo)).status === 'running' ? true : undefined));
+    const second = await job(solo, 'python3 -c "print(2)"');
+    const passing = await job(other, 'python3 -c "print(1)"');
+    expect(await settled(passing, other)).toMatchObject({ status: 'completed', exit_code: 0 });
+    expect((await jobState(sleeper, solo)).status).toBe('running');
+    expect((await jobState(second, solo)).status).toBe('queued');
+
+    // Cancelling the first frees solo's slot: the second runs and completes.
+    expect((await call(t.url, 'DELETE', `/jobs/${sleeper}`, undefined, solo)).status).toBe(202);
+    expect(await settled(second, solo)).toMatchObject({ status: 'completed', exit_code: 0 });
+  });
 });
