@@ -98,11 +98,11 @@ export abstract class Walker {
   /** The language's identifier spelling rules (escapes, normalisation). */
   protected abstract decodeName(text: string): string;
 
-  /** Handles a walked node before names are resolved; true to have it checked afterwards too. */
-  protected abstract collect(node: Node, type: string): boolean;
+  /** Handlers by node type run during the walk, before names are resolved (imports, assignments). */
+  protected abstract readonly collectors: ReadonlyMap<string, (node: Node) => void>;
 
-  /** Checks a node collected for later, once every alias is known. */
-  protected abstract check(node: Node, type: string): void;
+  /** Handlers by node type run after the walk, once every alias is known. */
+  protected abstract readonly checkers: ReadonlyMap<string, (node: Node) => void>;
 
   /** Whether an identifier can matter at all (most names are skipped before any parent lookup). */
   protected abstract wantsIdentifier(id: Ident): boolean;
@@ -155,7 +155,8 @@ export abstract class Walker {
     // JavaScript; only the node types some check wants cross over.
     for (const node of root.descendantsOfType(g.walkTypes)) {
       const type = node.type;
-      if (this.collect(node, type)) later.push({ node, type });
+      this.collectors.get(type)?.(node);
+      if (this.checkers.has(type)) later.push({ node, type });
     }
     this.findIdentifiers(root);
     this.acceptAliases(
@@ -168,7 +169,7 @@ export abstract class Walker {
     for (const { node, type } of later) {
       // Most calls name nothing a call check wants; their words (and brackets) tell without wasm.
       if (type === callType && !this.mayBeCheckedCall(node)) continue;
-      this.check(node, type);
+      this.checkers.get(type)?.(node);
     }
   }
 

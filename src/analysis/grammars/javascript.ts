@@ -452,70 +452,46 @@ class JavaScriptAnalyzer extends Walker {
     super(input, JAVASCRIPT);
   }
 
-  protected collect(node: Node, type: string): boolean {
-    switch (type) {
-      case 'import_statement':
-        this.importStatement(node);
-        return false;
-      case 'export_statement':
-        this.exportStatement(node);
-        return false;
-      case 'variable_declarator':
-        this.variableDeclarator(node);
-        return false;
-      case 'assignment_expression':
-        this.assignment(node);
-        return true;
-      case 'augmented_assignment_expression': {
-        const left = node.childForFieldName('left');
-        if (left?.type === 'identifier') this.constants.assign(this.nameOf(left), null);
-        return true;
-      }
-      case 'import':
-        // The callee of `import(...)` (also the keyword of import statements, which is harmless here).
-        this.dynamicImports.push(node.startIndex);
-        return false;
-      case 'subscript_expression':
-        this.subscriptStarts.push(node.startIndex);
-        return true;
-      default:
-        return true;
-    }
+  protected readonly collectors = new Map<string, (node: Node) => void>([
+    ['import_statement', (node) => this.importStatement(node)],
+    ['export_statement', (node) => this.exportStatement(node)],
+    ['variable_declarator', (node) => this.variableDeclarator(node)],
+    ['assignment_expression', (node) => this.assignment(node)],
+    ['augmented_assignment_expression', (node) => this.augmentedAssignment(node)],
+    // The callee of `import(...)` (also the keyword of import statements, which is harmless here).
+    ['import', (node) => this.dynamicImports.push(node.startIndex)],
+    ['subscript_expression', (node) => this.subscriptStarts.push(node.startIndex)],
+  ]);
+
+  protected readonly checkers = new Map<string, (node: Node) => void>([
+    ['call_expression', (node) => this.jsCall(node)],
+    ['new_expression', (node) => this.newExpression(node)],
+    ['subscript_expression', (node) => this.subscript(node)],
+    ['assignment_expression', (node) => this.pollutingAssignment(node)],
+    ['augmented_assignment_expression', (node) => this.pollutingAssignment(node)],
+    ['while_statement', (node) => this.loop(node, node.childForFieldName('condition'))],
+    ['do_statement', (node) => this.loop(node, node.childForFieldName('condition'))],
+    ['for_statement', (node) => this.forLoop(node)],
+    ['with_statement', (node) => this.withStatement(node)],
+  ]);
+
+  private augmentedAssignment(node: Node): void {
+    const left = node.childForFieldName('left');
+    if (left?.type === 'identifier') this.constants.assign(this.nameOf(left), null);
   }
 
-  protected check(node: Node, type: string): void {
-    switch (type) {
-      case 'call_expression':
-        this.jsCall(node);
-        break;
-      case 'new_expression':
-        this.newExpression(node);
-        break;
-      case 'subscript_expression':
-        this.subscript(node);
-        break;
-      case 'assignment_expression':
-      case 'augmented_assignment_expression':
-        this.pollutingAssignment(node);
-        break;
-      case 'while_statement':
-      case 'do_statement':
-        this.loop(node, node.childForFieldName('condition'));
-        break;
-      case 'for_statement': {
-        const condition = node.childForFieldName('condition');
-        // `for (;;)` has an empty condition, which is always true.
-        this.loop(node, condition, !condition || condition.type === 'empty_statement');
-        break;
-      }
-      case 'with_statement':
-        this.add(
-          'with_statement',
-          node,
-          'Uses a "with" statement, which makes it unclear which variables the code refers to',
-        );
-        break;
-    }
+  private forLoop(node: Node): void {
+    const condition = node.childForFieldName('condition');
+    // `for (;;)` has an empty condition, which is always true.
+    this.loop(node, condition, !condition || condition.type === 'empty_statement');
+  }
+
+  private withStatement(node: Node): void {
+    this.add(
+      'with_statement',
+      node,
+      'Uses a "with" statement, which makes it unclear which variables the code refers to',
+    );
   }
 
   protected override carriesAlias(start: number, end: number): boolean {

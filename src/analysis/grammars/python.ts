@@ -618,50 +618,33 @@ class PythonAnalyzer extends Walker {
     super(input, PYTHON);
   }
 
-  protected collect(node: Node, type: string): boolean {
-    switch (type) {
-      case 'import_statement':
-        this.importStatement(node);
-        return false;
-      case 'import_from_statement':
-        this.importFrom(node);
-        return false;
-      case 'assignment':
-        this.assignment(node);
-        return false;
-      default:
-        return true;
-    }
+  protected readonly collectors = new Map<string, (node: Node) => void>([
+    ['import_statement', (node) => this.importStatement(node)],
+    ['import_from_statement', (node) => this.importFrom(node)],
+    ['assignment', (node) => this.assignment(node)],
+  ]);
+
+  protected readonly checkers = new Map<string, (node: Node) => void>([
+    ['call', (node) => this.pyCall(node)],
+    ['subscript', (node) => this.subscript(node)],
+    ['binary_operator', (node) => this.binaryOperator(node)],
+    ['while_statement', (node) => this.whileStatement(node)],
+    ['for_statement', (node) => this.forStatement(node)],
+    ['print_statement', (node) => this.python2Statement(node, 'print')],
+    ['exec_statement', (node) => this.python2Statement(node, 'exec')],
+  ]);
+
+  private pyCall(node: Node): void {
+    const fn = node.childForFieldName('function');
+    if (fn) this.call(node, fn);
   }
 
-  protected check(node: Node, type: string): void {
-    switch (type) {
-      case 'call': {
-        const fn = node.childForFieldName('function');
-        if (fn) this.call(node, fn);
-        break;
-      }
-      case 'subscript':
-        this.subscript(node);
-        break;
-      case 'binary_operator':
-        this.binaryOperator(node);
-        break;
-      case 'while_statement':
-        this.whileStatement(node);
-        break;
-      case 'for_statement':
-        this.forStatement(node);
-        break;
-      case 'print_statement':
-      case 'exec_statement':
-        this.add(
-          'syntax_error',
-          node,
-          `Syntax error: Python 2 ${type === 'print_statement' ? 'print' : 'exec'} statement; Python 3 needs a call with parentheses`,
-        );
-        break;
-    }
+  private python2Statement(node: Node, keyword: string): void {
+    this.add(
+      'syntax_error',
+      node,
+      `Syntax error: Python 2 ${keyword} statement; Python 3 needs a call with parentheses`,
+    );
   }
 
   protected checkCall(kind: string, q: string, node: Node, args: Args): void {
