@@ -562,26 +562,30 @@ export abstract class Walker {
     }
   }
 
-  /** Checks the paths among a call's first two arguments; with `dynamic`, a computed first path too. */
-  protected checkPaths(q: string, args: Node[], dynamic: boolean): void {
+  /**
+   * Checks the paths among a call's first two arguments; given `dynamic` (how the call's message
+   * names what it does with the path), a computed first path too. A number is a file descriptor
+   * (0 is the run's own stdin).
+   */
+  protected checkPaths(q: string, args: Node[], dynamic?: 'opens' | 'uses'): void {
     const [first, second] = args;
     if (!first) return;
+    const verb = dynamic ?? 'uses';
     for (const arg of second ? [first, second] : [first]) {
       const path = this.foldString(arg);
       if (path && classifyPath(path.value) === 'outside') {
         this.add(
           'file_access',
           arg,
-          `${q}() uses "${showPath(path.value)}", which is outside the working directory`,
+          `${q}() ${verb} "${showPath(path.value)}", which is outside the working directory`,
         );
         if (dynamic) return;
       }
     }
     if (!dynamic) return;
-    // A number is a file descriptor (0 is the run's own stdin).
     const firstPath = this.foldString(first);
     if ((!firstPath || !firstPath.exact) && !this.grammar.numbers.has(this.unwrap(first).type)) {
-      this.add('file_access_dynamic', first, `${q}() uses a file path computed at run time`);
+      this.add('file_access_dynamic', first, `${q}() ${verb} a file whose path is computed at run time`);
     }
   }
 

@@ -839,7 +839,7 @@ class JavaScriptAnalyzer extends Walker {
         this.checkPayload(q, q === 'Function' ? args[args.length - 1] : args[0]);
         break;
       case 'paths':
-        this.checkPaths(q, args, true);
+        this.checkPaths(q, args, 'uses');
         break;
     }
   }

@@ -2,7 +2,6 @@ import type { Node } from 'web-tree-sitter';
 import type { FieldRole, Grammar } from '../grammar.js';
 import { Walker, type Args, type Ident, type IdentRef } from '../walker.js';
 import {
-  classifyPath,
   concatFolded,
   decodePayload,
   decodePyEscapes,
@@ -11,7 +10,6 @@ import {
   payloadMessage,
   referenceMessage,
   rootWords,
-  showPath,
   table,
   textOf,
   UNKNOWN_PART,
@@ -653,7 +651,7 @@ class PythonAnalyzer extends Walker {
         this.checkOpen(q, args);
         break;
       case 'paths':
-        this.checkPaths(q, args.positional, false);
+        this.checkPaths(q, args.positional);
         break;
       case 'attr':
         this.checkAttrFunc(q, node, args);
@@ -935,19 +933,7 @@ class PythonAnalyzer extends Walker {
 
   private checkOpen(q: string, args: Args): void {
     const arg = args.positional[0] ?? args.keyword.get('file') ?? args.keyword.get('path');
-    if (!arg) return;
-    // open(0) and friends are file descriptors: the run's own standard streams.
-    if (arg.type === 'integer') return;
-    const path = this.foldString(arg);
-    if (path && classifyPath(path.value) === 'outside') {
-      this.add(
-        'file_access',
-        arg,
-        `${q}() opens "${showPath(path.value)}", which is outside the working directory`,
-      );
-    } else if (!path || !path.exact) {
-      this.add('file_access_dynamic', arg, `${q}() opens a file whose path is computed at run time`);
-    }
+    if (arg) this.checkPaths(q, [arg], 'opens');
   }
 
   /**
