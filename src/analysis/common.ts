@@ -25,13 +25,6 @@ export class Collector {
   }
 }
 
-/** The first segment of each qualified name (`fs/promises.readFile` → `fs`), plus `extra`. */
-export function rootWords(names: Iterable<string>, extra: string[]): Set<string> {
-  const words = new Set(extra);
-  for (const name of names) words.add(name.split(/[./]/)[0] as string);
-  return words;
-}
-
 /** Inverts `{ value: [keys…] }` into a key → value map (rule tables are written grouped by rule). */
 export function table<T extends string>(entries: Partial<Record<T, string[]>>): Map<string, T> {
   const map = new Map<string, T>();

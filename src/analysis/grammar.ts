@@ -108,12 +108,6 @@ export interface Grammar {
   callKinds: ReadonlyMap<string, string>;
   /** Last segments of callees the call checks care about; other calls are skipped cheaply. */
   callNames: ReadonlySet<string>;
-  /**
-   * Words one of which a checked call's text must hold (unless it holds an alias or a bracket): the
-   * first segment of each call shape's name, the names of calls whose result is a module, and the
-   * last names checked before any resolution.
-   */
-  callWords: ReadonlySet<string>;
   /** Names whose presence in an assigned value makes the assignment a possible alias. */
   aliasCarriers: ReadonlySet<string>;
   /** Every name an identifier must have to matter to any check (aliases of them aside). */

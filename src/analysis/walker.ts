@@ -198,7 +198,7 @@ export abstract class Walker {
     const maybeAlias = this.possibleAliases(starts, names);
     for (let i = 0; i < names.length; i++) {
       const name = names[i] as string;
-      if (g.callWords.has(name) || maybeAlias.has(name)) this.callWords.push(starts[i] as number);
+      if (g.callNames.has(name) || maybeAlias.has(name)) this.callWords.push(starts[i] as number);
     }
     // `a['rep' + 'eat'](n)`: a name folded from pieces has no word of its own.
     for (let i = src.indexOf('['); i >= 0; i = src.indexOf('[', i + 1)) this.callWords.push(i);
@@ -215,10 +215,8 @@ export abstract class Walker {
     }
   }
 
-  /** Whether a call's text holds one of the grammar's call words, an alias, a bracket or an import(). */
+  /** Whether a call's text holds a word a call check wants, a bracket, or what carries an alias. */
   private mayBeCheckedCall(call: Node): boolean {
-    // After `from m import *` any bare name may be one of m's functions.
-    if (this.bindings.starModules.length > 0) return true;
     const start = call.startIndex;
     const end = call.endIndex;
     const i = lowerBound(this.callWords, start);

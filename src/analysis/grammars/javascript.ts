@@ -7,7 +7,6 @@ import {
   decodeJsIdentifier,
   formatCount,
   payloadMessage,
-  rootWords,
   snippet,
   table,
   textOf,
@@ -410,8 +409,6 @@ export const JAVASCRIPT: Grammar = {
   shadowable: BUILTIN_REFS,
   callKinds: CALL_KINDS,
   callNames: CALL_NAMES,
-  // .constructor('code') and .repeat(n) are checked by their last name alone.
-  callWords: rootWords(CALL_KINDS.keys(), ['require', 'constructor', ...STRING_GROWERS]),
   aliasCarriers: new Set([
     ...BUILTIN_REFS,
     ...MEMBER_NAMES,

@@ -9,7 +9,6 @@ import {
   normalizePyIdentifier,
   payloadMessage,
   referenceMessage,
-  rootWords,
   table,
   textOf,
   UNKNOWN_PART,
@@ -581,7 +580,6 @@ export const PYTHON: Grammar = {
   shadowable: BUILTIN_REFS,
   callKinds: CALL_KINDS,
   callNames: CALL_NAMES,
-  callWords: rootWords(CALL_KINDS.keys(), [...RESULT_CALLS]),
   aliasCarriers: new Set([
     ...BUILTIN_REFS,
     ...MEMBER_NAMES,
