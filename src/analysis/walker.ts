@@ -73,8 +73,6 @@ export abstract class Walker {
   protected readonly resolver: Resolver;
   /** In document order (the tree walk visits them so). */
   protected readonly ids: Ident[] = [];
-  /** Offsets of the words that name a call check or a possible alias, and of every `[` (sorted). */
-  private readonly callWords: number[] = [];
   /** The start offsets of `ids`, for range searches. */
   private readonly idStarts: number[] = [];
   /** Identifier names by start offset: reading them back costs no calls into wasm. */
@@ -165,12 +163,7 @@ export abstract class Walker {
         this.someIdWithin(start, end, (id) => g.aliasCarriers.has(id.name) || this.bindings.isAlias(id.name)),
     );
     this.identifiers();
-    const callType = g.call.type;
-    for (const { node, type } of later) {
-      // Most calls name nothing a call check wants; their words (and brackets) tell without wasm.
-      if (type === callType && !this.mayBeCheckedCall(node)) continue;
-      this.checkers.get(type)?.(node);
-    }
+    for (const { node, type } of later) this.checkers.get(type)?.(node);
   }
 
   protected add(rule: RuleId, node: Node, message: string): void {
@@ -198,13 +191,6 @@ export abstract class Walker {
     const maybeAlias = this.possibleAliases(starts, names);
     for (let i = 0; i < names.length; i++) {
       const name = names[i] as string;
-      if (g.callNames.has(name) || maybeAlias.has(name)) this.callWords.push(starts[i] as number);
-    }
-    // `a['rep' + 'eat'](n)`: a name folded from pieces has no word of its own.
-    for (let i = src.indexOf('['); i >= 0; i = src.indexOf('[', i + 1)) this.callWords.push(i);
-    this.callWords.sort((a, b) => a - b);
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i] as string;
       if (!g.interestingNames.has(name) && !maybeAlias.has(name)) continue;
       const start = starts[i] as number;
       const node = root.descendantForIndex(start, ends[i] as number);
@@ -213,16 +199,6 @@ export abstract class Walker {
       this.ids.push({ node, name, type: node.type });
       this.idStarts.push(start);
     }
-  }
-
-  /** Whether a call's text holds a word a call check wants, a bracket, or what carries an alias. */
-  private mayBeCheckedCall(call: Node): boolean {
-    const start = call.startIndex;
-    const end = call.endIndex;
-    const i = lowerBound(this.callWords, start);
-    return (
-      (i < this.callWords.length && (this.callWords[i] as number) < end) || this.carriesAlias(start, end)
-    );
   }
 
   /**

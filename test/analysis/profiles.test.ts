@@ -659,15 +659,6 @@ describe('identifiers are found wherever they stand', () => {
       2,
       3,
     ],
-    [
-      'a call named by a folded key',
-      'javascript',
-      "const fs = require('fs');\nfs['readFile' + 'Sync']('/etc/passwd');\n",
-      'file_access',
-      2,
-      25,
-    ],
-    ['a call through an alias of open', 'python', "o = open\no('/etc/passwd')\n", 'file_access', 2, 3],
     ['spelt with a \\u{…} escape', 'javascript', "\\u{65}val('1');\n", 'dynamic_code', 1, 1],
     [
       'inside a template substitution',
