@@ -110,10 +110,6 @@ export interface Grammar {
   callNames: ReadonlySet<string>;
   /** Names whose presence in an assigned value makes the assignment a possible alias. */
   aliasCarriers: ReadonlySet<string>;
-  /** Every name an identifier must have to matter to any check (aliases of them aside). */
-  interestingNames: ReadonlySet<string>;
-  /** Identifier-shaped words of the language's source (global), spelt as the text has them. */
-  word: RegExp;
   /** `a.b.c` as the qualified name the tables use. */
   normalize: (chain: string[]) => string;
 }

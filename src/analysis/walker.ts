@@ -20,18 +20,6 @@ import type { RuleId } from './rules.js';
 export const MAX_NESTING = 64;
 export const MAX_BODY_NESTING = 400;
 
-/** Index of the first of the sorted `offsets` at or after `start`. */
-export function lowerBound(offsets: readonly number[], start: number): number {
-  let lo = 0;
-  let hi = offsets.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((offsets[mid] as number) < start) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 /** An identifier met by the tree walk, with its name decoded once. */
 export interface Ident {
   node: Node;
@@ -73,8 +61,6 @@ export abstract class Walker {
   protected readonly resolver: Resolver;
   /** In document order (the tree walk visits them so). */
   protected readonly ids: Ident[] = [];
-  /** The start offsets of `ids`, for range searches. */
-  private readonly idStarts: number[] = [];
   /** Identifier names by start offset: reading them back costs no calls into wasm. */
   private readonly nameAt = new Map<number, string>();
   private readonly pendingAssigns: PendingAssign[] = [];
@@ -153,10 +139,13 @@ export abstract class Walker {
     // JavaScript; only the node types some check wants cross over.
     for (const node of root.descendantsOfType(g.walkTypes)) {
       const type = node.type;
+      if (g.identifierTypes.has(type)) {
+        this.ids.push({ node, name: this.readName(node), type });
+        continue;
+      }
       this.collectors.get(type)?.(node);
       if (this.checkers.has(type)) later.push({ node, type });
     }
-    this.findIdentifiers(root);
     this.acceptAliases(
       (start, end) =>
         this.carriesAlias(start, end) ||
@@ -170,66 +159,11 @@ export abstract class Walker {
     this.input.out.add(rule, node, message);
   }
 
-  /**
-   * Fills `ids` with the identifiers that can matter: the words of the source whose name is in the
-   * grammar's interesting set or may be an alias, each confirmed to be an identifier node of the tree
-   * (not a word in a string or comment). Most identifiers in ordinary code are neither, and handing
-   * every one over from wasm was most of the walk's time.
-   */
-  private findIdentifiers(root: Node): void {
-    const g = this.grammar;
-    const src = this.input.src;
-    const starts: number[] = [];
-    const ends: number[] = [];
-    const names: string[] = [];
-    const word = new RegExp(g.word.source, 'g');
-    for (let m = word.exec(src); m; m = word.exec(src)) {
-      starts.push(m.index);
-      ends.push(m.index + m[0].length);
-      names.push(this.decodeName(m[0]));
-    }
-    const maybeAlias = this.possibleAliases(starts, names);
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i] as string;
-      if (!g.interestingNames.has(name) && !maybeAlias.has(name)) continue;
-      const start = starts[i] as number;
-      const node = root.descendantForIndex(start, ends[i] as number);
-      if (!node || node.startIndex !== start || !g.identifierTypes.has(node.type)) continue;
-      this.nameAt.set(start, name);
-      this.ids.push({ node, name, type: node.type });
-      this.idStarts.push(start);
-    }
-  }
-
-  /**
-   * Names that acceptAliases() may accept, judged from the words alone (a word in a string counts
-   * too, which only errs towards looking): imported names, and assigned names whose value holds an
-   * alias carrier or another such name.
-   */
-  private possibleAliases(starts: number[], names: string[]): Set<string> {
-    const carriers = this.grammar.aliasCarriers;
-    const found = new Set<string>(this.bindings.imports.keys());
-    let pending = this.pendingAssigns;
-    for (let changed = true; changed && pending.length > 0;) {
-      changed = false;
-      pending = pending.filter((a) => {
-        if (this.carriesAlias(a.start, a.end)) {
-          found.add(a.name);
-          changed = true;
-          return false;
-        }
-        for (let i = lowerBound(starts, a.start); i < starts.length && (starts[i] as number) < a.end; i++) {
-          const name = names[i] as string;
-          if (carriers.has(name) || found.has(name)) {
-            found.add(a.name);
-            changed = true;
-            return false;
-          }
-        }
-        return true;
-      });
-    }
-    return found;
+  /** Decodes an identifier met by the tree walk and records its name. */
+  protected readName(node: Node): string {
+    const name = this.decodeName(textOf(this.input.src, node));
+    this.nameAt.set(node.startIndex, name);
+    return name;
   }
 
   protected nameOf(node: Node): string {
@@ -281,9 +215,21 @@ export abstract class Walker {
     this.pendingAssigns.push({ name, value, suffix, start: value.startIndex, end: value.endIndex });
   }
 
+  /** Index of the first identifier starting at or after `start`. */
+  private firstIdAt(start: number): number {
+    let lo = 0;
+    let hi = this.ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.ids[mid] as Ident).node.startIndex < start) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
   /** Whether any identifier inside [start, end) satisfies `test`, without calling into wasm per name. */
   protected someIdWithin(start: number, end: number, test: (id: Ident) => boolean): boolean {
-    for (let i = lowerBound(this.idStarts, start); i < this.ids.length; i++) {
+    for (let i = this.firstIdAt(start); i < this.ids.length; i++) {
       const id = this.ids[i] as Ident;
       if (id.node.startIndex >= end) return false;
       if (test(id)) return true;

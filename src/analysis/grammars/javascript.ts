@@ -1,6 +1,6 @@
 import type { Node } from 'web-tree-sitter';
 import type { FieldRole, Grammar } from '../grammar.js';
-import { lowerBound, Walker, type Args, type Ident, type IdentRef } from '../walker.js';
+import { Walker, type Args, type Ident, type IdentRef } from '../walker.js';
 import {
   decodePayload,
   decodeJsEscapes,
@@ -26,6 +26,9 @@ const TYPES = [
   'variable_declarator',
   'assignment_expression',
   'augmented_assignment_expression',
+  'identifier',
+  'shorthand_property_identifier',
+  'property_identifier',
   'call_expression',
   'new_expression',
   'subscript_expression',
@@ -269,8 +272,14 @@ function normalize(chain: string[]): string {
 
 /** Whether a sorted list of offsets has one in [start, end). */
 function anyWithin(sorted: number[], start: number, end: number): boolean {
-  const i = lowerBound(sorted, start);
-  return i < sorted.length && (sorted[i] as number) < end;
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((sorted[mid] as number) < start) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < sorted.length && (sorted[lo] as number) < end;
 }
 
 /** Functions and classes: a loop's exits do not reach into them. */
@@ -422,20 +431,6 @@ export const JAVASCRIPT: Grammar = {
     '__proto__',
     'prototype',
   ]),
-  interestingNames: new Set([
-    ...BUILTIN_REFS,
-    ...MEMBER_NAMES,
-    ...CALL_NAMES,
-    ...GLOBAL_OBJECTS,
-    ...BUILTIN_CONSTRUCTORS,
-    ...POLLUTION_NAMES,
-    'process',
-    'module',
-    'Reflect',
-    'require',
-  ]),
-  // Names may spell characters as \uXXXX or \u{X} escapes (`\u0065val`).
-  word: /(?:[A-Za-z_$\u0080-\uffff]|\\u[0-9A-Fa-f]{4}|\\u\{[0-9A-Fa-f]+\})(?:[\w$\u0080-\uffff]|\\u[0-9A-Fa-f]{4}|\\u\{[0-9A-Fa-f]+\})*/g,
   normalize,
 };
 

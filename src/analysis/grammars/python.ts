@@ -24,6 +24,7 @@ const TYPES = [
   'import_statement',
   'import_from_statement',
   'assignment',
+  'identifier',
   'call',
   'subscript',
   'binary_operator',
@@ -590,18 +591,6 @@ export const PYTHON: Grammar = {
     'types',
     'itertools',
   ]),
-  interestingNames: new Set([
-    ...BUILTIN_REFS,
-    ...MEMBER_NAMES,
-    ...CALL_NAMES,
-    ...ESCAPE_DUNDERS,
-    ...FRAME_ATTRS,
-    ...MODULES.keys(),
-    'sys',
-    'types',
-    'itertools',
-  ]),
-  word: /[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*/g,
   normalize,
 };
 
