@@ -30,7 +30,11 @@ describe('service configuration', () => {
     });
     // On loopback no key is needed by default (test/auth/config.test.ts covers the rest).
     expect(config.auth).toEqual({ mode: 'none', publicMetrics: true });
-    expect(config.store).toEqual({ retention: 7 * 24 * 3600 * 1000 });
+    expect(config.store).toEqual({
+      retention: 7 * 24 * 3600 * 1000,
+      auditRetention: 365 * 24 * 3600 * 1000,
+      auditFlushMs: 200,
+    });
     expect(config.sandbox.maxRequestMs).toBe(120_000);
     expect(config.queue).toEqual({ redisServer: '/usr/bin/redis-server', prefix: 'warden' });
     expect(config.workers).toEqual({

@@ -137,10 +137,14 @@ describe('warden doctor', () => {
   });
 
   it('exits non-zero when the configured default backend cannot run', () => {
-    const config = file('warden.yaml', 'sandbox:\n  backend: gvisor\n');
+    // A Docker socket that answers nothing: a backend this host surely cannot run.
+    const config = file(
+      'warden.yaml',
+      'sandbox:\n  backend: docker\n  docker:\n    socketPath: /nonexistent/docker.sock\n',
+    );
     const r = warden('--config', config, 'doctor');
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/gvisor does not work/);
+    expect(r.stderr).toMatch(/docker does not work/);
   });
 
   it('names the bad key of an invalid config', () => {
