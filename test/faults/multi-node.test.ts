@@ -73,8 +73,10 @@ describe.skipIf(!postgresAvailable())('multi-node without shared disk', () => {
     expect(first.status).toBe(202);
     const firstId = first.body.validation_id as string;
     expect((await verdict(api.url, firstId, undefined, 60_000)).status).toBe('VALIDATED');
-    // The copy in the tasks dir is the validating node's; the task runner's dirs stay empty.
-    expect(ls(dirsOf(validator).tasks)).toEqual(['greeter.py']);
+    // The copy in the tasks dir (one dir per tenant) is the validating node's; the task runner's
+    // dirs stay empty.
+    expect(ls(dirsOf(validator).tasks)).toEqual(['default']);
+    expect(ls(join(dirsOf(validator).tasks, 'default'))).toEqual(['greeter.py']);
     expect(ls(dirsOf(api).tasks)).toEqual([]);
     expect(ls(dirsOf(runner).tasks)).toEqual([]);
     expect(await runTask(api.url, 'greeter', {})).toMatchObject({ status: 'succeeded', result: 'v1' });
