@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
-import type { Limits, RunInput, RunResult, Sandbox, Verdict } from './types.js';
+import type { Limits, RunInput, RunResult, Sandbox, SandboxSpec, Verdict } from './types.js';
 
 const SIGNAL_NAMES = new Map<number, string>(
   Object.entries(osConstants.signals).map(([name, num]) => [num as number, name]),
@@ -167,4 +167,32 @@ export async function superviseRun(s: Sandbox, input: RunInput, limits: Limits):
   // RLIMIT_CPU (no cgroups) ends a run with SIGXCPU before the poll sees it.
   if (status === 'timeout') result.timeLimit = timedOut ?? 'cpu';
   return result;
+}
+
+/**
+ * A backend's probe: one cold sandbox running /bin/true, start to release. Either how long it took or
+ * why it failed, worded for `warden doctor` and /health.
+ */
+export async function trialRun(
+  start: (spec: SandboxSpec, limits: Limits) => Promise<Sandbox>,
+  limits: Limits,
+): Promise<{ ok: true; ms: number } | { ok: false; detail: string }> {
+  let sandbox: Sandbox | undefined;
+  const began = performance.now();
+  try {
+    sandbox = await start({ argv: ['/bin/true'] }, limits);
+    const result = await superviseRun(sandbox, {}, limits);
+    if (result.status !== 'success') {
+      const exit = result.exitCode ?? result.signal;
+      return {
+        ok: false,
+        detail: `test run ${result.status} (exit ${exit}) ${result.error ?? result.stderr}`.trim(),
+      };
+    }
+  } catch (err) {
+    return { ok: false, detail: (err as Error).message };
+  } finally {
+    await sandbox?.release().catch(() => {});
+  }
+  return { ok: true, ms: Math.round(performance.now() - began) };
 }

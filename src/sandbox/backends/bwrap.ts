@@ -10,7 +10,7 @@ import { createHoldings, releaseAndRethrow } from '../holdings.js';
 import { CGROUP_LIMITS, SUPERVISED_LIMITS } from '../limits.js';
 import { sampleTree } from '../proc-sample.js';
 import { buildSeccompFilter } from '../seccomp.js';
-import { signalName, superviseRun } from '../supervise.js';
+import { signalName, trialRun } from '../supervise.js';
 import type { UidLeases } from '../uids.js';
 import type {
   Backend,
@@ -419,25 +419,9 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
       };
       if (!existsSync(BWRAP)) return { ...base, available: false, detail: 'bubblewrap is not installed' };
       const version = spawnSync(BWRAP, ['--version'], { encoding: 'utf8' }).stdout.trim();
-      let sandbox: Sandbox | undefined;
-      const began = performance.now();
-      try {
-        sandbox = await start({ argv: ['/bin/true'] }, options.defaults);
-        const result = await superviseRun(sandbox, {}, options.defaults);
-        if (result.status !== 'success') {
-          return {
-            ...base,
-            available: false,
-            detail: `${version}: test run ${result.status} ${result.error ?? result.stderr}`,
-          };
-        }
-      } catch (err) {
-        return { ...base, available: false, detail: `${version}: ${(err as Error).message}` };
-      } finally {
-        await sandbox?.release().catch(() => {});
-      }
-      const ms = Math.round(performance.now() - began);
-      return { ...base, available: true, detail: `${version}; cold start + /bin/true ${ms} ms` };
+      const trial = await trialRun(start, options.defaults);
+      if (!trial.ok) return { ...base, available: false, detail: `${version}: ${trial.detail}` };
+      return { ...base, available: true, detail: `${version}; cold start + /bin/true ${trial.ms} ms` };
     },
     async close() {
       if (options.uids) await seccompKills.release();

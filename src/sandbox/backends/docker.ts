@@ -7,7 +7,7 @@ import type { CgroupSupport } from '../cgroups.js';
 import { validateFiles } from '../files.js';
 import { createHoldings, releaseAndRethrow } from '../holdings.js';
 import { SUPERVISED_LIMITS } from '../limits.js';
-import { signalName, superviseRun } from '../supervise.js';
+import { signalName, trialRun } from '../supervise.js';
 import { tarArchive } from '../tar.js';
 import type { UidLeases } from '../uids.js';
 import type {
@@ -412,26 +412,13 @@ export function createDockerBackend(options: DockerOptions): Backend {
         detail: `${version}: image ${tag} is missing (build it: ${BUILD_IMAGE_COMMAND})`,
       };
     }
-    let sandbox: Sandbox | undefined;
-    const began = performance.now();
-    try {
-      sandbox = await start({ argv: ['/bin/true'] }, options.defaults);
-      const result = await superviseRun(sandbox, {}, options.defaults);
-      if (result.status !== 'success') {
-        return {
-          ...base,
-          available: false,
-          detail:
-            `${version}: test run ${result.status} (exit ${result.exitCode ?? result.signal}) ${result.error ?? result.stderr}`.trim(),
-        };
-      }
-    } catch (err) {
-      return { ...base, available: false, detail: `${version}: ${(err as Error).message}` };
-    } finally {
-      await sandbox?.release().catch(() => {});
-    }
-    const ms = Math.round(performance.now() - began);
-    return { ...base, available: true, detail: `${version}, image ${tag}; cold start + /bin/true ${ms} ms` };
+    const trial = await trialRun(start, options.defaults);
+    if (!trial.ok) return { ...base, available: false, detail: `${version}: ${trial.detail}` };
+    return {
+      ...base,
+      available: true,
+      detail: `${version}, image ${tag}; cold start + /bin/true ${trial.ms} ms`,
+    };
   }
 
   return {

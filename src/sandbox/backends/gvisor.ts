@@ -21,7 +21,7 @@ import { validateFiles } from '../files.js';
 import { createHoldings, releaseAndRethrow } from '../holdings.js';
 import { CGROUP_LIMITS, SUPERVISED_LIMITS } from '../limits.js';
 import { isAlive } from '../pids.js';
-import { signalName, superviseRun } from '../supervise.js';
+import { signalName, trialRun } from '../supervise.js';
 import type {
   Backend,
   BackendProbe,
@@ -368,28 +368,12 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
     if (!isRoot) return { ...probeBase, available: false, detail: `${version}: needs Warden to run as root` };
     platformChosen ??= settlePlatform();
     await platformChosen;
-    let sandbox: Sandbox | undefined;
-    const began = performance.now();
-    try {
-      sandbox = await start({ argv: ['/bin/true'] }, options.defaults);
-      const result = await superviseRun(sandbox, {}, options.defaults);
-      if (result.status !== 'success') {
-        return {
-          ...probeBase,
-          available: false,
-          detail: `${version}: test run ${result.status} ${result.error ?? result.stderr}`,
-        };
-      }
-    } catch (err) {
-      return { ...probeBase, available: false, detail: `${version}: ${(err as Error).message}` };
-    } finally {
-      await sandbox?.release().catch(() => {});
-    }
-    const ms = Math.round(performance.now() - began);
+    const trial = await trialRun(start, options.defaults);
+    if (!trial.ok) return { ...probeBase, available: false, detail: `${version}: ${trial.detail}` };
     return {
       ...probeBase,
       available: true,
-      detail: `${version}, platform ${platform.name} (${platform.note}); cold start + /bin/true ${ms} ms`,
+      detail: `${version}, platform ${platform.name} (${platform.note}); cold start + /bin/true ${trial.ms} ms`,
     };
   }
 
