@@ -1,3 +1,5 @@
+import type { ChildProcess } from 'node:child_process';
+
 /**
  * What a sandbox holds (uid lease, cgroup, temp dir, processes), each with how to give it back.
  * Released in the reverse order of taking, every release attempted even when an earlier one fails,
@@ -44,4 +46,21 @@ export async function releaseAndRethrow(held: Holdings, err: unknown): Promise<n
     throw new AggregateError([err, releaseErr], (err as Error).message);
   }
   throw err;
+}
+
+/**
+ * Holds a sandbox's process: released by SIGKILL and waiting for its exit. Returns the promise of
+ * that exit (a spawn error counts as one: there is nothing left to wait for).
+ */
+export function holdProcess(held: Holdings, child: ChildProcess): Promise<void> {
+  child.on('error', () => {});
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', () => resolve());
+  });
+  held.take(child, async (c) => {
+    c.kill('SIGKILL');
+    await exited;
+  });
+  return exited;
 }

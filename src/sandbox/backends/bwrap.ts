@@ -6,7 +6,7 @@ import type { Writable } from 'node:stream';
 import { forbiddenSyscalls, seccompKills } from '../audit.js';
 import { createRunCgroup, removeOrphanCgroups, type CgroupSupport } from '../cgroups.js';
 import { validateFiles } from '../files.js';
-import { createHoldings, releaseAndRethrow } from '../holdings.js';
+import { createHoldings, holdProcess, releaseAndRethrow } from '../holdings.js';
 import { CGROUP_LIMITS, SUPERVISED_LIMITS } from '../limits.js';
 import { sampleTree } from '../proc-sample.js';
 import { buildSeccompFilter } from '../seccomp.js';
@@ -318,15 +318,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
         ...files.map(() => 'pipe' as const),
       ];
       const child = spawn(command[0]!, command.slice(1), { stdio, env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
-      child.on('error', () => {});
-      const exited = new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.once('error', () => resolve());
-      });
-      held.take(child, async (c) => {
-        c.kill('SIGKILL');
-        await exited;
-      });
+      const exited = holdProcess(held, child);
       // The child has its own copies of the /etc descriptors now.
       etcFds.splice(0).forEach((fd) => closeSync(fd));
 

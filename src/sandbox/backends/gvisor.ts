@@ -18,7 +18,7 @@ import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { createRunCgroup, type CgroupSupport } from '../cgroups.js';
 import { validateFiles } from '../files.js';
-import { createHoldings, releaseAndRethrow } from '../holdings.js';
+import { createHoldings, holdProcess, releaseAndRethrow } from '../holdings.js';
 import { CGROUP_LIMITS, SUPERVISED_LIMITS } from '../limits.js';
 import { isAlive } from '../pids.js';
 import { signalName, trialRun } from '../supervise.js';
@@ -179,15 +179,7 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
         ],
         { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' }, cwd: '/' },
       );
-      child.on('error', () => {});
-      const exited = new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.once('error', () => resolve());
-      });
-      held.take(child, async (c) => {
-        c.kill('SIGKILL');
-        await exited;
-      });
+      const exited = holdProcess(held, child);
       fault('spawned');
 
       // The run's stderr is what follows the wrapper's ready byte; before it, runsc's own words.
