@@ -2,6 +2,15 @@ import { WardenConnectionError, WardenError, WardenTimeoutError } from './errors
 import { sleep, Transport, type Call, type RetryOptions } from './http.js';
 import { readSse } from './sse.js';
 import type {
+  ApiKeyCreated,
+  ApiKeyList,
+  ApiKeyListQuery,
+  ApiKeyRequest,
+  ApiKeyRevoked,
+  AuditPage,
+  AuditQuery,
+  BatchAnswer,
+  BatchRequest,
   ArtifactLink,
   Execution,
   ExecutionAccepted,
@@ -27,6 +36,9 @@ import type {
   ValidateRequest,
   ValidateResult,
   ValidationStatus,
+  WebhookDeliveries,
+  WebhookDeliveriesQuery,
+  WebhookSecret,
 } from './types.js';
 
 export interface WardenClientOptions {
@@ -184,6 +196,63 @@ export class WardenClient {
   /** Your executions, newest first, one page at a time (`next_cursor` → `cursor`). */
   listExecutions(query: PageQuery = {}, options: CallOptions = {}): Promise<ExecutionList> {
     return this.get('/executions', options, query);
+  }
+
+  /**
+   * Up to 20 executions in one call (Judge0's batch). Each submission is answered in its place:
+   * accepted (`request_id`, follow it with getExecution) or refused (`error`, its field under
+   * `submissions.N`). `wait: true` asks the server to wait for all of them.
+   */
+  async executeBatch(
+    request: BatchRequest,
+    options: CallOptions & { wait?: boolean } = {},
+  ): Promise<BatchAnswer> {
+    const query = { wait: options.wait ? 'true' : 'false' };
+    return (
+      await this.http.json<BatchAnswer>({
+        method: 'POST',
+        path: '/execute/batch',
+        json: request,
+        query,
+        signal: options.signal,
+      })
+    ).body;
+  }
+
+  /** The secret your callbacks' `X-Warden-Signature` is made with (created on first use). */
+  webhookSecret(options: CallOptions = {}): Promise<WebhookSecret> {
+    return this.get('/webhooks/secret', options);
+  }
+
+  /** A new webhook secret; callbacks sent from now on are signed with it. */
+  rotateWebhookSecret(options: CallOptions = {}): Promise<WebhookSecret> {
+    return this.post('/webhooks/secret', {}, options);
+  }
+
+  /** A callback's state and every delivery attempt, for one of your resources. */
+  webhookDeliveries(query: WebhookDeliveriesQuery, options: CallOptions = {}): Promise<WebhookDeliveries> {
+    return this.get('/webhooks/deliveries', options, query);
+  }
+
+  /** Admin scope: a new API key, shown this once. */
+  async createApiKey(request: ApiKeyRequest, options: CallOptions = {}): Promise<ApiKeyCreated> {
+    return this.post('/admin/keys', request, options);
+  }
+
+  /** Admin scope: the keys (never their secret part). */
+  listApiKeys(query: ApiKeyListQuery = {}, options: CallOptions = {}): Promise<ApiKeyList> {
+    return this.get('/admin/keys', options, query);
+  }
+
+  /** Admin scope: revokes a key at once on every node. */
+  async revokeApiKey(id: string, options: CallOptions = {}): Promise<ApiKeyRevoked> {
+    const call = { method: 'DELETE', path: `/admin/keys/${enc(id)}`, signal: options.signal } as const;
+    return (await this.http.json<ApiKeyRevoked>(call)).body;
+  }
+
+  /** Admin scope: the audit log, newest first, one page at a time (`next_cursor` → `cursor`). */
+  audit(query: Partial<AuditQuery> = {}, options: CallOptions = {}): Promise<AuditPage> {
+    return this.get('/audit', options, query);
   }
 
   /** Uploads a task file; it is validated in the background (see waitForValidation). */

@@ -51,6 +51,21 @@ export type JobListQuery = QueryOf<'/jobs', 'get'>;
 export type JobCancelled = ResponseBody<'/jobs/{id}', 'delete', 200>;
 export type ArtifactLink = ResponseBody<'/jobs/{id}/artifacts', 'get', 200>[number];
 
+export type BatchRequest = RequestBody<'/execute/batch', 'post'>;
+export type BatchAnswer = ResponseBody<'/execute/batch', 'post', 200 | 202>;
+
+export type WebhookSecret = ResponseBody<'/webhooks/secret', 'get', 200>;
+export type WebhookDeliveries = ResponseBody<'/webhooks/deliveries', 'get', 200>;
+export type WebhookDeliveriesQuery = QueryOf<'/webhooks/deliveries', 'get'>;
+
+export type ApiKeyRequest = RequestBody<'/admin/keys', 'post'>;
+export type ApiKeyCreated = ResponseBody<'/admin/keys', 'post', 201>;
+export type ApiKeyList = ResponseBody<'/admin/keys', 'get', 200>;
+export type ApiKeyListQuery = QueryOf<'/admin/keys', 'get'>;
+export type ApiKeyRevoked = ResponseBody<'/admin/keys/{id}', 'delete', 200>;
+export type AuditPage = ResponseBody<'/audit', 'get', 200>;
+export type AuditQuery = QueryOf<'/audit', 'get'>;
+
 /** The error body every non-2xx answer of Warden carries. */
 export type ErrorBody = ResponseBody<'/validate', 'post', 400>;
 

@@ -4,6 +4,7 @@ import { WardenClient, WardenError, type LogEvent } from '../../src/sdk/index.js
 import { createApiKey } from '../../src/store/api-keys.js';
 import { openStore } from '../../src/store/db.js';
 import { call, sample, startTestServer, type TestServer } from '../helpers/server.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * The SDK against a real Warden server (SQLite, local Redis, the bwrap sandbox, the local artifact
@@ -213,5 +214,67 @@ describe('jobs', () => {
     await warden.cancelJob(job.id);
     const ended = await warden.waitForJob(job.id, { timeoutMs: 60_000 });
     expect(ended.status).toBe('cancelled');
+  });
+});
+
+describe('batch, webhooks and administration', () => {
+  it('executeBatch answers each submission in its place: accepted ones run, a refused one names its field', async () => {
+    const answer = await warden.executeBatch({
+      submissions: [
+        { language: 'python', code: 'print(1 + 1)' },
+        { language: 'cobol', code: 'DISPLAY 1' },
+        { language: 'javascript', code: 'console.log(3)' },
+      ],
+    });
+    expect(answer.submissions[1]).toMatchObject({ index: 1, error: { field: 'submissions.1.language' } });
+    const outputs: string[] = [];
+    for (const item of [answer.submissions[0], answer.submissions[2]]) {
+      if (!item || !('request_id' in item)) throw new Error(`not accepted: ${JSON.stringify(item)}`);
+      const done = await until(async () => {
+        const e = await warden.getExecution(item.request_id);
+        return e.status === 'done' ? e : undefined;
+      }, 60_000);
+      outputs.push(done.response?.output ?? '');
+    }
+    expect(outputs).toEqual(['2\n', '3\n']);
+  });
+
+  it('the webhook secret is the tenant’s own, and rotating it changes it', async () => {
+    const first = await warden.webhookSecret();
+    expect((await warden.webhookSecret()).secret).toBe(first.secret);
+    const other = await new WardenClient({ baseUrl: t.url, apiKey: keys.b }).webhookSecret();
+    expect(other.secret).not.toBe(first.secret);
+    const rotated = await warden.rotateWebhookSecret();
+    expect(rotated.secret).not.toBe(first.secret);
+    expect((await warden.webhookSecret()).secret).toBe(rotated.secret);
+  });
+
+  it('an admin key creates, lists and revokes keys and reads the audit log; a tenant key gets a typed 403', async () => {
+    const store = await openStore(t.config);
+    let adminKey: string;
+    try {
+      adminKey = (await createApiKey(store.db, { tenant: 'sdk-admin', scopes: ['admin'] })).key;
+    } finally {
+      await store.close();
+    }
+    const admin = new WardenClient({ baseUrl: t.url, apiKey: adminKey });
+    const created = await admin.createApiKey({ tenant: 'sdk-c', scopes: ['execute'] });
+    expect(created.key).toMatch(/^wdn_/);
+    const listed = await admin.listApiKeys({ tenant: 'sdk-c' });
+    expect(listed.keys.map((k) => k.id)).toEqual([created.id]);
+    expect(JSON.stringify(listed)).not.toContain(created.key);
+    await admin.revokeApiKey(created.id);
+    await expect(
+      new WardenClient({ baseUrl: t.url, apiKey: created.key }).languages(),
+    ).resolves.toBeDefined();
+    await expect(
+      new WardenClient({ baseUrl: t.url, apiKey: created.key }).validate({ language: 'python', code: '1' }),
+    ).rejects.toMatchObject({ status: 401 });
+    const page = await until(async () => {
+      const p = await admin.audit({ action: 'key.revoked', limit: 10 });
+      return p.records.some((r) => r.target === created.id) ? p : undefined;
+    }, 30_000);
+    expect(page.records.find((r) => r.target === created.id)).toMatchObject({ action: 'key.revoked' });
+    await expect(warden.audit()).rejects.toMatchObject({ status: 403, code: 'forbidden' });
   });
 });
