@@ -4,6 +4,19 @@ import { runBare } from './bare.js';
 import { setupFacts, withBenchServer } from './server.js';
 import { percentile, round, summary, throughput, timed } from './stats.js';
 
+/** One `POST /execute` of `print(1)`, checked: the unit every API benchmark times. */
+export async function executePrint1(url: string): Promise<ExecutionResponse> {
+  const res = await fetch(`${url}/execute`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code: 'print(1)', language: 'python' }),
+  });
+  const body = (await res.json()) as ExecutionResponse;
+  if (res.status !== 200 || body.output !== '1\n')
+    throw new Error(`execute: ${res.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
 /**
  * The whole service path (HTTP → SQLite → Redis queue → worker → analysis → pooled bwrap sandbox →
  * store → HTTP) against a bare cold `python3 -c 'print(1)'`, measured in the same run, paired and
@@ -21,17 +34,7 @@ export async function benchApi(
   const sequential = options.sequential ?? 50;
   const total = options.total ?? 100;
   return withBenchServer('api', async (server, config) => {
-    const execute = async (): Promise<ExecutionResponse> => {
-      const res = await fetch(`${server.url}/execute`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ code: 'print(1)', language: 'python' }),
-      });
-      const body = (await res.json()) as ExecutionResponse;
-      if (res.status !== 200 || body.output !== '1\n')
-        throw new Error(`execute: ${res.status} ${JSON.stringify(body)}`);
-      return body;
-    };
+    const execute = () => executePrint1(server.url);
 
     for (let i = 0; i < 10; i++) await Promise.all([execute(), bare()]); // warm caches, pool, connections
 

@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { executionEvents } from '../src/audit/events.js';
 import { configSchema } from '../src/config/schema.js';
-import type { ExecutionResponse } from '../src/runner/index.js';
 import type { RunningServer } from '../src/server.js';
 import { openAuditLog, writeAudit, type AuditLog } from '../src/store/audit.js';
 import { openStore } from '../src/store/db.js';
+import type { ExecutionResponse } from '../src/runner/index.js';
+import { executePrint1 } from './api.js';
 import { withBenchServer } from './server.js';
 import { round, summary, timed } from './stats.js';
 
@@ -18,16 +19,7 @@ import { round, summary, timed } from './stats.js';
 
 const discard: AuditLog = { record() {}, flush: async () => {}, close: async () => {} };
 
-async function execute(server: RunningServer): Promise<void> {
-  const res = await fetch(`${server.url}/execute`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ code: 'print(1)', language: 'python' }),
-  });
-  const body = (await res.json()) as ExecutionResponse;
-  if (res.status !== 200 || body.output !== '1\n')
-    throw new Error(`execute: ${res.status} ${JSON.stringify(body)}`);
-}
+const execute = (server: RunningServer) => executePrint1(server.url);
 
 async function pathAndInsert(): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-bench-audit-'));
