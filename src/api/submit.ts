@@ -9,54 +9,58 @@ import {
 } from '../store/executions.js';
 import type { AppDeps } from './deps.js';
 import { admitOrRefuse } from './admission.js';
+import type { Callback } from './callback.js';
 import { storeGuard, UnavailableError } from './errors.js';
 
+/** One execution to submit: its id, the checked request, where it runs, and its callback if any. */
+export interface Submission {
+  requestId: string;
+  request: ExecutionRequest;
+  backend: string;
+  callback?: Callback;
+}
+
 /**
- * An execution's way in, for every route that takes one: a place in the queue (one atomic
- * check-and-take), then the row (with the caller's tenant and key), then the job; a refusal at any
- * step leaves nothing behind. `beforeEnqueue` runs once the row exists (e.g. to store its callback).
- * The request id is the HTTP request's.
+ * Executions' way in, for every route that takes them (one from POST /execute and the Piston API, up
+ * to 20 from a batch): their places in the queue (one atomic check-and-take, all or none), then the
+ * rows (with the caller's tenant and key) and callbacks, then the jobs. A refusal at any step leaves
+ * nothing of any of them behind.
  */
-export async function submitExecution(
+export async function submitExecutions(
   deps: AppDeps,
   req: FastifyRequest,
-  request: ExecutionRequest,
-  row: { tenant: string; backend: string },
-  beforeEnqueue?: (requestId: string) => Promise<void>,
-): Promise<string> {
+  tenant: string,
+  items: readonly Submission[],
+): Promise<void> {
   const { config, store, queue } = deps;
   const retryAfter = config.server.retryAfterSeconds;
   if (deps.shutdown?.aborted)
     throw new UnavailableError('service', retryAfter, 'the service is shutting down');
-  const requestId = req.id;
-  await admitOrRefuse(config, queue.admission, [requestId], row.tenant, 'executions');
-  const giveBack = () => queue.admission.release(requestId).catch(() => {});
+  const ids = items.map((item) => item.requestId);
+  await admitOrRefuse(config, queue.admission, ids, tenant, 'executions');
   try {
-    await storeGuard(retryAfter)(
-      () =>
-        insertExecution(store.db, {
-          requestId,
-          language: request.language,
-          request,
-          apiKeyId: req.auth?.keyId,
-          ...row,
-        }),
-      req.log,
-    );
+    for (const { requestId, request, backend, callback } of items) {
+      await storeGuard(retryAfter)(
+        () =>
+          insertExecution(store.db, {
+            requestId,
+            language: request.language,
+            request,
+            apiKeyId: req.auth?.keyId,
+            tenant,
+            backend,
+          }),
+        req.log,
+      );
+      await callback?.save('execution', requestId);
+    }
+    await Promise.all(ids.map((id) => queue.enqueue(id)));
   } catch (err) {
-    await giveBack();
+    // Refused (503 for a store or queue outage): none of these executions ever existed.
+    await Promise.all(ids.map((id) => deleteExecution(store.db, id).catch(() => {})));
+    await Promise.all(ids.map((id) => queue.admission.release(id).catch(() => {})));
     throw err;
   }
-  try {
-    await beforeEnqueue?.(requestId);
-    await queue.enqueue(requestId);
-  } catch (err) {
-    // Refused with 503: the execution never existed.
-    await deleteExecution(store.db, requestId).catch(() => {});
-    await giveBack();
-    throw err;
-  }
-  return requestId;
 }
 
 /**

@@ -3,13 +3,13 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ExecutionRequest, ExecutionResponse } from '../../runner/index.js';
-import { deleteExecution, getExecution, insertExecution } from '../../store/executions.js';
-import { admitOrRefuse } from '../admission.js';
+import { getExecution } from '../../store/executions.js';
 import { acceptCallback, type Callback } from '../callback.js';
 import type { AppDeps } from '../deps.js';
-import { ApiError, storeGuard, UnavailableError } from '../errors.js';
+import { ApiError, storeGuard } from '../errors.js';
 import { checkExecution } from '../execution-checks.js';
 import { errorBody, errors, executeRequest, executeResponse, executionState } from '../schemas.js';
+import { submitExecutions } from '../submit.js';
 import { requestTenant } from '../tenant.js';
 
 /**
@@ -133,37 +133,18 @@ export const executeBatchRoutes =
             submissions: checked,
           });
         }
-        if (deps.shutdown?.aborted)
-          throw new UnavailableError('service', retryAfter, 'the service is shutting down');
-
         const ids = accepted.map((c) => c.requestId);
-        await admitOrRefuse(config, queue.admission, ids, tenant, 'executions');
-        // Any failure below undoes the whole batch: no row, no place, and a 503 (as POST /execute).
-        const undo = async () => {
-          await Promise.all(ids.map((id) => deleteExecution(store.db, id).catch(() => {})));
-          await Promise.all(ids.map((id) => queue.admission.release(id).catch(() => {})));
-        };
-        try {
-          for (const c of accepted) {
-            await stored(
-              () =>
-                insertExecution(store.db, {
-                  requestId: c.requestId,
-                  language: c.request.language,
-                  backend: c.request.backend ?? config.sandbox.backend,
-                  tenant,
-                  apiKeyId: req.auth?.keyId,
-                  request: c.request,
-                }),
-              req.log,
-            );
-            await c.callback?.save('execution', c.requestId);
-          }
-          await Promise.all(ids.map((id) => queue.enqueue(id)));
-        } catch (err) {
-          await undo();
-          throw err;
-        }
+        await submitExecutions(
+          deps,
+          req,
+          tenant,
+          accepted.map((c) => ({
+            requestId: c.requestId,
+            request: c.request,
+            backend: c.request.backend ?? config.sandbox.backend,
+            callback: c.callback,
+          })),
+        );
 
         if (req.query.wait === 'true') {
           await Promise.all(

@@ -14,7 +14,7 @@ import {
   executionRecord,
   requestIdParams,
 } from '../schemas.js';
-import { awaitExecution, submitExecution } from '../submit.js';
+import { awaitExecution, submitExecutions } from '../submit.js';
 import { requestTenant } from '../tenant.js';
 import { executionView } from '../views.js';
 
@@ -46,15 +46,9 @@ export const executeRoutes =
         const tenant = requestTenant(req);
         const request = await checkExecution(deps, body, tenant);
         const callback = await acceptCallback(deps, req, body.callback_url);
-        const requestId = await submitExecution(
-          deps,
-          req,
-          request,
-          { tenant, backend: body.backend ?? config.sandbox.backend },
-          async (id) => {
-            await callback?.save('execution', id);
-          },
-        );
+        const requestId = req.id;
+        const backend = body.backend ?? config.sandbox.backend;
+        await submitExecutions(deps, req, tenant, [{ requestId, request, backend, callback }]);
 
         const poll = `/executions/${requestId}`;
         const pending = (status: 'pending' | 'running') =>

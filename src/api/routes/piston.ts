@@ -12,7 +12,7 @@ import {
   pistonExecuteResponse,
   pistonRuntimes as runtimesSchema,
 } from '../schemas/piston.js';
-import { awaitExecution, submitExecution } from '../submit.js';
+import { awaitExecution, submitExecutions } from '../submit.js';
 import { requestTenant } from '../tenant.js';
 import { executionWithinTenant } from '../tenant-limits.js';
 
@@ -98,12 +98,9 @@ export const pistonRoutes =
         const request = pistonExecution(body, runtime, config);
         // The tenant's ceilings hold here too (a 400 past one), as on /execute.
         const limits = executionWithinTenant(config, tenant, request.limits);
-        const requestId = await submitExecution(
-          deps,
-          req,
-          { ...request, limits },
-          { tenant, backend: config.sandbox.backend },
-        );
+        const requestId = req.id;
+        const backend = config.sandbox.backend;
+        await submitExecutions(deps, req, tenant, [{ requestId, request: { ...request, limits }, backend }]);
         const record = await awaitExecution(deps, req, requestId);
         if (record?.status !== 'done' || !record.response) {
           // Piston has no asynchronous answer: say where the result will be.
