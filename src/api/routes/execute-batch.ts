@@ -3,13 +3,12 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ExecutionRequest, ExecutionResponse } from '../../runner/index.js';
-import { getExecution } from '../../store/executions.js';
 import { acceptCallback, type Callback } from '../callback.js';
 import type { AppDeps } from '../deps.js';
-import { ApiError, storeGuard } from '../errors.js';
+import { ApiError } from '../errors.js';
 import { checkExecution } from '../execution-checks.js';
 import { errorBody, errors, executeRequest, executeResponse, executionState } from '../schemas.js';
-import { submitExecutions } from '../submit.js';
+import { awaitExecution, submitExecutions } from '../submit.js';
 import { requestTenant } from '../tenant.js';
 
 /**
@@ -78,9 +77,7 @@ function issueError(index: number, issue: z.core.$ZodIssue, maxCodeChars: number
 export const executeBatchRoutes =
   (deps: AppDeps): FastifyPluginAsyncZod =>
   async (app) => {
-    const { config, store, queue } = deps;
-    const retryAfter = config.server.retryAfterSeconds;
-    const stored = storeGuard(retryAfter);
+    const { config } = deps;
     const itemSchema = executeRequest(config);
 
     /** An item as POST /execute would take it, or why not (with its field under `submissions.N`). */
@@ -133,7 +130,6 @@ export const executeBatchRoutes =
             submissions: checked,
           });
         }
-        const ids = accepted.map((c) => c.requestId);
         await submitExecutions(
           deps,
           req,
@@ -146,25 +142,11 @@ export const executeBatchRoutes =
           })),
         );
 
-        if (req.query.wait === 'true') {
-          await Promise.all(
-            ids.map((id) =>
-              queue.waitForDone(
-                id,
-                config.server.requestTimeoutMs,
-                async () => (await getExecution(store.db, id))?.status === 'done',
-                deps.shutdown,
-              ),
-            ),
-          );
-        }
+        const wait = req.query.wait === 'true';
         const answers = await Promise.all(
           checked.map(async (c) => {
             if (!('request' in c)) return c;
-            const record =
-              req.query.wait === 'true'
-                ? await stored(() => getExecution(store.db, c.requestId), req.log)
-                : undefined;
+            const record = wait ? await awaitExecution(deps, req, c.requestId) : undefined;
             const done = record?.status === 'done' && record.response !== null;
             return {
               index: c.index,
@@ -176,7 +158,7 @@ export const executeBatchRoutes =
           }),
         );
         const allDone = answers.every((a) => !('request_id' in a) || a.response !== null);
-        return reply.code(req.query.wait === 'true' && allDone ? 200 : 202).send({ submissions: answers });
+        return reply.code(wait && allDone ? 200 : 202).send({ submissions: answers });
       },
     );
   };
