@@ -470,6 +470,14 @@ describe('Piston API', () => {
         },
         'files: "lib" is both a file and a directory',
       ],
+      [
+        { language: 'python', version: '*', files: [{ content: 'x' }], args: Array(1001).fill('a') },
+        'args can hold at most 1000 arguments',
+      ],
+      [
+        { language: 'python', version: '*', files: Array(101).fill({ content: 'x' }) },
+        'files can hold at most 100 files',
+      ],
     ])('%j → %s', async (body, message) => {
       const res = await run(body);
       expect(res.status).toBe(400);

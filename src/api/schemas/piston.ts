@@ -45,7 +45,7 @@ export const pistonExecuteRequest = z.object({
     .array(z.union([z.string(), z.number(), z.boolean()]), {
       error: 'If specified, {field} must be an array of strings',
     })
-    .max(1000)
+    .max(1000, '{field} can hold at most 1000 arguments')
     .optional()
     .describe('Arguments after the entry file.'),
   compile_timeout: limit('ms; accepted, see the README (Warden compiles on the host)'),
