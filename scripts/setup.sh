@@ -12,6 +12,9 @@ source scripts/lib/progress.sh
 # package:binary that proves it is installed
 wanted=(
   bubblewrap:/usr/bin/bwrap
+  # The bwrap backend's launcher (src/sandbox/launcher/warden-launch.c) is compiled here.
+  gcc:/usr/bin/gcc
+  libc6-dev:/usr/include/stdio.h
   util-linux:/usr/bin/setpriv
   util-linux:/usr/bin/prlimit
   python3:/usr/bin/python3
@@ -57,6 +60,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
     npm ci --no-audit --no-fund --loglevel=error
 fi
 step "building dist/" npm run --silent build
+step "building the sandbox launcher" bash scripts/build-launcher.sh
 # The docker backend's daemon and its local image (no registry: built from local files, idempotent).
 if bash scripts/dockerd.sh; then
   node bin/warden.js doctor --build-image >/dev/null || true

@@ -2,6 +2,7 @@ import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Writable } from 'node:stream';
 import { forbiddenSyscalls, seccompKills } from '../audit.js';
 import { createRunCgroup, removeOrphanCgroups, type CgroupSupport } from '../cgroups.js';
@@ -28,36 +29,45 @@ const SANDBOX_ID = 65534;
 const DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom'];
 
 /**
- * The launcher, run by bash as the service's user: it closes every descriptor past the ones bwrap
- * reads (the service may have inherited some without close-on-exec), sets the rlimits, joins the
- * run's cgroups while still root, and only then execs setpriv to become an unprivileged host user
- * for good, so everything the run starts is inside the cgroups from its first instruction.
- * Arguments: the cgroup.procs files, `--`, the command. Values are numbers only.
+ * The launcher (src/sandbox/launcher/warden-launch.c, built by scripts/setup.sh), run as the service's
+ * user: it closes every descriptor past the ones bwrap reads (the service may have inherited some
+ * without close-on-exec), sets the rlimits, joins the run's cgroups while still root, and only then
+ * becomes the leased unprivileged host user for good (no groups, no capabilities, empty bounding
+ * set) and execs bwrap, so everything the run starts is inside the cgroups from its first
+ * instruction. One small static process instead of bash + setpriv: ~3.5 ms of CPU less per sandbox.
  */
-function launcher(keepFds: number, limits: Limits, withCgroups: boolean): string {
-  const ulimits = [
-    'ulimit -c 0',
-    `ulimit -f ${Math.ceil(limits.maxFileSizeBytes / 1024)}`,
+export const LAUNCHER = fileURLToPath(new URL('../../../build/warden-launch', import.meta.url));
+
+/** Why sandboxes cannot start without the launcher, and how to build it (start errors, `warden doctor`). */
+export function launcherMissing(path: string): string {
+  return `the sandbox launcher ${path} is not built: run scripts/setup.sh (or scripts/build-launcher.sh; needs gcc and libc6-dev)`;
+}
+
+function launcherArgs(keepFds: number, limits: Limits, cgroupProcs: string[], uid: number | null): string[] {
+  const rlimits = [
+    'core=0',
+    `fsize=${limits.maxFileSizeBytes}`,
     // bwrap sets the sandbox up with the descriptors it is handed still open, and needs a few more.
-    `ulimit -n ${Math.max(limits.maxOpenFiles, keepFds + 16)}`,
+    `nofile=${Math.max(limits.maxOpenFiles, keepFds + 16)}`,
   ];
-  if (!withCgroups) {
+  if (cgroupProcs.length === 0) {
     // Without cgroups these are the only process, CPU and memory bounds there are.
     const cpu = Math.ceil(limits.cpuTimeMs / 1000);
-    ulimits.push(
-      `ulimit -u ${limits.maxProcesses}`,
-      // Soft first: the soft limit may never exceed the hard one. SIGXCPU at soft, SIGKILL at hard.
-      `ulimit -S -t ${cpu}`,
-      `ulimit -H -t ${cpu + 1}`,
-      `ulimit -d ${Math.ceil(limits.memoryBytes / 1024)}`,
+    rlimits.push(
+      `nproc=${limits.maxProcesses}`,
+      // SIGXCPU at the soft limit, SIGKILL at the hard one.
+      `cpu=${cpu}:${cpu + 1}`,
+      `data=${limits.memoryBytes}`,
     );
   }
   return [
-    `for f in /proc/$$/fd/*; do n=\${f##*/}; if [ "$n" -gt ${keepFds} ]; then eval "exec $n>&-"; fi; done`,
-    `${ulimits.join(' && ')} || exit 125`,
-    'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift',
-    'exec "$@"',
-  ].join('\n');
+    '--keep-fds',
+    String(keepFds),
+    ...rlimits.flatMap((r) => ['--rlimit', r]),
+    ...cgroupProcs.flatMap((f) => ['--cgroup', f]),
+    ...(uid === null ? [] : ['--uid', String(uid), '--gid', String(uid)]),
+    '--',
+  ];
 }
 
 export interface BwrapOptions {
@@ -72,6 +82,8 @@ export interface BwrapOptions {
   runtimeDir: string;
   /** Tests only: fails a step of start-up on purpose. */
   fault?: FaultHook;
+  /** Tests only: where the launcher is looked for (default LAUNCHER). */
+  launcher?: string;
 }
 
 /**
@@ -170,6 +182,7 @@ function fdLayout(
 }
 
 export function createBwrapBackend(options: BwrapOptions): Backend {
+  const launcher = options.launcher ?? LAUNCHER;
   const etcFiles = prepareEtc(options.runtimeDir);
   const links = rootLinks();
   const fault: FaultHook = options.fault ?? (() => {});
@@ -258,6 +271,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
   }
 
   async function start(spec: SandboxSpec, limits: Limits): Promise<Sandbox> {
+    if (!existsSync(launcher)) throw new Error(launcherMissing(launcher));
     const files = validateFiles(spec.files ?? []);
     const fds = fdLayout(etcFiles, files, spec.workdir ?? '/box');
     const id = `${process.pid}-${randomBytes(6).toString('hex')}`;
@@ -280,29 +294,9 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
       fault('cgroup');
       cgroup?.setLimits(limits);
 
-      const drop =
-        uid === null
-          ? []
-          : [
-              '/usr/bin/setpriv',
-              `--reuid=${uid}`,
-              `--regid=${uid}`,
-              '--clear-groups',
-              '--inh-caps=-all',
-              '--bounding-set=-all',
-              '--',
-            ];
       const command = [
-        // --norc: bash reads ~/.bashrc when its stdin is a socket, as node's stdio pipes are.
-        '/bin/bash',
-        '--norc',
-        '--noprofile',
-        '-c',
-        launcher(fds.last, limits, cgroup !== null),
-        'warden-sandbox',
-        ...(cgroup?.procsFiles ?? []),
-        '--',
-        ...drop,
+        launcher,
+        ...launcherArgs(fds.last, limits, cgroup?.procsFiles ?? [], uid),
         BWRAP,
         '--args',
         String(fds.args),
@@ -410,6 +404,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
         warnings: [...warnings, ...childKills],
       };
       if (!existsSync(BWRAP)) return { ...base, available: false, detail: 'bubblewrap is not installed' };
+      if (!existsSync(launcher)) return { ...base, available: false, detail: launcherMissing(launcher) };
       const version = spawnSync(BWRAP, ['--version'], { encoding: 'utf8' }).stdout.trim();
       const trial = await trialRun(start, options.defaults);
       if (!trial.ok) return { ...base, available: false, detail: `${version}: ${trial.detail}` };
