@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { languageForFile } from '../languages/index.js';
-import { resourceUsage, runTask, sha256, tenantTasksDir } from '../pipeline/index.js';
+import { prewarmHarnesses, resourceUsage, runTask, sha256, tenantTasksDir } from '../pipeline/index.js';
 import type { TaskMessage, TaskQueue } from '../queue/tasks.js';
 import { getTitle, uploadContent, validatedVersion, type TitleRecord } from '../store/task-files.js';
 import { finishTask, staleTasks, startTask, type TaskRecord } from '../store/tasks.js';
@@ -22,6 +22,7 @@ export function taskRole(ctx: WorkerContext, queue: TaskQueue): Role {
   const { config, engine, store, audit, metrics, logger } = ctx;
   const db = store.db;
   const maxAttempts = config.tasks.maxAttempts;
+  prewarmHarnesses(engine, (lang) => config.sandbox.pool.perLanguage[lang.id] ?? config.sandbox.pool.size);
 
   async function finish(task: TaskRecord, end: Parameters<typeof finishTask>[2]): Promise<void> {
     if (!(await finishTask(db, task.taskId, end))) return;

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { findLanguage } from '../languages/index.js';
 import {
   installTaskFile,
+  prewarmHarnesses,
   listStaged,
   promote,
   quarantine,
@@ -95,6 +96,7 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
   const { config, engine, store, audit, metrics, logger } = ctx;
   const db = store.db;
   const maxAttempts = config.tasks.maxAttempts;
+  prewarmHarnesses(engine, (lang) => config.sandbox.pool.perLanguage[lang.id] ?? config.sandbox.pool.size);
   const dirs: ValidationDirs = {
     stagingDir: config.tasks.stagingDir,
     tasksDir: config.tasks.dir,

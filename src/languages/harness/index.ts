@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import type { Limits, RunSpec } from '../../sandbox/types.js';
-import { buildRun, type Language, type LanguageId } from '../index.js';
+import type { Limits, RunSpec, SandboxSpec } from '../../sandbox/types.js';
+import { buildRun, languageSandbox, type Language, type LanguageId } from '../index.js';
 
 /**
  * The task-file harness (SPEC §6): the entry file of a validation or task run. It imports the user's
@@ -40,6 +40,23 @@ export function harnessFor(lang: Language): { fileName: string; source: string }
   return { fileName, source: harnessSource(fileName) };
 }
 
+/**
+ * The sandbox harness runs start from: the language's own, except that Python imports the harness's
+ * modules before its bootstrap waits for the program (python_preload.py), so a pre-started one has
+ * them loaded when a task arrives. Still one sandbox per run; what it holds before the run is the
+ * standard library only. Node's harness needs only built-in modules, already loaded at start.
+ */
+export function harnessSandbox(lang: Language): SandboxSpec {
+  const spec = languageSandbox(lang);
+  if (lang.id !== 'python') return spec;
+  const source = spec.argv.at(-1)!;
+  return {
+    ...spec,
+    argv: [...spec.argv.slice(0, -1), `${harnessSource('python_preload.py')}\n${source}`],
+    label: 'python-task',
+  };
+}
+
 /** A run of the harness over `code`. Throws CompileError (TypeScript) like buildRun. */
 export async function buildHarnessRun(
   lang: Language,
@@ -60,7 +77,8 @@ export async function buildHarnessRun(
     extraFiles: { [harness.fileName]: harness.source },
     main: harness.fileName,
   });
-  return { spec, nonce };
+  const { argv, label } = harnessSandbox(lang);
+  return { spec: { ...spec, argv, label }, nonce };
 }
 
 const problemSchema = z.object({
