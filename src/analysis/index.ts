@@ -3,6 +3,7 @@
  *
  * Pure: source text in, findings out. The code is parsed with tree-sitter and never executed.
  */
+import type { Node } from 'web-tree-sitter';
 import { Collector, type AnalysisInput } from './common.js';
 import { analyzeJavaScript } from './grammars/javascript.js';
 import { getParser, loadParsers } from './parser.js';
@@ -51,6 +52,25 @@ function compareFindings(a: Finding, b: Finding): number {
 }
 
 /**
+ * The findings of the one walk over an already parsed tree of `code`, sorted by position. Exported
+ * for the benchmark, which feeds it trees from other tree-sitter bindings (same node API).
+ */
+export function analyzeTree(
+  root: Node,
+  code: string,
+  language: AnalysisLanguage,
+  policy: AnalysisPolicy,
+): Finding[] {
+  const out = new Collector();
+  const input: AnalysisInput = { src: code, policy, out };
+  const syntaxError = findSyntaxError(root, code);
+  if (syntaxError) out.add('syntax_error', syntaxError.node, syntaxError.message);
+  if (language === 'python') analyzePython(root, input);
+  else analyzeJavaScript(root, input);
+  return out.findings.sort(compareFindings);
+}
+
+/**
  * Analyses `code` written in `language`.
  *
  * @throws CodeTooLargeError when the code is longer than `policy.maxCodeChars` (checked before parsing).
@@ -70,20 +90,14 @@ export async function analyze(
   const started = performance.now();
   const tree = parser.parse(code);
   if (!tree) throw new Error(`tree-sitter returned no tree for ${language} code`);
-  const out = new Collector();
+  let findings: Finding[];
   try {
-    const input: AnalysisInput = { src: code, policy: effective, out };
-    const root = tree.rootNode;
-    const syntaxError = findSyntaxError(root, code);
-    if (syntaxError) out.add('syntax_error', syntaxError.node, syntaxError.message);
-    if (language === 'python') analyzePython(root, input);
-    else analyzeJavaScript(root, input);
+    findings = analyzeTree(tree.rootNode, code, language, effective);
   } finally {
     // Trees live in wasm memory, which the JavaScript garbage collector does not see.
     tree.delete();
   }
 
-  const findings = out.findings.sort(compareFindings);
   const rejected = findings.filter((f) => ruleAction(f.rule, f.severity, effective) === 'reject');
   return {
     safe: rejected.length === 0,
