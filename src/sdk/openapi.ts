@@ -4205,11 +4205,16 @@ export interface paths {
     };
     /**
      * State of a task, with its result once finished
-     * @description Needs an API key with the `tasks` scope.
+     * @description With `wait=true`, answers once the task has finished (or after server.requestTimeoutMs, with its state then) instead of at once: the result without polling.
+     *
+     *     Needs an API key with the `tasks` scope.
      */
     get: {
       parameters: {
-        query?: never;
+        query?: {
+          /** @description true: answer once the task has finished (up to server.requestTimeoutMs) instead of at once. */
+          wait?: 'true' | 'false';
+        };
         header?: never;
         path: {
           task_id: string;

@@ -4,7 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WORKER_ROLES } from '../../src/queue/heartbeats.js';
 import { call, sample, startTestServer, type TestServer } from '../helpers/server.js';
 import { as } from '../helpers/tenants.js';
-import { ls, runTask, status, upload, validated, verdict, type ErrorAnswer } from './helpers.js';
+import {
+  ls,
+  runTask,
+  status,
+  upload,
+  validated,
+  verdict,
+  type ErrorAnswer,
+  type TaskAnswer,
+} from './helpers.js';
 
 /**
  * The task-file API end to end on a real server: uploads through staging, the validation queue and
@@ -275,6 +284,32 @@ describe('POST /tasks', () => {
     expect(bad.body.error.field).toBe('title');
     const missing = await call<ErrorAnswer>(t.url, 'GET', '/tasks/no-such-task');
     expect(missing.status).toBe(404);
+  });
+
+  it('GET /tasks/{id}?wait=true answers once the task has finished, in one request', async () => {
+    const slow =
+      'import asyncio\n\nasync def handler(payload):\n    await asyncio.sleep(0.3)\n    return {"echo": payload.get("x")}\n';
+    await validated(t.url, 'slow_echo.py', slow);
+    const created = await call<{ poll: string }>(t.url, 'POST', '/tasks', {
+      title: 'slow_echo',
+      payload: { x: 1 },
+    });
+    expect(created.status).toBe(201);
+    const waited = await call<TaskAnswer>(t.url, 'GET', `${created.body.poll}?wait=true`);
+    expect(waited.status).toBe(200);
+    expect(waited.body).toMatchObject({ status: 'succeeded', result: { echo: 1 } });
+    // Another tenant waits for nothing: 404 at once, as without wait.
+    const other = await call<ErrorAnswer>(
+      t.url,
+      'GET',
+      `${created.body.poll}?wait=true`,
+      undefined,
+      await as(t.url, 'intruder'),
+    );
+    expect(other.status).toBe(404);
+    const bad = await call<ErrorAnswer>(t.url, 'GET', `${created.body.poll}?wait=soon`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe('wait');
   });
 
   it('412 with the status while the file is not validated (PENDING/VALIDATING, then REJECTED)', async () => {

@@ -2,6 +2,7 @@ import { unlink } from 'node:fs/promises';
 import fastifyMultipart from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { findLanguage, LANGUAGES } from '../../languages/index.js';
 import {
   MAX_SAMPLE_BYTES,
@@ -31,8 +32,18 @@ import {
   validationReport,
   validationStatus,
 } from '../schemas.js';
+import { openTaskWaits } from '../task-waits.js';
 import { requestTenant } from '../tenant.js';
 import { taskView } from '../views.js';
+
+const FINAL = new Set(['succeeded', 'failed', 'error']);
+
+const taskQuery = z.strictObject({
+  wait: z
+    .enum(['true', 'false'])
+    .default('false')
+    .describe('true: answer once the task has finished (up to server.requestTimeoutMs) instead of at once.'),
+});
 
 /**
  * Task files (SPEC §6): uploads go to the staging dir and the validation queue; validated files are
@@ -186,6 +197,16 @@ export const taskRoutes =
     await app.register(fastifyMultipart, { throwFileSizeLimit: true });
 
     const stored = storeGuard(retryAfter);
+
+    // Pushed ends of tasks for GET /tasks/{id}?wait=true (a configuration without Redis answers at once).
+    const { redisUrl } = config.queue;
+    const waits = redisUrl
+      ? openTaskWaits(
+          { redisUrl, prefix: config.queue.prefix, queueName: config.tasks.taskQueue },
+          deps.logger,
+        )
+      : undefined;
+    if (waits) app.addHook('onClose', () => waits.close());
 
     /** A place in `queue` for `id`, or 429 (shutting down: 503); see ../admission.ts. */
     const admit = async (queue: { admission: Admission }, id: string, user: string, what: string) => {
@@ -422,15 +443,25 @@ export const taskRoutes =
         config: { scope: 'tasks' },
         schema: {
           summary: 'State of a task, with its result once finished',
+          description:
+            'With `wait=true`, answers once the task has finished (or after server.requestTimeoutMs, with its state then) instead of at once: the result without polling.',
           params: taskIdParams,
+          querystring: taskQuery,
           response: { 200: taskRecord, ...errors(400, 404, 503) },
         },
       },
       async (req) => {
         const user = requestTenant(req);
-        const task = await stored(() => getTask(store.db, req.params.task_id), req.log);
+        const id = req.params.task_id;
+        const read = () => stored(() => getTask(store.db, id), req.log);
+        let task = await read();
         if (!task || task.owner !== user) {
-          throw new ApiError(404, 'not_found', `no task ${JSON.stringify(req.params.task_id)}`, 'task_id');
+          throw new ApiError(404, 'not_found', `no task ${JSON.stringify(id)}`, 'task_id');
+        }
+        if (req.query.wait === 'true' && waits && !FINAL.has(task.status)) {
+          const isDone = async () => FINAL.has((await getTask(store.db, id))?.status ?? 'queued');
+          await waits.until(id, config.server.requestTimeoutMs, isDone, deps.shutdown);
+          task = (await read()) ?? task;
         }
         return taskView(task);
       },
