@@ -18,8 +18,9 @@ export const HARNESS_MARKER = '\0WARDEN_RESULT ';
 /** The marker without its NUL: a task that prints this is trying to imitate a verdict. */
 export const MARKER_WORD = 'WARDEN_RESULT';
 
+/** The entry file each language's runs ship (Python's harness itself is loaded at start, see harnessSandbox). */
 const HARNESS_FILES: Record<LanguageId, string> = {
-  python: 'python_harness.py',
+  python: 'python_entry.py',
   javascript: 'node_harness.mjs',
   typescript: 'node_harness.mjs',
 };
@@ -41,20 +42,19 @@ export function harnessFor(lang: Language): { fileName: string; source: string }
 }
 
 /**
- * The sandbox harness runs start from: the language's own, except that Python imports the harness's
- * modules before its bootstrap waits for the program (python_preload.py), so a pre-started one has
- * them loaded when a task arrives. Still one sandbox per run; what it holds before the run is the
- * standard library only. Node's harness needs only built-in modules, already loaded at start.
+ * The sandbox harness runs start from: the language's own, except that Python loads the harness
+ * (python_harness.py, with asyncio and the rest it imports) before its bootstrap waits for the
+ * program (python_preload.py), so a pre-started one has it ready when a run arrives. Still one
+ * sandbox per run; what it holds before the run is Warden's harness and the standard library only.
+ * Node's harness needs only built-in modules, already loaded at start: it is shipped with each run.
  */
 export function harnessSandbox(lang: Language): SandboxSpec {
   const spec = languageSandbox(lang);
   if (lang.id !== 'python') return spec;
-  const source = spec.argv.at(-1)!;
-  return {
-    ...spec,
-    argv: [...spec.argv.slice(0, -1), `${harnessSource('python_preload.py')}\n${source}`],
-    label: 'python-task',
-  };
+  const bootstrap = spec.argv.at(-1)!;
+  // A JSON string is a valid Python string literal.
+  const preload = `_WARDEN_HARNESS = ${JSON.stringify(harnessSource('python_harness.py'))}\n${harnessSource('python_preload.py')}`;
+  return { ...spec, argv: [...spec.argv.slice(0, -1), `${preload}\n${bootstrap}`], label: 'python-task' };
 }
 
 /** A run of the harness over `code`. Throws CompileError (TypeScript) like buildRun. */

@@ -1,5 +1,6 @@
-# Warden's task-file harness for Python: the entry file of a validation or task run. It sits next to
-# the user's task file inside the sandbox, imports it as module `task` and calls its
+# Warden's task-file harness for Python. A task sandbox loads it as module `_warden_harness` before
+# it waits for its run (python_preload.py), and the run's entry file (python_entry.py) calls `_main`:
+# it imports the user's task file next to the entry as module `task` and calls its
 # `async def handler(payload)`.
 #
 # Input (stdin, one JSON document): {"mode": "validate" | "run", "payloads": [...], "nonce": "...",
@@ -15,9 +16,10 @@
 #
 # What this channel does not do: the checks below run in the same process as the task, so a task
 # written to deceive (patching inspect or json before its handler is checked) can lie about its own
-# shape. The functions the verdict is written with are bound before the import to make that take
-# more than reassigning os.write. Such a lie buys nothing: every run of the file is sandboxed under
-# the same limits, and each task run repeats these checks, so a file that lied fails its tasks.
+# shape. The functions the verdict is written with are bound when the harness loads, before any task
+# code exists in the sandbox, to make that take more than reassigning os.write. Such a lie buys
+# nothing: every run of the file is sandboxed under the same limits, and each task run repeats these
+# checks, so a file that lied fails its tasks.
 import asyncio
 import importlib.util
 import inspect
@@ -33,7 +35,7 @@ _dumps = json.dumps
 _PREVIEW_CHARS = 200
 
 
-def _main():
+def _main(entry):
     config = json.loads(sys.stdin.buffer.read() or b'{}')
     nonce = str(config.get('nonce', ''))
     mode = config.get('mode', 'validate')
@@ -43,7 +45,9 @@ def _main():
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     sys.stdin = open(os.devnull, encoding='utf-8')
-    task_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), module_name)
+    task_path = os.path.join(os.path.dirname(os.path.abspath(entry)), module_name)
+    # The task file is imported once per sandbox: a bytecode cache would be written for nobody.
+    sys.dont_write_bytecode = True
 
     def emit(verdict, result_json=None):
         body = _dumps(verdict, allow_nan=False)
@@ -164,5 +168,3 @@ def _call(handler, payload, task_path):
         return {'ok': False, 'error': {'kind': 'not_json', 'type': type(exc).__name__, 'message': str(exc)[:1000]}}
     return {'ok': True, 'error': None, 'json': text}
 
-
-_main()
