@@ -19,7 +19,6 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { parse as acornParse } from 'acorn';
-import { parseSync as oxcParse } from 'oxc-parser';
 import type { Node } from 'web-tree-sitter';
 import {
   analyze,
@@ -205,17 +204,33 @@ function interleaved(fns: Record<string, () => unknown>): Record<string, number>
   return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, round(median(v))]));
 }
 
-/** An ESTree parser of JavaScript (and TypeScript), or null where it has none for the language. */
-function estreeParsers(language: AnalysisLanguage): Record<string, (code: string) => unknown> {
+type OxcParse = typeof import('oxc-parser').parseSync;
+
+/** oxc-parser, or why it is unavailable (its native binding is a per-platform optional package). */
+async function loadOxc(): Promise<OxcParse | string> {
+  try {
+    return (await import('oxc-parser')).parseSync;
+  } catch (err) {
+    return `oxc-parser unavailable: ${(err as Error).message.split('\n')[0]}`;
+  }
+}
+
+/** The ESTree parsers measured for a language (none for Python). */
+function estreeParsers(
+  language: AnalysisLanguage,
+  oxcParse: OxcParse | string,
+): Record<string, (code: string) => unknown> {
   if (language === 'python') return {};
+  const parsers: Record<string, (code: string) => unknown> = {};
   const file = language === 'typescript' ? 'input.ts' : 'input.js';
-  const oxc = (code: string): unknown => {
-    const result = oxcParse(file, code, { sourceType: 'module' });
-    if (result.errors.length > 0) throw new Error(`oxc-parser: ${result.errors[0]?.message}`);
-    // Reading `program` is what deserialises the tree (JSON on Node 20; raw transfer needs Node 22).
-    return result.program;
-  };
-  const parsers: Record<string, (code: string) => unknown> = { 'oxc-parser': oxc };
+  if (typeof oxcParse !== 'string') {
+    parsers['oxc-parser'] = (code) => {
+      const result = oxcParse(file, code, { sourceType: 'module' });
+      if (result.errors.length > 0) throw new Error(`oxc-parser: ${result.errors[0]?.message}`);
+      // Reading `program` is what deserialises the tree (JSON on Node 20; raw transfer needs Node 22).
+      return result.program;
+    };
+  }
   if (language === 'javascript') {
     parsers.acorn = (code) =>
       acornParse(code, { ecmaVersion: 'latest', sourceType: 'module', locations: true });
@@ -226,8 +241,10 @@ function estreeParsers(language: AnalysisLanguage): Record<string, (code: string
 export async function benchAnalysis(): Promise<Record<string, unknown>> {
   await warmUp();
   const native = nativeParsers();
+  const oxc = await loadOxc();
   const results: Record<string, unknown> = {};
   if (typeof native === 'string') results.native = native;
+  if (typeof oxc === 'string') results.oxc = oxc;
   for (const language of ['python', 'javascript', 'typescript'] as const) {
     const code = generateSource(language);
     // The generated file is larger than the default 50,000-character limit; the benchmark measures speed.
@@ -262,7 +279,7 @@ export async function benchAnalysis(): Promise<Record<string, unknown>> {
 
     // Parses and walks in separate loops, so that one's garbage is not collected in the other.
     const nativeParser = typeof native === 'string' ? undefined : native.get(language);
-    const estree = estreeParsers(language);
+    const estree = estreeParsers(language, oxc);
     const parses: Record<string, () => unknown> = { 'web-tree-sitter': () => wasm.parse(code)?.delete() };
     if (nativeParser) parses['tree-sitter'] = () => nativeParser.parse(code);
     for (const [name, parse] of Object.entries(estree)) parses[name] = () => parse(code);
