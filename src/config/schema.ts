@@ -70,6 +70,16 @@ const maxLimitsSchema = z
   })
   .strict();
 
+/** A backend's pool when it is not `sandbox.backend`: idle sandboxes kept per language. */
+const poolOfBackend = (size: number) =>
+  z
+    .object({
+      /** Idle sandboxes of this backend kept started for each language (0: its runs start cold). */
+      size: z.number().int().min(0).max(64).default(size),
+    })
+    .strict()
+    .default({ size });
+
 export const sandboxConfigSchema = z
   .object({
     /**
@@ -116,6 +126,21 @@ export const sandboxConfigSchema = z
       })
       .strict()
       .default({ size: 2, perLanguage: {}, maxIdleMs: 300_000 }),
+    /**
+     * Pools of the other backends, for runs whose request names one (`backend: gvisor` on a bwrap
+     * service): idle sandboxes kept per language, from that backend's first run on (a backend no
+     * request asks for costs nothing). `sandbox.backend`'s own pool is `pool` above.
+     */
+    pools: z
+      .object({
+        bwrap: poolOfBackend(2),
+        // Containers and gVisor kernels hold ≈ 20–40 MB each: one per language by default.
+        docker: poolOfBackend(1),
+        gvisor: poolOfBackend(1),
+        process: poolOfBackend(0),
+      })
+      .strict()
+      .default({ bwrap: { size: 2 }, docker: { size: 1 }, gvisor: { size: 1 }, process: { size: 0 } }),
     /** The `docker` backend: Docker Engine on this host (see README, "Docker backend"). */
     docker: z
       .object({

@@ -130,6 +130,56 @@ describe.runIf(available.includes('gvisor'))('gvisor backend', () => {
     expect(gvisorLeftovers()).toEqual([]);
   });
 
+  it('a run ends with its program: status and whole output, a lookalike trailer is output, what it left is gone', async () => {
+    const r = await runCode(
+      engine,
+      'python',
+      [
+        'import os, sys',
+        // A process left behind with the run's stdout and stderr open; the run does not wait for it.
+        'if os.fork() == 0:',
+        '    os.execv("/bin/sleep", ["sleep", "4242"])',
+        'print("0123456789abcdef01 0")',
+        'print("err", file=sys.stderr)',
+        'sys.exit(3)',
+      ].join('\n'),
+      { backend: 'gvisor' },
+    );
+    expect(r).toMatchObject({ status: 'failed', exitCode: 3, signal: null });
+    expect(r.stdout).toBe('0123456789abcdef01 0\n');
+    expect(r.stderr).toBe('err\n');
+    await engine.settle();
+    expect(await settledLeftovers()).toEqual(NOTHING_LEFT);
+    expect(gvisorLeftovers()).toEqual([]);
+  });
+
+  it('a program killed by a signal is reported with that signal', async () => {
+    const r = await runCode(engine, 'python', 'import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n', {
+      backend: 'gvisor',
+    });
+    expect(r).toMatchObject({ status: 'failed', exitCode: null, signal: 'SIGTERM' });
+  });
+
+  it('a run naming gvisor on a bwrap service is served by its pool of gvisor sandboxes', async () => {
+    const service = testEngine({ backend: 'bwrap', pool: { size: 1 }, pools: { gvisor: { size: 1 } } });
+    try {
+      service.prewarm(languageSandbox(LANGUAGES.python), 1);
+      // The first run on gvisor starts cold and opens that backend's pool.
+      const first = await runCode(service, 'python', 'print(1)', { backend: 'gvisor' });
+      expect(first).toMatchObject({ status: 'success', backend: 'gvisor', pooled: false });
+      expect(await service.poolReady(60_000)).toBe(true);
+      expect(service.poolSizes()).toMatchObject({ python: 1, 'gvisor/python': 1 });
+      const second = await runCode(service, 'python', 'print(2)', { backend: 'gvisor' });
+      expect(second).toMatchObject({ status: 'success', stdout: '2\n', backend: 'gvisor', pooled: true });
+      const local = await runCode(service, 'python', 'print(3)');
+      expect(local).toMatchObject({ status: 'success', backend: 'bwrap', pooled: true });
+    } finally {
+      await service.shutdown();
+    }
+    expect(await settledLeftovers()).toEqual(NOTHING_LEFT);
+    expect(gvisorLeftovers()).toEqual([]);
+  });
+
   it('writes the run files into the working dir, writable and size-capped like bwrap', async () => {
     const r = await engine.run(
       {

@@ -30,16 +30,26 @@ export const READY_BYTE = 0x06;
 const LD_CACHE = '/etc/ld.so.cache';
 
 /**
- * The sandbox's first process: opens the payload FIFO as fd 3 (gVisor's runsc has no way to hand a
- * host descriptor to the container), copies the run's files into the working dir when there are
- * any, reports readiness, then becomes the runtime.
+ * The sandbox's first process: takes its tag off stdin (the first line, read byte by byte: nothing
+ * past it), opens the payload FIFO as fd 3 (gVisor's runsc has no way to hand a host descriptor to
+ * the container), copies the run's files into the working dir when there are any, reports
+ * readiness, then runs the runtime with the rest of stdin as its own. When the program ends, its
+ * status follows its output on stdout and stderr, tagged (see trailer.ts): the run ends there,
+ * while runsc tears the sandbox down — its kernel ends every process left once this shell exits.
  */
 function wrapper(withFiles: boolean): string {
   return [
+    'exec 5<&0 </dev/null',
+    'read -r tag <&5 || exit 125',
     `exec 3<${PAYLOAD_PATH} || exit 125`,
     ...(withFiles ? [`cp -R ${FILES_PATH}/. . || exit 125`] : []),
     `printf '\\${READY_BYTE.toString(8).padStart(3, '0')}' >&2`,
-    'exec "$@"',
+    // The shell's own messages (a job killed by a signal) go nowhere; the program's stderr is fd 6.
+    'exec 6>&2 2>/dev/null',
+    '"$@" 0<&5 5<&- 2>&6 6>&-',
+    's=$?',
+    'printf \'%s %s\\n\' "$tag" "$s"',
+    'printf \'%s %s\\n\' "$tag" "$s" >&6',
   ].join('\n');
 }
 
@@ -109,8 +119,8 @@ function rlimits(limits: Limits): Rlimit[] {
     both('RLIMIT_FSIZE', limits.maxFileSizeBytes),
     both('RLIMIT_NOFILE', limits.maxOpenFiles),
     // gVisor counts the run's processes and threads itself (per uid, in its kernel): the process
-    // limit holds there, while the host cgroup also holds gVisor's own threads.
-    both('RLIMIT_NPROC', limits.maxProcesses),
+    // limit holds there (plus the wrapper shell), while the host cgroup also holds gVisor's threads.
+    both('RLIMIT_NPROC', limits.maxProcesses + 1),
   ];
 }
 

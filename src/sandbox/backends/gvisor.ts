@@ -12,9 +12,9 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { createRunCgroup, type CgroupSupport } from '../cgroups.js';
 import { validateFiles } from '../files.js';
@@ -34,6 +34,7 @@ import type {
   Violation,
 } from '../types.js';
 import { ociConfig, READY_BYTE, SANDBOX_ID, stageRootfs } from './gvisor-spec.js';
+import { TrailedOutput } from './trailer.js';
 
 export const RUNSC = '/usr/bin/runsc';
 const run = promisify(execFile);
@@ -45,6 +46,11 @@ const run = promisify(execFile);
  */
 const hostPids = (limits: Limits) => limits.maxProcesses * 16 + 1024;
 const STARTUP_TIMEOUT_MS = 30_000;
+/**
+ * After the wrapper's trailer, runsc tears the sandbox down by itself (its state gone with it); a
+ * release waits this long for that before it kills runsc (and must then delete runsc's state).
+ */
+const TEARDOWN_GRACE_MS = 2000;
 
 export type GvisorPlatform = 'ptrace' | 'kvm';
 
@@ -180,12 +186,34 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
         { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' }, cwd: '/' },
       );
       const exited = holdProcess(held, child);
+      // The tag of the wrapper's trailer: the first line of its stdin, read before the program starts.
+      const tag = randomBytes(9).toString('hex');
+      child.stdin.on('error', () => {});
+      child.stdin.write(`${tag}\n`);
+      /** The run's end: the trailer's status at once, else runsc's own exit (the sandbox ended). */
+      const ends = new EventEmitter();
+      let end: { code: number | null; signal: NodeJS.Signals | null; trailed: boolean } | undefined;
+      const finish = (code: number | null, signal: NodeJS.Signals | null, trailed: boolean) => {
+        if (end) return;
+        end = { code, signal, trailed };
+        ends.emit('exit', code, signal);
+      };
+      const output = new TrailedOutput(tag, (status) => finish(status, null, true));
+      void exited.then(() => finish(child.exitCode, child.signalCode, false));
+      // Once the trailer has come runsc is left to finish its teardown, within a grace period.
+      held.take(exited, async (done) => {
+        if (!end?.trailed) return;
+        let grace: NodeJS.Timeout | undefined;
+        await Promise.race([done, new Promise<void>((r) => (grace = setTimeout(r, TEARDOWN_GRACE_MS)))]);
+        clearTimeout(grace);
+      });
       fault('spawned');
 
       // The run's stderr is what follows the wrapper's ready byte; before it, runsc's own words.
-      const stderr = new PassThrough();
       let ready = false;
       let setupOutput = '';
+      child.stdout.on('data', (chunk: Buffer) => output.push(0, chunk));
+      child.stdout.once('close', () => output.end(0));
       const up = new Promise<boolean>((resolve) => {
         child.stderr.on('data', (chunk: Buffer) => {
           if (!ready) {
@@ -196,9 +224,9 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
             resolve(true);
             chunk = chunk.subarray(at + 1);
           }
-          if (chunk.length > 0) stderr.write(chunk);
+          if (chunk.length > 0) output.push(1, chunk);
         });
-        child.stderr.once('close', () => stderr.end());
+        child.stderr.once('close', () => output.end(1));
         void exited.then(() => resolve(false));
       });
       let timer: NodeJS.Timeout | undefined;
@@ -214,16 +242,16 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
 
       const processView: SandboxProcess = {
         stdin: child.stdin,
-        stdout: child.stdout,
-        stderr,
-        stdio: [child.stdin, child.stdout, stderr, payload],
+        stdout: output.stdout,
+        stderr: output.stderr,
+        stdio: [child.stdin, output.stdout, output.stderr, payload],
         get exitCode() {
-          return child.exitCode;
+          return end?.code ?? null;
         },
         get signalCode() {
-          return child.signalCode;
+          return end?.signal ?? null;
         },
-        once: (event, listener) => child.once(event, listener),
+        once: (event, listener) => ends.once(event, listener),
       };
       let killedByWarden = false;
       /** gVisor's kernel logs how the program ended; without that line it was the kernel that died. */
@@ -247,22 +275,25 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
         cpuMs: () => cgroup.cpuMs(),
         peakMemoryBytes: () => cgroup.peakMemoryBytes(),
         oomKilled: () => cgroup.oomKilled(),
-        // runsc's gofer and sandbox die with it (parent-death signal); release sweeps the cgroup.
+        // runsc's gofer and sandbox die with it (parent-death signal); release sweeps the cgroup. After
+        // the trailer the wrapper has exited: gVisor's kernel ends what the program left, and runsc
+        // its sandbox, by themselves (release kills runsc if that takes too long).
         killTree() {
-          if (child.exitCode === null && child.signalCode === null) killedByWarden = true;
+          if (end?.trailed) return;
+          if (!end) killedByWarden = true;
           child.kill('SIGKILL');
         },
         decodeExit(code, signal): DecodedExit {
           if (signal || killedByWarden || cgroup.oomKilled()) {
             return { kind: 'exited', exitCode: null, signal: signal ?? 'SIGKILL' };
           }
-          if (!programEnded()) {
+          if (!end?.trailed && !programEnded()) {
             return {
               kind: 'setup_failed',
               error: `the gVisor sandbox ended before the program did (runsc exit ${code}): its kernel was killed or crashed`,
             };
           }
-          // runsc reports a program killed by signal N as exit status 128 + N.
+          // The wrapper (and runsc) report a program killed by signal N as exit status 128 + N.
           if (code !== null && code > 128 && code < 128 + 65) {
             return { kind: 'exited', exitCode: null, signal: signalName(code - 128) };
           }
