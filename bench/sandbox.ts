@@ -3,7 +3,7 @@ import { sandboxConfigSchema } from '../src/config/schema.js';
 import { createEngine } from '../src/sandbox/engine.js';
 import { LANGUAGES, buildRun, languageSandbox, type LanguageId } from '../src/languages/index.js';
 import { runBare } from './bare.js';
-import { round, summary, throughput, timed } from './stats.js';
+import { median, round, summary, throughput, timed } from './stats.js';
 
 /**
  * Sandboxed runs against the same program started bare, measured in one run, paired and
@@ -69,22 +69,35 @@ export async function benchSandbox(rounds = 30): Promise<Record<string, unknown>
       overhead_percent: round((summary(boxLoop).median / summary(bareLoop).median - 1) * 100),
     };
 
-    // Trivial runs per second at concurrency 2 and 8.
+    // Trivial runs per second at concurrency 2 and 8: three interleaved rounds of each, medians, every
+    // block starting with the previous one's teardown done and the pool full (a refill still running
+    // would be charged to the next block, whichever it is).
     const spec = await buildRun(LANGUAGES.python, 'print(1)');
     pooled.prewarm(languageSandbox(LANGUAGES.python), 8);
-    await pooled.poolReady();
     const total = 80;
+    const quiet = async () => {
+      await Promise.all([cold.settle(), pooled.settle()]);
+      await pooled.poolReady();
+    };
     for (const concurrency of [2, 8]) {
-      const bareRate = await throughput(total, concurrency, () => runBare(PRINT.python.bare));
-      const coldRate = await throughput(total, concurrency, () => cold.run(spec));
-      const pooledRate = await throughput(total, concurrency, () => pooled.run(spec));
+      const rates = { bare: [] as number[], cold: [] as number[], pool: [] as number[] };
+      for (let round = 0; round < 3; round++) {
+        await quiet();
+        rates.bare.push(await throughput(total, concurrency, () => runBare(PRINT.python.bare)));
+        await quiet();
+        rates.cold.push(await throughput(total, concurrency, () => cold.run(spec)));
+        await quiet();
+        rates.pool.push(await throughput(total, concurrency, () => pooled.run(spec)));
+      }
+      const [bareRate, coldRate, pooledRate] = [rates.bare, rates.cold, rates.pool].map(median);
       out[`throughput_c${concurrency}`] = {
         runs: total,
+        rounds: 3,
         bare_per_s: bareRate,
         sandbox_cold_per_s: coldRate,
         sandbox_pool_per_s: pooledRate,
-        ratio_cold_vs_bare: round(coldRate / bareRate),
-        ratio_pool_vs_bare: round(pooledRate / bareRate),
+        ratio_cold_vs_bare: round(coldRate! / bareRate!),
+        ratio_pool_vs_bare: round(pooledRate! / bareRate!),
       };
     }
   } finally {

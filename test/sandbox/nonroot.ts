@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { LAUNCHER } from '../../src/sandbox/backends/bwrap.js';
 import type { RunResult, RunSpec, SandboxSpec } from '../../src/sandbox/types.js';
 
 /** What nonroot-run.ts does: an engine of this config, optionally a pool of one, then these runs. */
@@ -31,7 +32,12 @@ export async function prepareNonRoot(): Promise<NonRoot> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-nonroot-'));
   chmodSync(dir, 0o777);
   const dispose = () => rmSync(dir, { recursive: true, force: true });
-  const bundle = join(dir, 'nonroot-run.mjs');
+  // The bundle sits where the bwrap backend's module would (src/sandbox/backends/), so the launcher
+  // it looks for at ../../../build/warden-launch is the copy made here, within the user's reach.
+  const bundle = join(dir, 'src', 'sandbox', 'backends', 'nonroot-run.mjs');
+  mkdirSync(join(dir, 'build'), { mode: 0o755 });
+  copyFileSync(LAUNCHER, join(dir, 'build', 'warden-launch'));
+  chmodSync(join(dir, 'build', 'warden-launch'), 0o755);
   await build({
     entryPoints: [fileURLToPath(new URL('./nonroot-run.ts', import.meta.url))],
     bundle: true,

@@ -279,9 +279,15 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
     try {
       const uids = options.uids;
       const uid = uids ? held.take(uids.acquire(), (u) => uids.release(u)) : null;
+      // Attributing seccomp kills to the uid takes a round trip to the audit reader: it overlaps the
+      // cgroup's set-up, and the sandbox is spawned only once it is done.
+      const watching = uid === null ? Promise.resolve() : seccompKills.watch(uid);
+      watching.catch(() => {});
       if (uid !== null) {
-        await seccompKills.watch(uid);
-        held.take(uid, (u) => seccompKills.unwatch(u));
+        held.take(uid, async (u) => {
+          await watching.catch(() => {});
+          seccompKills.unwatch(u);
+        });
       }
       fault('uid');
       // The run's host uid owns its output dir (made by the caller, not yet reachable by any job).
@@ -293,6 +299,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
       cgroup?.create();
       fault('cgroup');
       cgroup?.setLimits(limits);
+      await watching;
 
       const command = [
         launcher,
