@@ -1,9 +1,21 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { configSchema, type WardenConfig } from '../src/config/schema.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import type { AuditLog } from '../src/store/audit.js';
+
+/** The bench's service settings (local redis-server, SQLite in `dir`), plus `overrides` (config input). */
+function benchConfig(dir: string, overrides: Record<string, unknown> = {}): WardenConfig {
+  const server = (overrides.server ?? {}) as Record<string, unknown>;
+  return configSchema.parse({
+    ...overrides,
+    dataDir: dir,
+    server: { port: 0, logLevel: 'warn', maxQueueDepth: 10_000, ...server },
+  });
+}
 
 /** The embedded service (local redis-server, SQLite in a temp data dir) for one benchmark. */
 export async function withBenchServer<T>(
@@ -12,10 +24,7 @@ export async function withBenchServer<T>(
   options: { audit?: AuditLog } = {},
 ): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), `warden-bench-${name}-`));
-  const config = configSchema.parse({
-    dataDir: dir,
-    server: { port: 0, logLevel: 'warn', maxQueueDepth: 10_000 },
-  });
+  const config = benchConfig(dir);
   const server = await startServer(config, options);
   try {
     return await fn(server, config);
@@ -23,6 +32,129 @@ export async function withBenchServer<T>(
     await server.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** CPU time in ms (user + system). */
+export interface CpuMs {
+  user: number;
+  system: number;
+}
+
+/** The service in its own process, as a user runs it: the bench is then an external HTTP client. */
+export interface ExternalServer {
+  url: string;
+  config: WardenConfig;
+  /**
+   * CPU the service has used so far: its own process (API, workers, store; not the sandboxed programs,
+   * which are its children) and its local redis-server, which `service` leaves out.
+   */
+  cpu(): Promise<{ service: CpuMs; redis: CpuMs | null }>;
+  close(): Promise<void>;
+}
+
+type ChildMessage =
+  | { kind: 'ready'; url: string; redisPid: number | null }
+  | { kind: 'cpu'; user: number; system: number }
+  | { kind: 'failed'; message: string };
+
+const ENTRY = fileURLToPath(import.meta.url);
+
+/** CPU of another process from /proc (Linux), null where it cannot be read. */
+function procCpu(pid: number): CpuMs | null {
+  try {
+    // Fields after the command (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const tick = 1000 / 100; // USER_HZ is 100 on Linux
+    return { user: Number(fields[11]) * tick, system: Number(fields[12]) * tick };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Starts the service as a child process (node + tsx, the same source) and waits until it listens.
+ * `cpuProfDir`: write a V8 CPU profile of the service there when it stops (`--cpu-prof`).
+ */
+export async function spawnBenchServer(
+  name: string,
+  overrides: Record<string, unknown> = {},
+  options: { cpuProfDir?: string } = {},
+): Promise<ExternalServer> {
+  const dir = mkdtempSync(join(tmpdir(), `warden-bench-${name}-`));
+  const config = benchConfig(dir, overrides);
+  const execArgv = ['--import', 'tsx'];
+  if (options.cpuProfDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`);
+  const child: ChildProcess = fork(ENTRY, ['--serve', dir, JSON.stringify(overrides)], {
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const next = <K extends ChildMessage['kind']>(kind: K) =>
+    new Promise<Extract<ChildMessage, { kind: K }>>((resolve, reject) => {
+      const onMessage = (m: ChildMessage) => {
+        if (m.kind === 'failed') reject(new Error(`bench server: ${m.message}`));
+        else if (m.kind === kind) resolve(m as Extract<ChildMessage, { kind: K }>);
+        else return;
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+      };
+      const onExit = (code: number | null) => reject(new Error(`bench server exited (${code})`));
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+  let ready: Extract<ChildMessage, { kind: 'ready' }>;
+  try {
+    ready = await next('ready');
+  } catch (err) {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    url: ready.url,
+    config,
+    async cpu() {
+      const asked = next('cpu');
+      child.send('cpu');
+      const own = await asked;
+      return {
+        service: { user: own.user, system: own.system },
+        redis: ready.redisPid === null ? null : procCpu(ready.redisPid),
+      };
+    },
+    async close() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.send('close');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The child side of spawnBenchServer. */
+async function serveChild(dir: string, overrides: Record<string, unknown>): Promise<void> {
+  const send = (m: ChildMessage) => process.send?.(m);
+  let server: RunningServer;
+  try {
+    server = await startServer(benchConfig(dir, overrides));
+  } catch (err) {
+    send({ kind: 'failed', message: (err as Error).message });
+    process.exit(1);
+  }
+  process.on('message', (m) => {
+    if (m === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      send({ kind: 'cpu', user: user / 1000, system: system / 1000 });
+    } else if (m === 'close') {
+      // process.exit after close: --cpu-prof writes its profile at a normal exit.
+      void server.close().finally(() => process.exit(0));
+    }
+  });
+  send({ kind: 'ready', url: server.url, redisPid: server.localRedis?.pid ?? null });
+}
+
+if (process.argv[1] === ENTRY && process.argv[2] === '--serve') {
+  await serveChild(process.argv[3]!, JSON.parse(process.argv[4] ?? '{}') as Record<string, unknown>);
 }
 
 export function setupFacts(config: WardenConfig): Record<string, unknown> {

@@ -64,20 +64,23 @@ export async function submitExecutions(
 }
 
 /**
- * Waits up to server.requestTimeoutMs for the execution to finish (or the service to shut down),
- * then reads it from the store, which has the truth (the queue only says that something ended).
+ * Waits up to server.requestTimeoutMs for the execution to finish (or the service to shut down). The
+ * answer comes with the notice when the worker that wrote it runs in this process; otherwise it is
+ * read from the store, which has the truth (a notice only says that something ended).
  */
 export async function awaitExecution(
   deps: AppDeps,
   req: FastifyRequest,
   requestId: string,
-): Promise<ExecutionRecord | undefined> {
+): Promise<Pick<ExecutionRecord, 'status' | 'response'> | undefined> {
   const { config, store, queue } = deps;
-  await queue.waitForDone(
+  const outcome = await queue.waitForDone(
     requestId,
     config.server.requestTimeoutMs,
     async () => (await executionState(store.db, requestId)) === 'done',
     deps.shutdown,
   );
+  if (outcome.kind === 'done' && outcome.response !== undefined)
+    return { status: 'done', response: outcome.response };
   return storeGuard(config.server.retryAfterSeconds)(() => getExecution(store.db, requestId), req.log);
 }

@@ -1,4 +1,5 @@
-import { Queue, QueueEvents } from 'bullmq';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { createAdmission, redisClient, type Admission } from './admission.js';
 import { createRunningSlots, type RunningSlots } from './running.js';
 import { guard, QueueUnavailableError, redactUrl, redisConnections, withDeadline } from './connection.js';
@@ -17,15 +18,26 @@ export type ExecutionJobData =
   | { kind: 'execution'; requestId: string }
   | { kind: 'case'; requestId: string; attempt: number; index: number };
 
-/** What a job returns: whether it finished the execution (the API waits for that). */
-export interface ExecutionJobResult {
-  requestId: string;
-  done: boolean;
-}
-
-export type WaitOutcome = { kind: 'done' } | { kind: 'ended' } | { kind: 'timeout' } | { kind: 'aborted' };
+/**
+ * How a wait ended. `done` carries the answer when the worker that wrote it runs in this process
+ * (it is what the store now holds); otherwise the store is read.
+ */
+export type WaitOutcome =
+  { kind: 'done'; response?: unknown } | { kind: 'ended' } | { kind: 'timeout' } | { kind: 'aborted' };
 
 const ALIVE = new Set(['waiting', 'prioritized', 'delayed', 'active', 'waiting-children']);
+
+/**
+ * While waiting, the store is also asked this often: a finish notice published while the API's
+ * subscriber was reconnecting is lost (pub/sub keeps nothing), the row is not.
+ */
+const STORE_CHECK_MS = 1000;
+
+/**
+ * Requests waiting in this process, by `<prefix>:<request id>`. A worker in the same process (the
+ * default `warden serve`) hands the outcome over here directly: no Redis message, no store read.
+ */
+const localWaiters = new Map<string, (outcome: WaitOutcome) => void>();
 
 /** Job id of one case of one attempt (BullMQ ids may not contain `:`). */
 export const caseJobId = (requestId: string, attempt: number, index: number) =>
@@ -49,8 +61,10 @@ export interface ExecutionQueue {
   /** Queues the execution's job again unless it is alive; true when it was added. */
   ensure(requestId: string): Promise<boolean>;
   /**
-   * Resolves when a job reports the execution finished, the time is up or `signal` aborts; never
-   * rejects. `isDone` is asked once the listener is in place, for an execution that ended before.
+   * Resolves when a worker reports the execution finished (or its job failed), the time is up or
+   * `signal` aborts; never rejects. Call it before anything could finish the execution (right after
+   * enqueueing it: a notice arriving before would be missed until the next store check). `isDone`
+   * asks the store, every STORE_CHECK_MS, in case a notice was lost.
    */
   waitForDone(
     requestId: string,
@@ -58,6 +72,11 @@ export interface ExecutionQueue {
     isDone: () => Promise<boolean>,
     signal?: AbortSignal,
   ): Promise<WaitOutcome>;
+  /**
+   * A worker wrote the execution's answer (`done`, with the response written), or its execution job
+   * failed (`ended`): the request waiting for it, in this process or another, is told.
+   */
+  notify(requestId: string, outcome: { kind: 'done'; response: unknown } | { kind: 'ended' }): Promise<void>;
   /** Round trip to Redis in ms. */
   ping(): Promise<number>;
   close(): Promise<void>;
@@ -73,7 +92,7 @@ export interface QueueOptions {
 
 export async function openExecutionQueue(options: QueueOptions): Promise<ExecutionQueue> {
   const connections = redisConnections(options.redisUrl);
-  const queue = new Queue<ExecutionJobData, ExecutionJobResult>(EXECUTION_QUEUE, {
+  const queue = new Queue<ExecutionJobData>(EXECUTION_QUEUE, {
     connection: connections.producer,
     prefix: options.prefix,
     defaultJobOptions: {
@@ -83,36 +102,39 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
       attempts: 1,
     },
   });
-  const events =
-    options.listen === false
-      ? undefined
-      : new QueueEvents(EXECUTION_QUEUE, { connection: connections.consumer, prefix: options.prefix });
+  // Finish notices: one pub/sub message per finished execution whose waiter is in another process
+  // (BullMQ's event stream would wake every listener for each job's every step).
+  const channel = `${options.prefix}:${EXECUTION_QUEUE}:finished`;
+  const listening = options.listen !== false;
+  const subscriber: Redis | undefined = listening ? redisClient(connections.consumer) : undefined;
   const redis = redisClient(connections.producer);
   queue.on('error', (err) => options.onError?.(err, 'queue'));
-  events?.on('error', (err) => options.onError?.(err, 'queue events'));
+  subscriber?.on('error', (err: Error) => options.onError?.(err, 'queue notices'));
   redis.on('error', (err: Error) => options.onError?.(err, 'queue admission'));
   const ready = await withDeadline(
-    Promise.all([queue.waitUntilReady(), events?.waitUntilReady(), redis.connect()]),
+    Promise.all([
+      queue.waitUntilReady(),
+      subscriber?.connect().then(() => subscriber.subscribe(channel)),
+      redis.connect(),
+    ]),
     10_000,
   );
   if (!ready) {
     connections.stop();
     redis.disconnect();
-    await Promise.all([
-      withDeadline(events?.close() ?? Promise.resolve(), 1000),
-      withDeadline(queue.close(), 1000),
-    ]);
+    subscriber?.disconnect();
+    await withDeadline(queue.close(), 1000);
     throw new QueueUnavailableError(`cannot reach Redis at ${redactUrl(options.redisUrl)}`);
   }
 
-  // One listener per event kind, dispatching to the request waiting for that execution.
-  const waiters = new Map<string, (outcome: WaitOutcome) => void>();
-  events?.on('completed', ({ returnvalue }) => {
-    const result = returnvalue as unknown as ExecutionJobResult | undefined;
-    if (result?.done) waiters.get(result.requestId)?.({ kind: 'done' });
+  const waiterKey = (requestId: string) => `${options.prefix}:${requestId}`;
+  // Notices are `done:<id>` or `ended:<id>`; the waiter, if it is here, reads the store.
+  subscriber?.on('message', (from: string, message: string) => {
+    if (from !== channel) return;
+    const at = message.indexOf(':');
+    const kind = message.slice(0, at);
+    if (kind === 'done' || kind === 'ended') localWaiters.get(waiterKey(message.slice(at + 1)))?.({ kind });
   });
-  // A failed execution job: the store tells what became of it (recovery runs it again).
-  events?.on('failed', ({ jobId }) => waiters.get(jobId)?.({ kind: 'ended' }));
 
   async function counts() {
     const c = await guard(() => queue.getJobCounts('wait', 'prioritized', 'delayed', 'active'));
@@ -159,25 +181,36 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
     },
     waitForDone(requestId, timeoutMs, isDone, signal) {
       return new Promise<WaitOutcome>((resolve) => {
+        const key = waiterKey(requestId);
         let settled = false;
         const finish = (outcome: WaitOutcome) => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
-          waiters.delete(requestId);
+          clearInterval(check);
+          localWaiters.delete(key);
           signal?.removeEventListener('abort', onAbort);
           resolve(outcome);
         };
         const onAbort = () => finish({ kind: 'aborted' });
         const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
-        waiters.set(requestId, finish);
+        const check = setInterval(() => {
+          isDone().then(
+            (done) => done && finish({ kind: 'done' }),
+            () => {}, // the store is away: notices (or the timeout) still decide
+          );
+        }, STORE_CHECK_MS);
+        localWaiters.set(key, finish);
         if (signal?.aborted) return onAbort();
         signal?.addEventListener('abort', onAbort);
-        isDone().then(
-          (done) => done && finish({ kind: 'done' }),
-          () => {}, // the store is away: the events (or the timeout) still decide
-        );
       });
+    },
+    async notify(requestId, outcome) {
+      const waiter = localWaiters.get(waiterKey(requestId));
+      if (waiter) return waiter(outcome);
+      // Only the process that took the request waits for it; if that one is not listening (or Redis
+      // is away), its store check finds the answer.
+      await redis.publish(channel, `${outcome.kind}:${requestId}`).catch(() => {});
     },
     async ping() {
       const started = performance.now();
@@ -187,7 +220,7 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
     async close() {
       connections.stop();
       redis.disconnect();
-      await withDeadline(events?.close() ?? Promise.resolve(), 5000);
+      subscriber?.disconnect();
       await withDeadline(queue.close(), 5000);
     },
   };

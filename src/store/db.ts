@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import type { WardenConfig } from '../config/schema.js';
 import { redactUrl } from '../redact.js';
@@ -85,6 +85,29 @@ export async function openStore(config: Pick<WardenConfig, 'dataDir' | 'store'>)
   };
 }
 
+/** Statements kept compiled per SQLite file (distinct query texts: a few dozen in practice). */
+const MAX_STATEMENTS = 500;
+
+/**
+ * Kysely prepares every query anew, and compiling the SQL is most of a small query's cost on
+ * better-sqlite3: a statement is compiled once per text and reused (execution is synchronous, so
+ * one statement never serves two queries at once; one a stream is still reading is not reused).
+ */
+function preparedOnce(file: SqliteDatabase.Database): SqliteDialectConfig['database'] {
+  const statements = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => file.close(),
+    prepare(text: string) {
+      const kept = statements.get(text);
+      if (kept && !kept.busy) return kept;
+      const statement = file.prepare(text);
+      if (statements.size >= MAX_STATEMENTS) statements.clear();
+      statements.set(text, statement);
+      return statement;
+    },
+  };
+}
+
 async function connect(dialect: Dialect, target: string): Promise<Store> {
   let db: Kysely<Database>;
   if (dialect === 'sqlite') {
@@ -94,7 +117,7 @@ async function connect(dialect: Dialect, target: string): Promise<Store> {
     file.pragma('journal_mode = WAL');
     file.pragma('busy_timeout = 5000');
     file.pragma('synchronous = NORMAL');
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: file }) });
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: preparedOnce(file) }) });
   } else {
     const pool = new pg.Pool({
       connectionString: target,

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { executionEvents } from '../audit/events.js';
 import {
   caseJobId,
   EXECUTION_QUEUE,
   type ExecutionJobData,
-  type ExecutionJobResult,
   type ExecutionQueue,
 } from '../queue/executions.js';
 import {
@@ -84,6 +83,10 @@ export function executionRole(ctx: WorkerContext, queue: ExecutionQueue): Role {
     log: Logger,
   ): Promise<boolean> {
     if (!(await finishExecution(db, record.requestId, response.status, response, token))) return false;
+    // The answer is in the store: the waiting request goes first (its reply is written before the
+    // next turn of the event loop), the bookkeeping after.
+    await queue.notify(record.requestId, { kind: 'done', response });
+    await new Promise((resolve) => setImmediate(resolve));
     metrics.observeExecution(record.language, response.status);
     await ctx.webhooks.finished('execution', record.requestId);
     for (const event of executionEvents(record, response)) audit.record(event);
@@ -184,23 +187,25 @@ export function executionRole(ctx: WorkerContext, queue: ExecutionQueue): Role {
     maxStalledCount: maxAttempts,
     // A running job may take up to the longest allowed run; give it that.
     graceMs: config.sandbox.maxLimits.wallTimeMs + 30_000,
-    async process(
-      job: Job<ExecutionJobData, ExecutionJobResult>,
-      token?: string,
-    ): Promise<ExecutionJobResult> {
+    async process(job: Job<ExecutionJobData>, token?: string): Promise<void> {
       const data = job.data;
       const take = async () => {
-        const done =
-          data.kind === 'case'
-            ? await takeCase(data.requestId, data.attempt, data.index)
-            : await takeExecution(data.requestId);
-        return { requestId: data.requestId, done };
+        if (data.kind === 'case') await takeCase(data.requestId, data.attempt, data.index);
+        else await takeExecution(data.requestId);
       };
-      if (!limitsRunning(config.quotas)) return take();
-      const tenant = (await getExecution(db, data.requestId))?.tenant;
-      if (!tenant) return take(); // gone: nothing will run
-      const { maxRunning } = tenantQuotas(config.quotas, config.server.maxQueueDepth, tenant);
-      return slots.run(job, token, tenant, maxRunning, take);
+      try {
+        if (!limitsRunning(config.quotas)) return await take();
+        const tenant = (await getExecution(db, data.requestId))?.tenant;
+        if (!tenant) return await take(); // gone: nothing will run
+        const { maxRunning } = tenantQuotas(config.quotas, config.server.maxQueueDepth, tenant);
+        return await slots.run(job, token, tenant, maxRunning, take);
+      } catch (err) {
+        // The job fails and recovery takes the execution up later: the waiting request need not wait.
+        // (A job put back for the tenant's maxRunning is not finished.)
+        if (data.kind === 'execution' && !(err instanceof DelayedError))
+          await queue.notify(data.requestId, { kind: 'ended' });
+        throw err;
+      }
     },
     async recover() {
       const staleMs = Math.min(config.tasks.recoveryIntervalMs, 30_000);
