@@ -32,7 +32,7 @@ export function openTaskWaits(
     prefix: options.prefix,
   });
   // Redis away: waits end by their timeout and answer what the store says; the outage is logged elsewhere.
-  events.on('error', (err) => logger.debug({ err: err.message }, 'task events'));
+  events.on('error', (err) => logger.debug({ err: err.message, queue: options.queueName }, 'queue events'));
   const waiters = new Map<string, Set<() => void>>();
   const ended = ({ jobId }: { jobId: string }) => {
     for (const check of waiters.get(jobId) ?? []) check();
@@ -41,17 +41,17 @@ export function openTaskWaits(
   events.on('failed', ended);
 
   return {
-    until(taskId, timeoutMs, isDone, signal) {
+    until(id, timeoutMs, isDone, signal) {
       return new Promise<void>((resolve) => {
-        const set = waiters.get(taskId) ?? new Set<() => void>();
-        waiters.set(taskId, set);
+        const set = waiters.get(id) ?? new Set<() => void>();
+        waiters.set(id, set);
         let settled = false;
         const finish = () => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
           set.delete(check);
-          if (set.size === 0 && waiters.get(taskId) === set) waiters.delete(taskId);
+          if (set.size === 0 && waiters.get(id) === set) waiters.delete(id);
           signal?.removeEventListener('abort', finish);
           resolve();
         };

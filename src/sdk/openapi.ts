@@ -4754,11 +4754,16 @@ export interface paths {
     };
     /**
      * Verdict of an uploaded task file
-     * @description Needs an API key with the `tasks` scope.
+     * @description With `wait=true`, answers once the file is VALIDATED or REJECTED (or after server.requestTimeoutMs, with its status then) instead of at once: the verdict without polling.
+     *
+     *     Needs an API key with the `tasks` scope.
      */
     get: {
       parameters: {
-        query?: never;
+        query?: {
+          /** @description true: answer once the file is VALIDATED or REJECTED (up to server.requestTimeoutMs) instead of at once. */
+          wait?: 'true' | 'false';
+        };
         header?: never;
         path: {
           validation_id: string;

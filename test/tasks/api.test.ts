@@ -286,10 +286,13 @@ describe('POST /tasks', () => {
     expect(missing.status).toBe(404);
   });
 
-  it('GET /tasks/{id}?wait=true answers once the task has finished, in one request', async () => {
+  it('?wait=true answers the verdict and the task once they are decided, each in one request', async () => {
     const slow =
       'import asyncio\n\nasync def handler(payload):\n    await asyncio.sleep(0.3)\n    return {"echo": payload.get("x")}\n';
-    await validated(t.url, 'slow_echo.py', slow);
+    const uploaded = await upload(t.url, 'slow_echo.py', slow);
+    expect(uploaded.status).toBe(202);
+    const decided = await call<{ status: string }>(t.url, 'GET', `${uploaded.body.poll as string}?wait=true`);
+    expect(decided.body.status).toBe('VALIDATED');
     const created = await call<{ poll: string }>(t.url, 'POST', '/tasks', {
       title: 'slow_echo',
       payload: { x: 1 },

@@ -38,12 +38,15 @@ import { taskView } from '../views.js';
 
 const FINAL = new Set(['succeeded', 'failed', 'error']);
 
-const taskQuery = z.strictObject({
-  wait: z
-    .enum(['true', 'false'])
-    .default('false')
-    .describe('true: answer once the task has finished (up to server.requestTimeoutMs) instead of at once.'),
-});
+const DECIDED = new Set(['VALIDATED', 'REJECTED']);
+
+const waitQuery = (until: string) =>
+  z.strictObject({
+    wait: z
+      .enum(['true', 'false'])
+      .default('false')
+      .describe(`true: answer once ${until} (up to server.requestTimeoutMs) instead of at once.`),
+  });
 
 /**
  * Task files (SPEC §6): uploads go to the staging dir and the validation queue; validated files are
@@ -198,15 +201,16 @@ export const taskRoutes =
 
     const stored = storeGuard(retryAfter);
 
-    // Pushed ends of tasks for GET /tasks/{id}?wait=true (a configuration without Redis answers at once).
-    const { redisUrl } = config.queue;
-    const waits = redisUrl
-      ? openTaskWaits(
-          { redisUrl, prefix: config.queue.prefix, queueName: config.tasks.taskQueue },
-          deps.logger,
-        )
-      : undefined;
-    if (waits) app.addHook('onClose', () => waits.close());
+    // Pushed ends of tasks and validations for `?wait=true` (a configuration without Redis answers at once).
+    const { redisUrl, prefix } = config.queue;
+    const waitsOn = (queueName: string) => {
+      if (!redisUrl) return undefined;
+      const waits = openTaskWaits({ redisUrl, prefix, queueName }, deps.logger);
+      app.addHook('onClose', () => waits.close());
+      return waits;
+    };
+    const waits = waitsOn(config.tasks.taskQueue);
+    const verdicts = waitsOn(config.tasks.validationQueue);
 
     /** A place in `queue` for `id`, or 429 (shutting down: 503); see ../admission.ts. */
     const admit = async (queue: { admission: Admission }, id: string, user: string, what: string) => {
@@ -341,22 +345,27 @@ export const taskRoutes =
         config: { scope: 'tasks' },
         schema: {
           summary: 'Verdict of an uploaded task file',
+          description:
+            'With `wait=true`, answers once the file is VALIDATED or REJECTED (or after server.requestTimeoutMs, with its status then) instead of at once: the verdict without polling.',
           params: validationIdParams,
+          querystring: waitQuery('the file is VALIDATED or REJECTED'),
           response: { 200: validationStatus, ...errors(400, 404, 503) },
         },
       },
       async (req) => {
         const user = requestTenant(req);
-        const upload = await stored(() => getTaskFile(store.db, req.params.validation_id), req.log);
+        const id = req.params.validation_id;
+        const read = () => stored(() => getTaskFile(store.db, id), req.log);
+        let upload = await read();
         if (!upload || upload.owner !== user) {
-          throw new ApiError(
-            404,
-            'not_found',
-            `no validation ${JSON.stringify(req.params.validation_id)}`,
-            'validation_id',
-          );
+          throw new ApiError(404, 'not_found', `no validation ${JSON.stringify(id)}`, 'validation_id');
         }
-        const final = upload.status === 'VALIDATED' || upload.status === 'REJECTED';
+        if (req.query.wait === 'true' && verdicts && !DECIDED.has(upload.status)) {
+          const isDone = async () => DECIDED.has((await getTaskFile(store.db, id))?.status ?? 'PENDING');
+          await verdicts.until(id, config.server.requestTimeoutMs, isDone, deps.shutdown);
+          upload = (await read()) ?? upload;
+        }
+        const final = DECIDED.has(upload.status);
         return {
           validation_id: upload.validationId,
           status: upload.status,
@@ -446,7 +455,7 @@ export const taskRoutes =
           description:
             'With `wait=true`, answers once the task has finished (or after server.requestTimeoutMs, with its state then) instead of at once: the result without polling.',
           params: taskIdParams,
-          querystring: taskQuery,
+          querystring: waitQuery('the task has finished'),
           response: { 200: taskRecord, ...errors(400, 404, 503) },
         },
       },
