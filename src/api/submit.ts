@@ -22,8 +22,9 @@ export interface Submission {
 
 /**
  * Executions' way in, for every route that takes them (one from POST /execute and the Piston API, up
- * to 20 from a batch): their places in the queue (one atomic check-and-take, all or none), then the
- * rows (with the caller's tenant and key) and callbacks, then the jobs. A refusal at any step leaves
+ * to 20 from a batch): their places in the queue (one atomic check-and-take, all or none), the rows
+ * (with the caller's tenant and key) and callbacks, then the jobs. The rows are written while the
+ * places are asked for (a job, not a row, is what a worker takes); a refusal at any step leaves
  * nothing of any of them behind.
  */
 export async function submitExecutions(
@@ -37,9 +38,12 @@ export async function submitExecutions(
   if (deps.shutdown?.aborted)
     throw new UnavailableError('service', retryAfter, 'the service is shutting down');
   const ids = items.map((item) => item.requestId);
-  await admitOrRefuse(config, queue.admission, ids, tenant, 'executions');
+  const admitted = admitOrRefuse(config, queue.admission, ids, tenant, 'executions').then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   try {
-    for (const { requestId, request, backend, callback } of items) {
+    for (const { requestId, request, backend } of items) {
       await storeGuard(retryAfter)(
         () =>
           insertExecution(store.db, {
@@ -52,13 +56,17 @@ export async function submitExecutions(
           }),
         req.log,
       );
-      await callback?.save('execution', requestId);
     }
-    await Promise.all(ids.map((id) => queue.enqueue(id)));
+    const refused = await admitted;
+    if (refused) throw refused;
+    for (const { requestId, callback } of items) await callback?.save('execution', requestId);
+    await queue.enqueue(ids);
   } catch (err) {
-    // Refused (503 for a store or queue outage): none of these executions ever existed.
+    // Refused (429, or 503 for a store or queue outage): none of these executions ever existed.
     await Promise.all(ids.map((id) => deleteExecution(store.db, id).catch(() => {})));
-    await Promise.all(ids.map((id) => queue.admission.release(id).catch(() => {})));
+    // Their places, if they were taken (the store may have failed while they were asked for).
+    if ((await admitted) === undefined)
+      await Promise.all(ids.map((id) => queue.admission.release(id).catch(() => {})));
     throw err;
   }
 }

@@ -49,8 +49,11 @@ export interface ExecutionQueue {
   /** Slots of executions running per tenant (quotas.maxRunning), held by workers. */
   runningSlots(options: { staleMs: number; retryMs: number }): RunningSlots;
   counts(): Promise<Record<'waiting' | 'active' | 'delayed', number>>;
-  /** Queues the execution's own job (id = request id; adding it while it exists is a no-op). */
-  enqueue(requestId: string): Promise<void>;
+  /**
+   * Queues each execution's own job (id = request id; adding one while it exists is a no-op), in one
+   * round trip.
+   */
+  enqueue(requestIds: readonly string[]): Promise<void>;
   /**
    * One job per case, case i at priority i + 1: case 0 of a new request goes before case 5 of an
    * older one, so requests take turns; execution jobs (no priority) go before every case.
@@ -147,8 +150,16 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
     runningSlots: (slots) =>
       createRunningSlots(async () => redis, `${options.prefix}:${EXECUTION_QUEUE}`, slots),
     counts,
-    async enqueue(requestId) {
-      await guard(() => queue.add('execution', { kind: 'execution', requestId }, { jobId: requestId }));
+    async enqueue(requestIds) {
+      const jobs = requestIds.map((requestId) => ({
+        name: 'execution',
+        data: { kind: 'execution' as const, requestId },
+        opts: { jobId: requestId },
+      }));
+      const [one] = jobs;
+      // A single job goes without addBulk's MULTI around it.
+      if (jobs.length === 1) await guard(() => queue.add(one!.name, one!.data, one!.opts));
+      else await guard(() => queue.addBulk(jobs));
     },
     async enqueueCases(requestId, attempt, indexes) {
       await guard(() =>
