@@ -75,15 +75,31 @@ describe('load-time compile errors', () => {
     },
   );
 
-  it('an ES module the runtime cannot compile (top-level return) is compile_error', async () => {
-    const res = await execute({
-      code: 'export const a = 1;\nconsole.log("ran");\nreturn 2;\n',
-      language: 'javascript',
-    });
-    expect(res.body.status).toBe('compile_error');
-    expect(res.body.output).toBe('');
-    expect(res.body.errors[0]).toContain('SyntaxError: Illegal return statement');
-  });
+  it.each([
+    [
+      'export const a = 1;\nconsole.log("ran");\n  return 2;\n',
+      3,
+      3,
+      'SyntaxError: Illegal return statement',
+    ],
+    [
+      'import fs from "fs";\nconsole.log("ran", fs);\nlet a = 1;\n\tlet a = 2;\n',
+      4,
+      6,
+      "SyntaxError: Identifier 'a' has already been declared",
+    ],
+  ])(
+    'an ES module the runtime cannot compile is compile_error at its line and column: %j',
+    async (code, line, column, message) => {
+      const res = await execute({ code, language: 'javascript' });
+      expect(res.body).toMatchObject({ status: 'compile_error', output: '', has_security_violations: false });
+      expect(res.body.errors[0]!.split('\n')[0]).toBe(
+        `does not compile: line ${line}, column ${column}: ${message}`,
+      );
+      expect(res.body.errors.join('\n')).not.toContain('WARDEN_COMPILE');
+      expect(res.body.errors.join('\n')).not.toContain('file://');
+    },
+  );
 
   it.each([
     ['python', 'print("ran")\ncompile("(", "x", "exec")\n'],

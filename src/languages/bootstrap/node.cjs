@@ -5,7 +5,10 @@
 // Load-time compile errors of main.js (SyntaxError while parsing, before evaluation) are reported on
 // stderr as "\0WARDEN_COMPILE <nonce> <json>\n", then exit 1, before any user code runs. The nonce is
 // the run's secret from the payload head; it lives only in this function's scope, so a program
-// printing the same line cannot make its run pass for a compile error.
+// printing the same line cannot make its run pass for a compile error. An ES module's error has no
+// position that JavaScript can read (V8 keeps it; Node prints it when the error is fatal), so for one
+// the bootstrap writes "\0WARDEN_COMPILE_ESM <nonce>\n" and lets Node's own loader fail on the file:
+// it stops at the parse, before any of it runs, and prints where and why after that line.
 const fs = require('fs');
 const path = require('path');
 const Module = require('module');
@@ -25,6 +28,8 @@ const ESM_HINTS = [
   'await is only valid in async functions',
 ];
 
+const ES_MODULE = Symbol('an ES module that does not compile');
+
 /** Why `source` parses neither as CommonJS nor as an ES module, or null. Never evaluates it. */
 function loadProblem(file, source) {
   try {
@@ -34,16 +39,16 @@ function loadProblem(file, source) {
     try {
       new vm.SourceTextModule(source, { identifier: file });
       return null;
-    } catch (esm) {
+    } catch {
       // Only CommonJS errors carry a location ("file:line\nsource\n   ^\n\n…" atop the stack).
-      if (ESM_HINTS.some((h) => String(cjs.message).includes(h))) return locate(esm, null);
-      return locate(cjs, String(cjs.stack));
+      if (ESM_HINTS.some((h) => String(cjs.message).includes(h))) return ES_MODULE;
+      return locate(cjs);
     }
   }
 }
 
-function locate(err, stack) {
-  const m = stack && /^[^\n]*:(\d+)\n[^\n]*\n( *)\^/.exec(stack);
+function locate(err) {
+  const m = /^[^\n]*:(\d+)\n[^\n]*\n( *)\^/.exec(String(err.stack));
   return {
     line: m ? Number(m[1]) : null,
     column: m ? m[2].length + 1 : null,
@@ -78,12 +83,18 @@ const main = (() => {
   if (path.extname(file) === '.js') {
     const source = fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
     const problem = loadProblem(file, source);
+    if (problem === ES_MODULE) {
+      fs.writeSync(2, `\0WARDEN_COMPILE_ESM ${parts[0]}\n`);
+      return { file, failsToCompile: true };
+    }
     if (problem) {
       fs.writeSync(2, `\0WARDEN_COMPILE ${parts[0]} ${JSON.stringify(problem)}\n`);
       process.exit(1);
     }
   }
-  return file;
+  return { file, failsToCompile: false };
 })();
-process.argv = [process.argv[0], main, ...args];
-Module.runMain(main);
+process.argv = [process.argv[0], main.file, ...args];
+// Rejected at the parse, unhandled: Node prints the position and exits 1.
+if (main.failsToCompile) void import(require('url').pathToFileURL(main.file).href);
+else Module.runMain(main.file);
