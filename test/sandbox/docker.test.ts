@@ -7,14 +7,14 @@ import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { doctorCommand } from '../../src/cli/doctor.js';
-import { LANGUAGES, buildRun } from '../../src/languages/index.js';
+import { LANGUAGES, buildRun, languageSandbox } from '../../src/languages/index.js';
 import { createMetrics } from '../../src/metrics.js';
 import { buildDockerImage } from '../../src/sandbox/backends/docker.js';
 import { OWNER } from '../../src/sandbox/backends/docker-owner.js';
 import type { Engine } from '../../src/sandbox/engine.js';
 import { startContainerMonitor } from '../../src/sandbox/monitor.js';
 import { call, startTestServer } from '../helpers/server.js';
-import { runCode, sleep, testEngine } from './helpers.js';
+import { NOTHING_LEFT, runCode, settledLeftovers, sleep, testEngine } from './helpers.js';
 
 /**
  * The docker backend's own behaviour beyond the attack suite (which runs against it too): runs ended
@@ -127,6 +127,24 @@ describe.runIf(available)('docker backend', () => {
     }
     const text = await metrics.registry.metrics();
     expect(text).toMatch(/warden_orphans_removed_total\{backend="docker"\} 1/);
+  });
+
+  it("a run naming docker on a bwrap service is served by docker's pool, which leaves nothing at shutdown", async () => {
+    const service = testEngine({ backend: 'bwrap', pool: { size: 1 }, pools: { docker: { size: 1 } } });
+    try {
+      service.prewarm(languageSandbox(LANGUAGES.python), 1);
+      // The first run on docker starts cold and opens that backend's pool.
+      const first = await runCode(service, 'python', 'print(1)', { backend: 'docker' });
+      expect(first).toMatchObject({ status: 'success', backend: 'docker', pooled: false });
+      expect(await service.poolReady(60_000)).toBe(true);
+      expect(service.poolSizes()).toMatchObject({ python: 1, 'docker/python': 1 });
+      const second = await runCode(service, 'python', 'print(2)', { backend: 'docker' });
+      expect(second).toMatchObject({ status: 'success', stdout: '2\n', backend: 'docker', pooled: true });
+    } finally {
+      await service.shutdown();
+    }
+    expect(await owned(process.pid)).toEqual([]);
+    expect(await settledLeftovers()).toEqual(NOTHING_LEFT);
   });
 
   it('the service SIGKILLed with 10 containers alive: the next start removes them all', async () => {

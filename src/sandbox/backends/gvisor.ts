@@ -46,6 +46,8 @@ const run = promisify(execFile);
  */
 const hostPids = (limits: Limits) => limits.maxProcesses * 16 + 1024;
 const STARTUP_TIMEOUT_MS = 30_000;
+/** gVisor's kernel's log line for a process that SIGSYS ended (its pid inside). */
+const SIGSYS_LOGGED = /Uncaught signal: "bad system call" \(31\), PID: (\d+)/g;
 /**
  * After the wrapper's trailer, runsc tears the sandbox down by itself (its state gone with it); a
  * release waits this long for that before it kills runsc (and must then delete runsc's state).
@@ -90,7 +92,7 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
   /** The platform in use and why not a better one (settled by the first probe, else ptrace). */
   let platform: { name: GvisorPlatform; note: string } = { name: 'ptrace', note: 'not probed yet' };
   const warnings = [
-    'a forbidden system call is refused in every process, but reported only when it ends the first one (gVisor does not say which call)',
+    "a forbidden system call is refused and reported in every process, without the call's name (gVisor does not say which call)",
   ];
 
   const runscArgs = (spec: SandboxSpec) => [
@@ -255,13 +257,14 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
       };
       let killedByWarden = false;
       /** gVisor's kernel logs how the program ended; without that line it was the kernel that died. */
-      const programEnded = () => {
+      const kernelLog = () => {
         try {
-          return readFileSync(bootLog, 'utf8').includes('application exiting with');
+          return readFileSync(bootLog, 'utf8');
         } catch {
-          return false;
+          return '';
         }
       };
+      const programEnded = () => kernelLog().includes('application exiting with');
 
       return {
         backend: 'gvisor',
@@ -300,17 +303,18 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
           return { kind: 'exited', exitCode: code, signal: null };
         },
         violations(decoded): Promise<Violation[]> {
+          // gVisor's kernel logs each process that a signal ended unhandled: a forbidden call's trap
+          // is SIGSYS (31), in the program or any process it started (written before the wrapper's
+          // trailer: the process died before its parent, then the wrapper, saw it end).
+          const pids = new Set([...kernelLog().matchAll(SIGSYS_LOGGED)].map((m) => m[1] ?? '?'));
+          const stopped = (who: string): Violation => ({
+            rule: 'forbidden_syscall',
+            message: `${who} was stopped for calling a forbidden system call`,
+          });
+          if (pids.size > 0)
+            return Promise.resolve([...pids].map((pid) => stopped(`process ${pid} of the run`)));
           const trapped = decoded.kind === 'exited' && decoded.signal === 'SIGSYS';
-          return Promise.resolve(
-            trapped
-              ? [
-                  {
-                    rule: 'forbidden_syscall',
-                    message: 'the program was stopped for calling a forbidden system call',
-                  },
-                ]
-              : [],
-          );
+          return Promise.resolve(trapped ? [stopped('the program')] : []);
         },
         release: () => held.release(),
       };
