@@ -27,9 +27,8 @@ function launch(args: string[], command: string[], extra = 0) {
   });
 }
 
-/** `/proc/<pid>/status` as a map of its fields. */
-function status(pid: number | 'self'): Record<string, string> {
-  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+/** A `/proc/<pid>/status` text as a map of its fields. */
+function statusFields(text: string): Record<string, string> {
   return Object.fromEntries(
     text
       .trim()
@@ -126,7 +125,7 @@ describe.runIf(ROOT)('a bwrap run started by the launcher', () => {
     expect(commands).toContain('/usr/bin/bwrap');
     expect(commands).toContain('/usr/bin/python3');
     for (const pid of members[0]!) {
-      const s = status(pid);
+      const s = statusFields(readFileSync(`/proc/${pid}/status`, 'utf8'));
       expect(s.Uid!.split(/\s+/)).toEqual([uid, uid, uid, uid]);
       expect(s.Gid!.split(/\s+/)).toEqual([uid, uid, uid, uid]);
       expect(s.Groups).toBe('');
@@ -136,12 +135,7 @@ describe.runIf(ROOT)('a bwrap run started by the launcher', () => {
     abort.abort();
     const result = await run;
     // From inside: the sandbox's own user, nothing to gain back, under the seccomp filter.
-    const inside = Object.fromEntries(
-      result.stdout
-        .trim()
-        .split('\n')
-        .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]),
-    );
+    const inside = statusFields(result.stdout);
     expect(inside.Uid!.split(/\s+/)).toEqual(['65534', '65534', '65534', '65534']);
     for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) expect(inside[set]).toBe(ZERO_CAPS);
     expect(inside.NoNewPrivs).toBe('1');
