@@ -1,5 +1,6 @@
 import { QueueEvents } from 'bullmq';
 import type { Logger } from 'pino';
+import { onEnd, type EndKind } from '../pipeline/index.js';
 import { redisConnections, withDeadline } from '../queue/connection.js';
 
 /**
@@ -23,7 +24,7 @@ export interface TaskWaits {
 }
 
 export function openTaskWaits(
-  options: { redisUrl: string; prefix: string; queueName: string },
+  options: { redisUrl: string; prefix: string; queueName: string; kind: EndKind },
   logger: Logger,
 ): TaskWaits {
   const connections = redisConnections(options.redisUrl);
@@ -39,6 +40,8 @@ export function openTaskWaits(
   };
   events.on('completed', ended);
   events.on('failed', ended);
+  // Work this process's own workers stored: heard at once (see pipeline/ends.ts).
+  const unsubscribe = onEnd(options.kind, (id) => ended({ jobId: id }));
 
   return {
     until(id, timeoutMs, isDone, signal) {
@@ -70,6 +73,7 @@ export function openTaskWaits(
       });
     },
     async close() {
+      unsubscribe();
       connections.stop();
       await withDeadline(events.close(), 5000);
     },

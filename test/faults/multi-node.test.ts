@@ -92,6 +92,23 @@ describe.skipIf(!postgresAvailable())('multi-node without shared disk', () => {
     await until(() => (ls(dirsOf(api).staging).length === 0 ? true : undefined), 30_000);
   });
 
+  it('answers ?wait=true with a verdict and a result decided on other nodes (the queues tell the API)', async () => {
+    const slow =
+      'import asyncio\n\nasync def handler(payload):\n    await asyncio.sleep(0.2)\n    return "waited"\n';
+    const uploaded = await upload(api.url, 'waiter.py', slow);
+    expect(uploaded.status).toBe(202);
+    const decided = await call<{ status: string }>(
+      api.url,
+      'GET',
+      `${uploaded.body.poll as string}?wait=true`,
+    );
+    expect(decided.body.status).toBe('VALIDATED');
+    const created = await call<{ poll: string }>(api.url, 'POST', '/tasks', { title: 'waiter', payload: {} });
+    expect(created.status).toBe(201);
+    const done = await call<{ status: string }>(api.url, 'GET', `${created.body.poll}?wait=true`);
+    expect(done.body).toMatchObject({ status: 'succeeded', result: 'waited' });
+  });
+
   it('quarantines a rejected upload on the validating node, with its reasons', async () => {
     const bad = await upload(api.url, 'broken.py', 'def handler(payload):\n    return 1\n');
     expect(bad.status).toBe(202);

@@ -10,6 +10,7 @@ import {
   safeTaskName,
   stageFile,
   UnsafeFileNameError,
+  type EndKind,
 } from '../../pipeline/index.js';
 import type { ValidationMessage } from '../../queue/validations.js';
 import { deleteUpload, getTaskFile, getTitle, insertUpload, latestUpload } from '../../store/task-files.js';
@@ -203,14 +204,14 @@ export const taskRoutes =
 
     // Pushed ends of tasks and validations for `?wait=true` (a configuration without Redis answers at once).
     const { redisUrl, prefix } = config.queue;
-    const waitsOn = (queueName: string) => {
+    const waitsOn = (queueName: string, kind: EndKind) => {
       if (!redisUrl) return undefined;
-      const waits = openTaskWaits({ redisUrl, prefix, queueName }, deps.logger);
+      const waits = openTaskWaits({ redisUrl, prefix, queueName, kind }, deps.logger);
       app.addHook('onClose', () => waits.close());
       return waits;
     };
-    const waits = waitsOn(config.tasks.taskQueue);
-    const verdicts = waitsOn(config.tasks.validationQueue);
+    const waits = waitsOn(config.tasks.taskQueue, 'task');
+    const verdicts = waitsOn(config.tasks.validationQueue, 'validation');
 
     /** A place in `queue` for `id`, or 429 (shutting down: 503); see ../admission.ts. */
     const admit = async (queue: { admission: Admission }, id: string, user: string, what: string) => {
