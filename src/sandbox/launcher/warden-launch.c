@@ -55,6 +55,7 @@ static unsigned long long number(const char *s) {
 }
 
 struct limit {
+  const char *name;
   int resource;
   struct rlimit value;
 };
@@ -72,7 +73,7 @@ static struct limit parse_rlimit(char *spec) {
   if (hard) *hard++ = '\0';
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     if (strcmp(names[i].name, spec) != 0) continue;
-    struct limit l = {names[i].resource, {number(eq + 1), 0}};
+    struct limit l = {names[i].name, names[i].resource, {number(eq + 1), 0}};
     l.value.rlim_max = hard ? number(hard) : l.value.rlim_cur;
     if (l.value.rlim_cur > l.value.rlim_max) usage("soft limit above hard limit");
     return l;
@@ -158,7 +159,7 @@ int main(int argc, char **argv) {
 
   close_above((int)keep);
   for (int l = 0; l < nlimits; l++) {
-    if (setrlimit(limits[l].resource, &limits[l].value) != 0) die("setrlimit");
+    if (setrlimit(limits[l].resource, &limits[l].value) != 0) die(limits[l].name);
   }
   for (int c = 0; c < ncgroups; c++) join_cgroup(cgroups[c]);
   if (uid > 0) become((uid_t)uid, (gid_t)gid);
