@@ -4,6 +4,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+# The bwrap backend's launcher (a clone that skipped scripts/setup.sh has none yet).
+bash scripts/build-launcher.sh || { echo "tests: 0 passed, 1 failed (launcher build: run scripts/setup.sh)"; exit 1; }
 
 npx tsc -p tsconfig.json --noEmit || { echo "tests: 0 passed, 1 failed (type check)"; exit 1; }
 npx eslint . || { echo "tests: 0 passed, 1 failed (lint)"; exit 1; }
