@@ -57,8 +57,9 @@ export const LANGUAGES: Record<LanguageId, Language> = {
     extensions: ['.py'],
     aliases: ['py', 'python3'],
     runtime: PYTHON,
-    // -I: ignore PYTHON* variables and the user site; -u: output reaches the caller even on a kill.
-    argv: [PYTHON, '-I', '-u', '-c', bootstrap('python.py')],
+    // -I: ignore PYTHON* variables and the user site; -S: the bootstrap does site's visible part
+    // itself, cheaper; -u: output reaches the caller even on a kill.
+    argv: [PYTHON, '-I', '-S', '-u', '-c', bootstrap('python.py')],
     analysis: 'python',
   },
   javascript: {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,6 +48,26 @@ describe('languages', () => {
       "import { platform } from 'node:os';\nconsole.log(typeof platform());\n",
     );
     expect(r.stdout).toBe('string\n');
+  });
+
+  it('gives Python what site would (dist-packages, exit/quit/help) though it starts without site', async () => {
+    const paths = 'import sys\nprint(" ".join(p for p in sys.path if p.endswith("dist-packages")))';
+    const r = await runCode(
+      engine,
+      'python',
+      `${paths}\nprint(type(help).__name__, "site" in sys.modules)\nexit(3)`,
+    );
+    // The host's own interpreter, started with site, names the same system dist-packages (the
+    // sandbox has no /usr/local).
+    const host = spawnSync('/usr/bin/python3', ['-I', '-c', paths], { encoding: 'utf8' })
+      .stdout.trim()
+      .split(' ');
+    const expected = host.filter((p) => p !== '' && !p.startsWith('/usr/local/'));
+    expect(expected.length).toBeGreaterThan(0);
+    expect(r.stdout).toBe(`${expected.join(' ')}\n_Helper False\n`);
+    expect(r).toMatchObject({ status: 'failed', exitCode: 3 });
+    const q = await runCode(engine, 'python', 'print("a")\nquit()\nprint("b")');
+    expect(q).toMatchObject({ status: 'success', stdout: 'a\n' });
   });
 
   it('reports a non-zero exit as failed with the traceback in the user file', async () => {
