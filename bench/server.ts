@@ -87,7 +87,8 @@ export async function spawnBenchServer(
   if (options.cpuProfDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`);
   const child: ChildProcess = fork(ENTRY, ['--serve', dir, JSON.stringify(overrides)], {
     execArgv,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // Its log goes to stderr with the bench's progress: stdout carries the results.
+    stdio: ['ignore', 2, 'inherit', 'ipc'],
   });
   const next = <K extends ChildMessage['kind']>(kind: K) =>
     new Promise<Extract<ChildMessage, { kind: K }>>((resolve, reject) => {
