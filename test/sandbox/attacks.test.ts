@@ -19,6 +19,9 @@ import type { Engine } from '../../src/sandbox/engine.js';
 import { LANGUAGES, buildRun, type LanguageId } from '../../src/languages/index.js';
 import type { Limits } from '../../src/sandbox/types.js';
 
+/** How a run's Python runtime appears on a command line: its argv up to the bootstrap's source. */
+const PYTHON_RUNTIME = LANGUAGES.python.argv.slice(0, -1);
+
 /**
  * Each test is an attack a hostile program would try, run for real in a sandbox of every isolation
  * backend this machine has, asserting the verdict and that the host is unaffected. Where backends
@@ -270,7 +273,7 @@ describe.each(backends.available)('on %s', (backend) => {
       const executes = (cmdline: string) =>
         backend === 'gvisor'
           ? cmdline.startsWith('runsc-sandbox ')
-          : cmdline.startsWith('/usr/bin/python3 -I -u -c');
+          : cmdline.startsWith(PYTHON_RUNTIME.join(' '));
       let seen: { uids: number[] }[] = [];
       for (let i = 0; i < 40 && seen.length === 0; i++) {
         await sleep(50);
@@ -337,7 +340,7 @@ describe.each(backends.available)('on %s', (backend) => {
         { backend },
       );
       await wrote;
-      // Counts the visible processes that are a run's Python runtime (`python3 -I -u -c`): the
+      // Counts the visible processes that are a run's Python runtime (PYTHON_RUNTIME): the
       // writer is one, so anything but the reader itself means the runs share a pid namespace.
       // (Backends differ in their own helpers beside the program: bwrap's init, Docker's init and
       // wrapper, none under gVisor; those are not what is asked here.)
@@ -347,7 +350,7 @@ describe.each(backends.available)('on %s', (backend) => {
           'import os',
           'def runtime(p):',
           '    try:',
-          '        return open(f"/proc/{p}/cmdline", "rb").read().startswith(b"/usr/bin/python3\\0-I\\0-u\\0-c\\0")',
+          `        return open(f"/proc/{p}/cmdline", "rb").read().startswith(${JSON.stringify(PYTHON_RUNTIME.join('\0') + '\0')}.encode())`,
           '    except OSError:',
           '        return False',
           'print(sorted(os.listdir("/tmp")), sorted(os.listdir(".")), sum(runtime(p) for p in os.listdir("/proc") if p.isdigit()))',
