@@ -97,6 +97,8 @@ const UNFINISHED_JOB: Job['status'][] = ['queued', 'preparing', 'running', 'coll
 const DEFAULT_WAIT_MS = 10 * 60_000;
 
 const enc = encodeURIComponent;
+/** The server answers once the work has finished (or after its own wait runs out). */
+const WAIT = { wait: 'true' };
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
@@ -176,7 +178,7 @@ export class WardenClient {
     if (answer.status === 200) return answer.body as ExecuteResult;
     const { request_id } = answer.body as ExecutionAccepted;
     const done = await this.until(
-      () => this.getExecution(request_id, options),
+      (call) => this.getExecution(request_id, call),
       (e) => e.status === 'done' && e.response !== null,
       options,
       `execution ${request_id}`,
@@ -274,10 +276,11 @@ export class WardenClient {
     return this.get(`/tasks/validation_status/${enc(validationId)}`, options);
   }
 
-  /** Polls an upload until it is VALIDATED or REJECTED (a rejection resolves too: read `reasons`). */
+  /** Waits until an upload is VALIDATED or REJECTED (a rejection resolves too: read `reasons`). */
   waitForValidation(validationId: string, options: WaitOptions = {}): Promise<ValidationStatus> {
     return this.until(
-      () => this.validationStatus(validationId, options),
+      // The server answers once it is decided (or after its own wait runs out: then ask again).
+      (call) => this.get<ValidationStatus>(`/tasks/validation_status/${enc(validationId)}`, call, WAIT),
       (v) => FINISHED_VALIDATION.includes(v.status),
       options,
       `validation ${validationId}`,
@@ -302,7 +305,7 @@ export class WardenClient {
   async runTask(title: string, payload: unknown, options: WaitOptions = {}): Promise<Task> {
     const { task_id } = await this.createTask(title, payload, options);
     return this.until(
-      () => this.getTask(task_id, options),
+      (call) => this.get<Task>(`/tasks/${enc(task_id)}`, call, WAIT),
       (t) => FINISHED_TASK.includes(t.status),
       options,
       `task ${task_id}`,
@@ -331,7 +334,7 @@ export class WardenClient {
   /** Polls a job until it has finished. */
   waitForJob(id: string, options: WaitOptions = {}): Promise<Job> {
     return this.until(
-      () => this.getJob(id, options),
+      (call) => this.getJob(id, call),
       (j) => !UNFINISHED_JOB.includes(j.status),
       options,
       `job ${id}`,
@@ -420,24 +423,30 @@ export class WardenClient {
     return files;
   }
 
-  /** Asks `get` until `done` says yes, the signal is aborted or the time is up. */
+  /**
+   * Asks `get` until `done` says yes, the signal is aborted or the time is up. Each call gets a
+   * signal that also ends at the deadline: a server-side wait (`wait=true`) may last longer.
+   */
   private async until<T>(
-    get: () => Promise<T>,
+    get: (call: CallOptions) => Promise<T>,
     done: (value: T) => boolean,
     options: WaitOptions,
     what: string,
   ): Promise<T> {
-    const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_WAIT_MS);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_MS;
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
     const every = options.intervalMs ?? this.pollIntervalMs;
-    for (;;) {
-      const value = await get();
-      if (done(value)) return value;
-      if (Date.now() + every > deadline) {
-        throw new WardenTimeoutError(
-          `${what} has not finished within ${options.timeoutMs ?? DEFAULT_WAIT_MS} ms`,
-        );
+    const timedOut = () => new WardenTimeoutError(`${what} has not finished within ${timeoutMs} ms`);
+    try {
+      for (;;) {
+        const value = await get({ signal });
+        if (done(value)) return value;
+        await sleep(every, signal);
       }
-      await sleep(every, options.signal);
+    } catch (err) {
+      if (deadline.aborted && !options.signal?.aborted) throw timedOut();
+      throw err;
     }
   }
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WardenClient, WardenError, type LogEvent } from '../../src/sdk/index.js';
+import { WardenClient, WardenError, WardenTimeoutError, type LogEvent } from '../../src/sdk/index.js';
 import { createApiKey } from '../../src/store/api-keys.js';
 import { openStore } from '../../src/store/db.js';
 import { call, sample, startTestServer, type TestServer } from '../helpers/server.js';
@@ -131,6 +131,22 @@ describe('task files', () => {
     const err = (await warden.runTask('sdk_evil', {}).catch((e: unknown) => e)) as WardenError;
     expect(err).toMatchObject({ status: 412, code: 'task_file_not_validated', field: 'title' });
     expect(err.body).toMatchObject({ status: 'REJECTED', validation_id: upload.validation_id });
+  });
+});
+
+describe('waiting', () => {
+  it('gives up at its own timeout though the server would wait longer (a typed timeout error)', async () => {
+    const upload = await warden.uploadTaskFile({
+      fileName: 'sdk_slow.py',
+      content:
+        'import asyncio\nasync def handler(payload):\n    if payload.get("slow"):\n        await asyncio.sleep(30)\n    return 1\n',
+      samplePayloads: [{}],
+    });
+    const verdict = await warden.waitForValidation(upload.validation_id, { timeoutMs: 60_000 });
+    expect(verdict.status, JSON.stringify(verdict.reasons)).toBe('VALIDATED');
+    const err = await warden.runTask('sdk_slow', { slow: true }, { timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WardenTimeoutError);
+    expect((err as Error).message).toMatch(/^task \S+ has not finished within 300 ms$/);
   });
 });
 
