@@ -115,10 +115,20 @@ class SeccompKillLog {
     this.kills.delete(uid);
   }
 
-  /** Syscalls the processes of `uid` were killed for since its watch began. */
-  async of(uid: number): Promise<string[]> {
+  /**
+   * Syscalls the processes of `uid` were killed for since its watch began. The kernel's audit
+   * thread sends a record a moment after the kill (later on a busy machine), which the barrier
+   * cannot see coming: when a kill is certain (the program died of SIGSYS), its record is waited for,
+   * up to BARRIER_TIMEOUT_MS.
+   */
+  async of(uid: number, killCertain = false): Promise<string[]> {
     if (!this.kills.has(uid)) return [];
     await this.barrier();
+    const until = Date.now() + BARRIER_TIMEOUT_MS;
+    while (killCertain && this.kills.get(uid)?.length === 0 && this.reader && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await this.barrier();
+    }
     return [...(this.kills.get(uid) ?? [])];
   }
 
@@ -194,16 +204,18 @@ class SeccompKillLog {
 export const seccompKills = new SeccompKillLog();
 
 /**
- * A run's violations: each system call its processes were killed for (audit records), or, with none
- * recorded, the program's own death by SIGSYS without the call's name.
+ * A run's violations: each system call the processes of its host uid (null: none leased) were killed
+ * for (audit records), or, with none recorded, the program's own death by SIGSYS without the call's name.
  */
-export function forbiddenSyscalls(kills: string[], decoded: DecodedExit): Violation[] {
+export async function forbiddenSyscalls(uid: number | null, decoded: DecodedExit): Promise<Violation[]> {
+  const diedOfSigsys = decoded.kind === 'exited' && decoded.signal === 'SIGSYS';
+  const kills = uid === null ? [] : await seccompKills.of(uid, diedOfSigsys);
   const found: Violation[] = [...new Set(kills)].map((syscall) => ({
     rule: 'forbidden_syscall',
     message: `a process of the run was stopped for calling a forbidden system call: ${syscall}`,
     syscall,
   }));
-  if (found.length === 0 && decoded.kind === 'exited' && decoded.signal === 'SIGSYS') {
+  if (found.length === 0 && diedOfSigsys) {
     found.push({
       rule: 'forbidden_syscall',
       message: 'the program was stopped for calling a forbidden system call',

@@ -347,21 +347,7 @@ export function createDockerBackend(options: DockerOptions): Backend {
           }
           return { kind: 'exited', exitCode: code, signal: null };
         },
-        async violations(decoded) {
-          let kills = leased === null ? [] : await seccompKills.of(leased);
-          if (
-            kills.length === 0 &&
-            leased !== null &&
-            decoded.kind === 'exited' &&
-            decoded.signal === 'SIGSYS'
-          ) {
-            // The kernel's audit thread sends records a moment after the kill, and a run here ends
-            // sooner than bwrap's does (the trailer): when a kill is certain, give its record that moment.
-            await new Promise((resolve) => setTimeout(resolve, 50));
-            kills = await seccompKills.of(leased);
-          }
-          return forbiddenSyscalls(kills, decoded);
-        },
+        violations: (decoded) => forbiddenSyscalls(leased, decoded),
         release: () => held.release(),
       };
     } catch (err) {
