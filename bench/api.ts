@@ -22,8 +22,9 @@ export async function executePrint1(url: string): Promise<ExecutionResponse> {
  * HTTP) against a bare cold `python3 -c 'print(1)'`, measured in the same run, paired and interleaved.
  * The service runs in its own process, as a user runs it (the bench is an external HTTP client with
  * keep-alive), with its defaults (workers = cores, pool of 2 per language), a local redis-server and
- * SQLite in a temp data dir; a second one with the pool off gives the cold figure. The service's CPU
- * (its process, the local redis-server apart) is divided by the executions it served.
+ * SQLite in a temp data dir; a second one with the pool off gives the cold figure, a third one whose
+ * engine answers at once the service's own part. The service's CPU (its process, the local
+ * redis-server apart) is divided by the executions it served.
  * `WARDEN_BENCH_CPU_PROF=dir` writes a V8 CPU profile of the pooled service there.
  */
 
@@ -98,7 +99,14 @@ export async function benchApi(
   } finally {
     await coldServer.close();
   }
-  return { ...pooled, pool_off_print1_python: poolOff };
+  const stubServer = await spawnBenchServer('api-stub', {}, { stubEngine: true });
+  let serviceOnly: Record<string, unknown>;
+  try {
+    serviceOnly = await benchServiceOnly(stubServer, 4 * sequential);
+  } finally {
+    await stubServer.close();
+  }
+  return { ...pooled, pool_off_print1_python: poolOff, service_only_engine_stubbed: serviceOnly };
 }
 
 async function benchPooled(server: ExternalServer, sequential: number, total: number) {
@@ -162,6 +170,21 @@ async function benchCold(server: ExternalServer, rounds: number) {
   const execute = () => executePrint1(server.url);
   for (let i = 0; i < 5; i++) await Promise.all([execute(), bare()]);
   return pairedWithBare(server.url, rounds);
+}
+
+/**
+ * The service's own part: its engine answers at once (no sandbox, no pool), so the round trip and the
+ * CPU are the API's, the queue's, the store's and the worker's alone.
+ */
+async function benchServiceOnly(server: ExternalServer, requests: number) {
+  const execute = () => executePrint1(server.url);
+  for (let i = 0; i < 20; i++) await execute();
+  const ms: number[] = [];
+  const cpu = await cpuPerExecution(server, requests, async () => {
+    for (let i = 0; i < requests; i++) ms.push((await timed(execute))[0]);
+  });
+  const latency = summary(ms);
+  return { requests, round_trip_ms: { ...latency, p50: latency.median }, service_cpu_per_execution: cpu };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

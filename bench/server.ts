@@ -4,8 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configSchema, type WardenConfig } from '../src/config/schema.js';
+import type { Engine } from '../src/sandbox/engine.js';
+import { resultWithoutRun } from '../src/sandbox/engine.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import type { AuditLog } from '../src/store/audit.js';
+import { startWorker, type WardenWorker } from '../src/worker/worker.js';
 
 /** The bench's service settings (local redis-server, SQLite in `dir`), plus `overrides` (config input). */
 function benchConfig(dir: string, overrides: Record<string, unknown> = {}): WardenConfig {
@@ -75,17 +78,21 @@ function procCpu(pid: number): CpuMs | null {
 /**
  * Starts the service as a child process (node + tsx, the same source) and waits until it listens.
  * `cpuProfDir`: write a V8 CPU profile of the service there when it stops (`--cpu-prof`).
+ * `stubEngine`: its worker's engine answers every run at once with `1\n` (no sandbox, no pool), so
+ * what is measured is the API, queue, store and worker alone.
  */
 export async function spawnBenchServer(
   name: string,
   overrides: Record<string, unknown> = {},
-  options: { cpuProfDir?: string } = {},
+  options: { cpuProfDir?: string; stubEngine?: boolean } = {},
 ): Promise<ExternalServer> {
+  if (options.stubEngine) overrides = { ...overrides, sandbox: { pool: { size: 0 } } };
   const dir = mkdtempSync(join(tmpdir(), `warden-bench-${name}-`));
   const config = benchConfig(dir, overrides);
   const execArgv = ['--import', 'tsx'];
   if (options.cpuProfDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`);
-  const child: ChildProcess = fork(ENTRY, ['--serve', dir, JSON.stringify(overrides)], {
+  const argv = ['--serve', dir, JSON.stringify(overrides), ...(options.stubEngine ? ['--stub-engine'] : [])];
+  const child: ChildProcess = fork(ENTRY, argv, {
     execArgv,
     // Its log goes to stderr with the bench's progress: stdout carries the results.
     stdio: ['ignore', 2, 'inherit', 'ipc'],
@@ -132,12 +139,30 @@ export async function spawnBenchServer(
   };
 }
 
+/** A worker whose engine answers every run with `1\n` at once. */
+async function stubbedWorker(config: WardenConfig, server: RunningServer): Promise<WardenWorker> {
+  const worker = await startWorker({
+    ...config,
+    queue: { ...config.queue, redisUrl: server.localRedis!.url },
+  });
+  (worker.engine as { run: Engine['run'] }).run = async () => ({
+    ...resultWithoutRun('bwrap', 'success'),
+    exitCode: 0,
+    stdout: '1\n',
+    isolation: 'namespaces',
+  });
+  return worker;
+}
+
 /** The child side of spawnBenchServer. */
-async function serveChild(dir: string, overrides: Record<string, unknown>): Promise<void> {
+async function serveChild(dir: string, overrides: Record<string, unknown>, stub: boolean): Promise<void> {
   const send = (m: ChildMessage) => process.send?.(m);
   let server: RunningServer;
+  let worker: WardenWorker | undefined;
   try {
-    server = await startServer(benchConfig(dir, overrides));
+    const config = benchConfig(dir, stub ? { ...overrides, workers: { inProcess: false } } : overrides);
+    server = await startServer(config);
+    if (stub) worker = await stubbedWorker(config, server);
   } catch (err) {
     send({ kind: 'failed', message: (err as Error).message });
     process.exit(1);
@@ -148,14 +173,18 @@ async function serveChild(dir: string, overrides: Record<string, unknown>): Prom
       send({ kind: 'cpu', user: user / 1000, system: system / 1000 });
     } else if (m === 'close') {
       // process.exit after close: --cpu-prof writes its profile at a normal exit.
-      void server.close().finally(() => process.exit(0));
+      void (async () => {
+        await worker?.close();
+        await server.close();
+      })().finally(() => process.exit(0));
     }
   });
   send({ kind: 'ready', url: server.url, redisPid: server.localRedis?.pid ?? null });
 }
 
 if (process.argv[1] === ENTRY && process.argv[2] === '--serve') {
-  await serveChild(process.argv[3]!, JSON.parse(process.argv[4] ?? '{}') as Record<string, unknown>);
+  const overrides = JSON.parse(process.argv[4] ?? '{}') as Record<string, unknown>;
+  await serveChild(process.argv[3]!, overrides, process.argv[5] === '--stub-engine');
 }
 
 export function setupFacts(config: WardenConfig): Record<string, unknown> {
