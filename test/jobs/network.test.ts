@@ -1,16 +1,20 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, sample, startTestServer, type TestServer } from '../helpers/server.js';
+import { reportUnavailable, sandboxBackends } from '../sandbox/helpers.js';
 import { b64, runJob } from './helpers.js';
 
 /**
  * Outbound network of a job, end to end: the job's own network namespace, the bridge, the egress
  * proxy on the host with the job's allow-list. Three HTTP servers on the host's loopback (which this
  * server's config lets the proxy reach): the allowed host gets the request; a host off the list and
- * a blocked port get nothing, and a direct socket around the proxy reaches nothing.
+ * a blocked port get nothing, and a direct socket around the proxy reaches nothing. On every
+ * isolation backend this machine has.
  */
 
-let t: TestServer;
+const backends = await sandboxBackends();
+reportUnavailable('jobs with outbound network', backends.unavailable, it);
+
 const servers: { server: Server; port: number; hits: number }[] = [];
 
 async function listen(): Promise<(typeof servers)[number]> {
@@ -25,11 +29,7 @@ async function listen(): Promise<(typeof servers)[number]> {
   return entry;
 }
 
-beforeAll(async () => {
-  t = await startTestServer({ jobs: { pollMs: 50, network: { allowPrivate: ['127.0.0.0/8', '::1/128'] } } });
-});
-afterAll(async () => {
-  await t?.close();
+afterAll(() => {
   for (const s of servers) s.server.close();
 });
 
@@ -54,7 +54,18 @@ except OSError as e:
     print("direct refused", e.errno)
 `;
 
-describe('a job with outbound network', () => {
+describe.each(backends.available)('a job with outbound network on %s', (backend) => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({
+      sandbox: { backend },
+      jobs: { pollMs: 50, network: { allowPrivate: ['127.0.0.0/8', '::1/128'] } },
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
   it('reaches its allowed host through the proxy, and nothing else', async () => {
     const [allowed, other, blocked] = [await listen(), await listen(), await listen()];
     const done = await runJob(t.url, {
