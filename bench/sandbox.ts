@@ -20,6 +20,12 @@ export async function benchSandbox(rounds = 30): Promise<Record<string, unknown>
   const cold = createEngine(sandboxConfigSchema.parse({ pool: { size: 0 } }));
   const pooled = createEngine(sandboxConfigSchema.parse({ pool: { size: 2 } }));
   const out: Record<string, unknown> = {};
+  // Each measurement starts with the previous one's teardown done and the pool full: a refill or a
+  // cgroup removal still running would be charged to the next one, whichever it is.
+  const quiet = async () => {
+    await Promise.all([cold.settle(), pooled.settle()]);
+    await pooled.poolReady();
+  };
   try {
     for (const language of ['python', 'javascript'] as const) {
       const lang = LANGUAGES[language as LanguageId];
@@ -31,11 +37,12 @@ export async function benchSandbox(rounds = 30): Promise<Record<string, unknown>
       const pooledMs: number[] = [];
       for (let i = 0; i < 3; i++) await Promise.all([runBare(PRINT[language].bare), cold.run(spec)]); // warm caches
       for (let i = 0; i < rounds; i++) {
+        await quiet();
         bareMs.push((await timed(() => runBare(PRINT[language].bare)))[0]);
         const [c, rc] = await timed(() => cold.run(spec));
         if (rc.status !== 'success') throw new Error(`cold run: ${rc.status} ${rc.error ?? rc.stderr}`);
         coldMs.push(c);
-        await pooled.poolReady();
+        await quiet();
         const [p, rp] = await timed(() => pooled.run(spec));
         if (!rp.pooled) throw new Error('pooled run did not come from the pool');
         pooledMs.push(p);
@@ -70,15 +77,10 @@ export async function benchSandbox(rounds = 30): Promise<Record<string, unknown>
     };
 
     // Trivial runs per second at concurrency 2 and 8: three interleaved rounds of each, medians, every
-    // block starting with the previous one's teardown done and the pool full (a refill still running
-    // would be charged to the next block, whichever it is).
+    // block starting quiet().
     const spec = await buildRun(LANGUAGES.python, 'print(1)');
     pooled.prewarm(languageSandbox(LANGUAGES.python), 8);
     const total = 80;
-    const quiet = async () => {
-      await Promise.all([cold.settle(), pooled.settle()]);
-      await pooled.poolReady();
-    };
     for (const concurrency of [2, 8]) {
       const rates = { bare: [] as number[], cold: [] as number[], pool: [] as number[] };
       for (let round = 0; round < 3; round++) {
