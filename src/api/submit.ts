@@ -82,7 +82,8 @@ export async function awaitExecution(
   requestId: string,
 ): Promise<Pick<ExecutionRecord, 'status' | 'response'> | undefined> {
   const { config, store, queue } = deps;
-  const outcome = await queue.waitForDone(
+  const outcome = await queue.notices.wait(
+    'execution',
     requestId,
     config.server.requestTimeoutMs,
     async () => (await executionState(store.db, requestId)) === 'done',

@@ -22,7 +22,6 @@ export {
   type ValidationDirs,
 } from './files.js';
 export { SandboxFailureError } from './reasons.js';
-export { announceEnd, onEnd, type EndKind } from './ends.js';
 export { prewarmHarnesses } from './sandboxes.js';
 export { runTask, type TaskRunInput, type TaskRunOutcome } from './run-task.js';
 export {

@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createAdmission, redisClient, type Admission } from './admission.js';
+import { finishNotices, type FinishNotices } from './finish-notices.js';
 import { createRunningSlots, type RunningSlots } from './running.js';
 import { guard, QueueUnavailableError, redactUrl, redisConnections, withDeadline } from './connection.js';
 
@@ -18,26 +19,7 @@ export type ExecutionJobData =
   | { kind: 'execution'; requestId: string }
   | { kind: 'case'; requestId: string; attempt: number; index: number };
 
-/**
- * How a wait ended. `done` carries the answer when the worker that wrote it runs in this process
- * (it is what the store now holds); otherwise the store is read.
- */
-export type WaitOutcome =
-  { kind: 'done'; response?: unknown } | { kind: 'ended' } | { kind: 'timeout' } | { kind: 'aborted' };
-
 const ALIVE = new Set(['waiting', 'prioritized', 'delayed', 'active', 'waiting-children']);
-
-/**
- * While waiting, the store is also asked this often: a finish notice published while the API's
- * subscriber was reconnecting is lost (pub/sub keeps nothing), the row is not.
- */
-const STORE_CHECK_MS = 1000;
-
-/**
- * Requests waiting in this process, by `<prefix>:<request id>`. A worker in the same process (the
- * default `warden serve`) hands the outcome over here directly: no Redis message, no store read.
- */
-const localWaiters = new Map<string, (outcome: WaitOutcome) => void>();
 
 /** Job id of one case of one attempt (BullMQ ids may not contain `:`). */
 export const caseJobId = (requestId: string, attempt: number, index: number) =>
@@ -64,22 +46,10 @@ export interface ExecutionQueue {
   /** Queues the execution's job again unless it is alive; true when it was added. */
   ensure(requestId: string): Promise<boolean>;
   /**
-   * Resolves when a worker reports the execution finished (or its job failed), the time is up or
-   * `signal` aborts; never rejects. Call it before anything could finish the execution (right after
-   * enqueueing it: a notice arriving before would be missed until the next store check). `isDone`
-   * asks the store, every STORE_CHECK_MS, in case a notice was lost.
+   * Ends of executions, tasks and validations, for the requests waiting on them: a worker's execution
+   * is `done` (the response written) or `ended` (its job failed). Received only when `listen`.
    */
-  waitForDone(
-    requestId: string,
-    timeoutMs: number,
-    isDone: () => Promise<boolean>,
-    signal?: AbortSignal,
-  ): Promise<WaitOutcome>;
-  /**
-   * A worker wrote the execution's answer (`done`, with the response written), or its execution job
-   * failed (`ended`): the request waiting for it, in this process or another, is told.
-   */
-  notify(requestId: string, outcome: { kind: 'done'; response: unknown } | { kind: 'ended' }): Promise<void>;
+  readonly notices: FinishNotices;
   /** Round trip to Redis in ms. */
   ping(): Promise<number>;
   close(): Promise<void>;
@@ -88,7 +58,7 @@ export interface ExecutionQueue {
 export interface QueueOptions {
   redisUrl: string;
   prefix: string;
-  /** Listen for finished executions (the API, which answers synchronous requests); workers do not. */
+  /** Listen for finished work (the API, which answers waiting requests); workers do not. */
   listen?: boolean;
   onError?: (err: Error, component: string) => void;
 }
@@ -105,21 +75,17 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
       attempts: 1,
     },
   });
-  // Finish notices: one pub/sub message per finished execution whose waiter is in another process
-  // (BullMQ's event stream would wake every listener for each job's every step).
-  const channel = `${options.prefix}:${EXECUTION_QUEUE}:finished`;
+  // Finish notices: one pub/sub message per finished piece of work whose waiter is in another
+  // process (BullMQ's event stream would wake every listener for each job's every step).
   const listening = options.listen !== false;
   const subscriber: Redis | undefined = listening ? redisClient(connections.consumer) : undefined;
   const redis = redisClient(connections.producer);
+  const notices = finishNotices({ prefix: options.prefix, publisher: redis, subscriber });
   queue.on('error', (err) => options.onError?.(err, 'queue'));
   subscriber?.on('error', (err: Error) => options.onError?.(err, 'queue notices'));
   redis.on('error', (err: Error) => options.onError?.(err, 'queue admission'));
   const ready = await withDeadline(
-    Promise.all([
-      queue.waitUntilReady(),
-      subscriber?.connect().then(() => subscriber.subscribe(channel)),
-      redis.connect(),
-    ]),
+    Promise.all([queue.waitUntilReady(), notices.ready, redis.connect()]),
     10_000,
   );
   if (!ready) {
@@ -129,15 +95,6 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
     await withDeadline(queue.close(), 1000);
     throw new QueueUnavailableError(`cannot reach Redis at ${redactUrl(options.redisUrl)}`);
   }
-
-  const waiterKey = (requestId: string) => `${options.prefix}:${requestId}`;
-  // Notices are `done:<id>` or `ended:<id>`; the waiter, if it is here, reads the store.
-  subscriber?.on('message', (from: string, message: string) => {
-    if (from !== channel) return;
-    const at = message.indexOf(':');
-    const kind = message.slice(0, at);
-    if (kind === 'done' || kind === 'ended') localWaiters.get(waiterKey(message.slice(at + 1)))?.({ kind });
-  });
 
   async function counts() {
     const c = await guard(() => queue.getJobCounts('wait', 'prioritized', 'delayed', 'active'));
@@ -190,39 +147,7 @@ export async function openExecutionQueue(options: QueueOptions): Promise<Executi
         return true;
       });
     },
-    waitForDone(requestId, timeoutMs, isDone, signal) {
-      return new Promise<WaitOutcome>((resolve) => {
-        const key = waiterKey(requestId);
-        let settled = false;
-        const finish = (outcome: WaitOutcome) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          clearInterval(check);
-          localWaiters.delete(key);
-          signal?.removeEventListener('abort', onAbort);
-          resolve(outcome);
-        };
-        const onAbort = () => finish({ kind: 'aborted' });
-        const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
-        const check = setInterval(() => {
-          isDone().then(
-            (done) => done && finish({ kind: 'done' }),
-            () => {}, // the store is away: notices (or the timeout) still decide
-          );
-        }, STORE_CHECK_MS);
-        localWaiters.set(key, finish);
-        if (signal?.aborted) return onAbort();
-        signal?.addEventListener('abort', onAbort);
-      });
-    },
-    async notify(requestId, outcome) {
-      const waiter = localWaiters.get(waiterKey(requestId));
-      if (waiter) return waiter(outcome);
-      // Only the process that took the request waits for it; if that one is not listening (or Redis
-      // is away), its store check finds the answer.
-      await redis.publish(channel, `${outcome.kind}:${requestId}`).catch(() => {});
-    },
+    notices,
     async ping() {
       const started = performance.now();
       await counts();

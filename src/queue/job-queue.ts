@@ -1,5 +1,6 @@
 import { Job, Queue } from 'bullmq';
 import { createAdmission, redisClient, type Admission } from './admission.js';
+import { finishNotices, type FinishNotices } from './finish-notices.js';
 import { createRunningSlots, type RunningSlots } from './running.js';
 import { guard, QueueUnavailableError, redactUrl, redisConnections, withDeadline } from './connection.js';
 
@@ -28,6 +29,8 @@ export interface JobQueue<T> {
   releaseStale(beforeMs: number): Promise<number>;
   /** Slots of this queue's work running per tenant (quotas.maxRunning), held by workers. */
   runningSlots(options: { staleMs: number; retryMs: number }): RunningSlots;
+  /** Where a worker tells the requests waiting for its work that it ended (it sends, never receives). */
+  readonly notices: Pick<FinishNotices, 'notify'>;
   close(): Promise<void>;
 }
 
@@ -100,6 +103,7 @@ export async function openJobQueue<T>(options: JobQueueOptions): Promise<JobQueu
     },
     counts,
     admission,
+    notices: finishNotices({ prefix: options.prefix, publisher: redis }),
     runningSlots: (slots) =>
       createRunningSlots(async () => redis, `${options.prefix}:${options.name}`, slots),
     async releaseStale(beforeMs) {

@@ -85,7 +85,7 @@ export function executionRole(ctx: WorkerContext, queue: ExecutionQueue): Role {
     if (!(await finishExecution(db, record.requestId, response.status, response, token))) return false;
     // The answer is in the store: the waiting request goes first (its reply is written before the
     // next turn of the event loop), the bookkeeping after.
-    await queue.notify(record.requestId, { kind: 'done', response });
+    await queue.notices.notify('execution', record.requestId, { kind: 'done', response });
     await new Promise((resolve) => setImmediate(resolve));
     metrics.observeExecution(record.language, response.status);
     await ctx.webhooks.finished('execution', record.requestId);
@@ -203,7 +203,7 @@ export function executionRole(ctx: WorkerContext, queue: ExecutionQueue): Role {
         // The job fails and recovery takes the execution up later: the waiting request need not wait.
         // (A job put back for the tenant's maxRunning is not finished.)
         if (data.kind === 'execution' && !(err instanceof DelayedError))
-          await queue.notify(data.requestId, { kind: 'ended' });
+          await queue.notices.notify('execution', data.requestId, { kind: 'ended' });
         throw err;
       }
     },

@@ -2,14 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { languageForFile } from '../languages/index.js';
-import {
-  announceEnd,
-  prewarmHarnesses,
-  resourceUsage,
-  runTask,
-  sha256,
-  tenantTasksDir,
-} from '../pipeline/index.js';
+import { prewarmHarnesses, resourceUsage, runTask, sha256, tenantTasksDir } from '../pipeline/index.js';
 import type { TaskMessage, TaskQueue } from '../queue/tasks.js';
 import { getTitle, uploadContent, validatedVersion, type TitleRecord } from '../store/task-files.js';
 import { finishTask, staleTasks, startTask, type TaskRecord } from '../store/tasks.js';
@@ -33,7 +26,7 @@ export function taskRole(ctx: WorkerContext, queue: TaskQueue): Role {
 
   async function finish(task: TaskRecord, end: Parameters<typeof finishTask>[2]): Promise<void> {
     if (!(await finishTask(db, task.taskId, end))) return;
-    announceEnd('task', task.taskId);
+    await queue.notices.notify('task', task.taskId, { kind: 'done' });
     metrics.observeTask(end.status);
     audit.record({
       tenant: task.owner,

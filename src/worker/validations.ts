@@ -6,7 +6,6 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { findLanguage } from '../languages/index.js';
 import {
-  announceEnd,
   installTaskFile,
   prewarmHarnesses,
   listStaged,
@@ -167,7 +166,7 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
     if (verdict === 'VALIDATED') {
       const promoted = await promoteUpload(upload, token);
       if (promoted === 'promoted') {
-        announceEnd('validation', upload.validationId);
+        await queue.notices.notify('validation', upload.validationId, { kind: 'done' });
         log.info({ title: upload.title, file: upload.fileName }, 'task file validated');
         audit.record(validationEvent(upload, 'VALIDATED', []));
         return;
@@ -189,7 +188,7 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
       );
     }
     if (!(await finishValidation(db, upload.validationId, token, 'REJECTED'))) throw new LostClaimError();
-    announceEnd('validation', upload.validationId);
+    await queue.notices.notify('validation', upload.validationId, { kind: 'done' });
     log.info({ title: upload.title, reasons }, 'task file rejected');
     audit.record(validationEvent(upload, 'REJECTED', reasons));
   }

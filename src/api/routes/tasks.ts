@@ -10,7 +10,6 @@ import {
   safeTaskName,
   stageFile,
   UnsafeFileNameError,
-  type EndKind,
 } from '../../pipeline/index.js';
 import type { ValidationMessage } from '../../queue/validations.js';
 import { deleteUpload, getTaskFile, getTitle, insertUpload, latestUpload } from '../../store/task-files.js';
@@ -33,7 +32,6 @@ import {
   validationReport,
   validationStatus,
 } from '../schemas.js';
-import { openTaskWaits } from '../task-waits.js';
 import { requestTenant } from '../tenant.js';
 import { taskView } from '../views.js';
 
@@ -202,16 +200,8 @@ export const taskRoutes =
 
     const stored = storeGuard(retryAfter);
 
-    // Pushed ends of tasks and validations for `?wait=true` (a configuration without Redis answers at once).
-    const { redisUrl, prefix } = config.queue;
-    const waitsOn = (queueName: string, kind: EndKind) => {
-      if (!redisUrl) return undefined;
-      const waits = openTaskWaits({ redisUrl, prefix, queueName, kind }, deps.logger);
-      app.addHook('onClose', () => waits.close());
-      return waits;
-    };
-    const waits = waitsOn(config.tasks.taskQueue, 'task');
-    const verdicts = waitsOn(config.tasks.validationQueue, 'validation');
+    // `?wait=true`: workers tell of the ends of tasks and validations (see queue/finish-notices.ts).
+    const { notices } = deps.queue;
 
     /** A place in `queue` for `id`, or 429 (shutting down: 503); see ../admission.ts. */
     const admit = async (queue: { admission: Admission }, id: string, user: string, what: string) => {
@@ -361,9 +351,9 @@ export const taskRoutes =
         if (!upload || upload.owner !== user) {
           throw new ApiError(404, 'not_found', `no validation ${JSON.stringify(id)}`, 'validation_id');
         }
-        if (req.query.wait === 'true' && verdicts && !DECIDED.has(upload.status)) {
+        if (req.query.wait === 'true' && !DECIDED.has(upload.status)) {
           const isDone = async () => DECIDED.has((await getTaskFile(store.db, id))?.status ?? 'PENDING');
-          await verdicts.until(id, config.server.requestTimeoutMs, isDone, deps.shutdown);
+          await notices.wait('validation', id, config.server.requestTimeoutMs, isDone, deps.shutdown);
           upload = (await read()) ?? upload;
         }
         const final = DECIDED.has(upload.status);
@@ -468,9 +458,9 @@ export const taskRoutes =
         if (!task || task.owner !== user) {
           throw new ApiError(404, 'not_found', `no task ${JSON.stringify(id)}`, 'task_id');
         }
-        if (req.query.wait === 'true' && waits && !FINAL.has(task.status)) {
+        if (req.query.wait === 'true' && !FINAL.has(task.status)) {
           const isDone = async () => FINAL.has((await getTask(store.db, id))?.status ?? 'queued');
-          await waits.until(id, config.server.requestTimeoutMs, isDone, deps.shutdown);
+          await notices.wait('task', id, config.server.requestTimeoutMs, isDone, deps.shutdown);
           task = (await read()) ?? task;
         }
         return taskView(task);
