@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -12,8 +13,10 @@ import { benchJobs } from './jobs.js';
 import { benchAudit } from './audit.js';
 
 /**
- * `npm run bench`: every benchmark in one process, one after the other, results in
- * bench/results/latest.json (and a timestamped copy). Ratios compare runs measured in this same run.
+ * `npm run bench`: every benchmark, one after the other, each suite in a fresh process of its own
+ * (a suite that grew the heap — the TypeScript checker, the parsers — would make every later fork of
+ * this process slower, bare runs included); results in bench/results/latest.json (and a timestamped
+ * copy). Ratios compare runs measured in the same suite.
  */
 const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   sandbox: () => benchSandbox(),
@@ -27,14 +30,40 @@ const suites: Record<string, () => Promise<Record<string, unknown>>> = {
   audit: () => benchAudit(),
 };
 
+const MARK = '\n@@warden-bench-result@@\n';
+const one = process.env.WARDEN_BENCH_SUITE;
+if (one) {
+  const result = await suites[one]!();
+  process.stdout.write(`${MARK}${JSON.stringify(result)}\n`);
+  process.exit(0);
+}
+
+/** Runs one suite in a child process (this file, with the same loader flags) and returns its result. */
+function inChild(name: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+      env: { ...process.env, WARDEN_BENCH_SUITE: name },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const at = out.lastIndexOf(MARK);
+      if (code !== 0 || at < 0) return reject(new Error(`bench suite ${name} failed (exit ${code})`));
+      resolve(JSON.parse(out.slice(at + MARK.length)) as Record<string, unknown>);
+    });
+  });
+}
+
 const only = process.argv.slice(2);
 const results: Record<string, unknown> = {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model, loadavg: loadavg(), node: process.version },
 };
-const chosen = Object.entries(suites).filter(([name]) => only.length === 0 || only.includes(name));
+const chosen = Object.keys(suites).filter((name) => only.length === 0 || only.includes(name));
 const begun = performance.now();
-for (const [i, [name, run]] of chosen.entries()) {
+for (const [i, name] of chosen.entries()) {
   // Progress on stderr (the results go to stdout): a whole run takes minutes.
   const step = `bench [${i + 1}/${chosen.length}] ${name}`;
   process.stderr.write(`${step}…\n`);
@@ -48,7 +77,7 @@ for (const [i, [name, run]] of chosen.entries()) {
     15_000,
   );
   try {
-    results[name] = await run();
+    results[name] = await inChild(name);
   } finally {
     clearInterval(beat);
   }
