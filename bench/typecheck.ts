@@ -1,10 +1,10 @@
 /**
  * Cost of the TypeScript type-check stage (`languages.typescript.typecheck`, README "Compile errors"),
- * as Warden runs it (on its own thread, typecheck-worker.ts) and as it used to run (on the caller's
+ * as Warden runs it (in its own process, typecheck-worker.ts) and as it used to run (on the caller's
  * event loop): each way's latency (the first check, the compiler's load and the lib's parse included;
  * then warm medians for a small file and a 2,000-line one) and the longest event-loop delay while it
  * checks the 2,000-line file (perf_hooks.monitorEventLoopDelay), the stall every other request on the
- * loop would see. The thread is measured first, so its cold figure is a process's. Run it alone
+ * loop would see. The checker process is measured first, so its cold figure is a process's. Run it alone
  * (`npm run bench -- typecheck`) for cold figures no earlier suite has warmed.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -94,19 +94,19 @@ async function measure(load: () => Promise<Check>, big: string): Promise<Record<
 
 export async function benchTypecheck(): Promise<Record<string, unknown>> {
   const big = large(2_000);
-  const onThread = await measure(async () => {
-    const { typeCheckOffThread } = await import('../src/languages/typecheck-worker.js');
-    return typeCheckOffThread;
+  const apart = await measure(async () => {
+    const { typeCheckApart } = await import('../src/languages/typecheck-worker.js');
+    return typeCheckApart;
   }, big);
   const onLoop = await measure(async () => {
     const { typeCheck } = await import('../src/languages/typecheck.js');
     return async (code) => typeCheck(code);
   }, big);
-  const { stopTypeCheckThread } = await import('../src/languages/typecheck-worker.js');
-  await stopTypeCheckThread();
-  const checksMs = RUNS * (onThread.warmLargeMedianMs as number);
+  const { stopTypeChecker } = await import('../src/languages/typecheck-worker.js');
+  await stopTypeChecker();
+  const checksMs = RUNS * (apart.warmLargeMedianMs as number);
   return {
-    onThread,
+    inOwnProcess: apart,
     onLoop,
     idleLoopDelayMs: await loopDelay(() => tick(checksMs)),
     spinningThreadLoopDelayMs: await loopDelay(() => spinning(checksMs)),

@@ -190,7 +190,7 @@ export const languagesConfigSchema = z
       .object({
         /**
          * Type-check TypeScript before running it (in memory, ES2022 and a small declaration of Node's
-         * globals, not strict): a type error is `compile_error`. It runs on a worker thread, so the
+         * globals, not strict): a type error is `compile_error`. It runs in a child process, so the
          * event loop the API shares is not held: 6–10 ms for a small file, 0.15–0.2 s for 2,000
          * lines, 1–1.5 s and ≈ 100 MB for a process's first (README, "Compile errors"). On by
          * default: a type error is a compilation error, as `tsc` makes it in Judge0 and Piston.

@@ -71,10 +71,10 @@ async function compileProblems(
     throw err;
   }
   if (!typecheck || lang.id !== 'typescript') return [];
-  // On its own thread, started by the first TypeScript check: the compiler is large, and a check
+  // In its own process, started by the first TypeScript check: the compiler is large, and a check
   // (≈ 0.1 s for 2,000 lines, ≈ 1 s cold) must not hold the event loop the HTTP API shares.
-  const { typeCheckOffThread } = await import('../languages/typecheck-worker.js');
-  return typeCheckOffThread(code);
+  const { typeCheckApart } = await import('../languages/typecheck-worker.js');
+  return typeCheckApart(code);
 }
 
 /** Findings that rejected the code for its security, the syntax error aside (see compileProblems). */

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { typeCheck } from '../../src/languages/typecheck.js';
-import { stopTypeCheckThread, typeCheckOffThread } from '../../src/languages/typecheck-worker.js';
+import { stopTypeChecker, typeCheckApart, typeCheckerPid } from '../../src/languages/typecheck-worker.js';
 
 /** The TypeScript type-check stage alone, and what `warden run` / `warden validate` exit with. */
 describe('typeCheck', () => {
@@ -40,12 +40,12 @@ describe('typeCheck', () => {
   });
 });
 
-describe('typeCheckOffThread (the check on its own thread)', () => {
+describe('typeCheckApart (the check in a process of its own)', () => {
   const TYPO = 'const x: number = "a";\n';
-  afterAll(() => stopTypeCheckThread());
+  afterAll(() => stopTypeChecker());
 
   it('gives what typeCheck gives, while the event loop keeps turning', async () => {
-    await stopTypeCheckThread(); // cold: the compiler's load would be the longest block
+    await stopTypeChecker(); // cold: the compiler's load would be the longest block
     let turns = 0;
     let pending = true;
     const spin = () => {
@@ -53,7 +53,7 @@ describe('typeCheckOffThread (the check on its own thread)', () => {
       if (pending) setImmediate(spin);
     };
     setImmediate(spin);
-    const found = await typeCheckOffThread(TYPO);
+    const found = await typeCheckApart(TYPO);
     pending = false;
     expect(found).toEqual(typeCheck(TYPO));
     expect(turns).toBeGreaterThan(1);
@@ -61,26 +61,41 @@ describe('typeCheckOffThread (the check on its own thread)', () => {
 
   it('serves concurrent checks, each with its own answer', async () => {
     const codes = ['const a: string = 1;\n', 'const ok = 1;\n', TYPO];
-    const found = await Promise.all(codes.map((c) => typeCheckOffThread(c)));
+    const found = await Promise.all(codes.map((c) => typeCheckApart(c)));
     expect(found).toEqual(codes.map((c) => typeCheck(c)));
   });
 
   it('a check that does not answer in time is "no type problems", told to onGiveUp; the next check works', async () => {
-    await stopTypeCheckThread(); // a cold thread cannot answer within 1 ms
+    await stopTypeChecker(); // a cold checker cannot answer within 1 ms
     const reasons: string[] = [];
-    const found = await typeCheckOffThread(TYPO, { timeoutMs: 1, onGiveUp: (e) => reasons.push(e.message) });
+    const found = await typeCheckApart(TYPO, { timeoutMs: 1, onGiveUp: (e) => reasons.push(e.message) });
     expect(found).toEqual([]);
     expect(reasons).toEqual(['the type check took longer than 1 ms']);
-    expect(await typeCheckOffThread(TYPO)).toEqual(typeCheck(TYPO));
+    expect(await typeCheckApart(TYPO)).toEqual(typeCheck(TYPO));
   });
 
-  it('a thread that ends mid-check gives the check up; the next check starts a new thread', async () => {
+  it('a checker that ends mid-check gives the check up; the next check starts a new one', async () => {
     const reasons: string[] = [];
-    const lost = typeCheckOffThread(TYPO, { onGiveUp: (e) => reasons.push(e.message) });
-    await stopTypeCheckThread();
+    const lost = typeCheckApart(TYPO, { onGiveUp: (e) => reasons.push(e.message) });
+    await stopTypeChecker();
     expect(await lost).toEqual([]);
-    expect(reasons).toEqual(['the type-check thread was stopped']);
-    expect(await typeCheckOffThread(TYPO)).toEqual(typeCheck(TYPO));
+    expect(reasons).toEqual(['the type checker was stopped']);
+    expect(await typeCheckApart(TYPO)).toEqual(typeCheck(TYPO));
+  });
+
+  it('runs apart from the caller (the compiler is not in its memory); killed from outside, it is replaced', async () => {
+    expect(await typeCheckApart(TYPO)).toEqual(typeCheck(TYPO));
+    const pid = typeCheckerPid()!;
+    expect(pid).not.toBe(process.pid);
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain('typecheck-process.mjs');
+    const reasons: string[] = [];
+    const large = Array.from({ length: 2000 }, (_, i) => `const v${i}: number = ${i};`).join('\n');
+    const lost = typeCheckApart(large, { onGiveUp: (e) => reasons.push(e.message) });
+    process.kill(pid, 'SIGKILL');
+    expect(await lost).toEqual([]);
+    expect(reasons).toEqual(['the type checker exited with SIGKILL']);
+    expect(await typeCheckApart(TYPO)).toEqual(typeCheck(TYPO));
+    expect(typeCheckerPid()).not.toBe(pid);
   });
 });
 
