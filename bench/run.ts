@@ -63,6 +63,7 @@ const results: Record<string, unknown> = {
 };
 const chosen = Object.keys(suites).filter((name) => only.length === 0 || only.includes(name));
 const begun = performance.now();
+const failed: string[] = [];
 for (const [i, name] of chosen.entries()) {
   // Progress on stderr (the results go to stdout): a whole run takes minutes.
   const step = `bench [${i + 1}/${chosen.length}] ${name}`;
@@ -78,6 +79,10 @@ for (const [i, name] of chosen.entries()) {
   );
   try {
     results[name] = await inChild(name);
+  } catch (err) {
+    // The other suites still run and report; the bench exits 1 at the end.
+    results[name] = { error: (err as Error).message };
+    failed.push(name);
   } finally {
     clearInterval(beat);
   }
@@ -92,4 +97,5 @@ const json = `${JSON.stringify(results, null, 2)}\n`;
 writeFileSync(`${dir}latest.json`, json);
 writeFileSync(`${dir}${(results.date as string).replace(/[:.]/g, '-')}.json`, json);
 process.stdout.write(json);
-process.exit(0);
+if (failed.length > 0) process.stderr.write(`bench: suites failed: ${failed.join(', ')}\n`);
+process.exit(failed.length > 0 ? 1 : 0);

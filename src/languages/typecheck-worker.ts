@@ -114,6 +114,7 @@ export async function stopTypeChecker(): Promise<void> {
   const c = checker;
   if (!c) return;
   const gone = new Promise((resolve) => c.once('exit', resolve));
+  c.ref(); // its exit must be heard
   lose(c, new Error('the type checker was stopped'));
   if (c.exitCode === null && c.signalCode === null) await gone;
 }
