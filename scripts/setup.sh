@@ -35,7 +35,7 @@ wanted=(
 missing=()
 for entry in "${wanted[@]}"; do
   pkg=${entry%%:*} bin=${entry#*:}
-  [ -x "$bin" ] || missing+=("$pkg")
+  [ -e "$bin" ] || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
