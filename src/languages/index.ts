@@ -121,6 +121,14 @@ export function languageVersion(lang: Language): string {
   return version;
 }
 
+/** How many pre-started sandboxes a language keeps: its `sandbox.pool.perLanguage` entry, else `size`. */
+export function poolSizeFor(
+  pool: { size: number; perLanguage: Record<string, number> },
+  lang: Language,
+): number {
+  return pool.perLanguage[lang.id] ?? pool.size;
+}
+
 /** The sandbox a language's runs start from; the same spec is what the pool keeps pre-started. */
 export function languageSandbox(lang: Language, limits?: Partial<Limits>): SandboxSpec {
   return { argv: lang.argv, limits, label: lang.id };

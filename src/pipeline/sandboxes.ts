@@ -1,5 +1,5 @@
 import { harnessSandbox } from '../languages/harness/index.js';
-import { LANGUAGES, type Language } from '../languages/index.js';
+import { LANGUAGES, poolSizeFor } from '../languages/index.js';
 import type { Engine } from '../sandbox/engine.js';
 
 /**
@@ -8,9 +8,9 @@ import type { Engine } from '../sandbox/engine.js';
  * (both roles in one process) keeps one set; a language whose harness sandbox is its own shares the
  * language's pool.
  */
-export function prewarmHarnesses(engine: Engine, size: (lang: Language) => number): void {
+export function prewarmHarnesses(engine: Engine, pool: Parameters<typeof poolSizeFor>[0]): void {
   for (const lang of Object.values(LANGUAGES)) {
-    const n = size(lang);
+    const n = poolSizeFor(pool, lang);
     if (n > 0) engine.prewarm(harnessSandbox(lang), n);
   }
 }

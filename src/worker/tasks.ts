@@ -22,7 +22,7 @@ export function taskRole(ctx: WorkerContext, queue: TaskQueue): Role {
   const { config, engine, store, audit, metrics, logger } = ctx;
   const db = store.db;
   const maxAttempts = config.tasks.maxAttempts;
-  prewarmHarnesses(engine, (lang) => config.sandbox.pool.perLanguage[lang.id] ?? config.sandbox.pool.size);
+  prewarmHarnesses(engine, config.sandbox.pool);
 
   async function finish(task: TaskRecord, end: Parameters<typeof finishTask>[2]): Promise<void> {
     if (!(await finishTask(db, task.taskId, end))) return;

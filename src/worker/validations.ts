@@ -96,7 +96,7 @@ export function validationRole(ctx: WorkerContext, queue: ValidationQueue): Role
   const { config, engine, store, audit, metrics, logger } = ctx;
   const db = store.db;
   const maxAttempts = config.tasks.maxAttempts;
-  prewarmHarnesses(engine, (lang) => config.sandbox.pool.perLanguage[lang.id] ?? config.sandbox.pool.size);
+  prewarmHarnesses(engine, config.sandbox.pool);
   const dirs: ValidationDirs = {
     stagingDir: config.tasks.stagingDir,
     tasksDir: config.tasks.dir,

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { warmUp } from '../analysis/index.js';
 import { openArtifactStore } from '../artifacts/index.js';
 import type { WardenConfig } from '../config/schema.js';
-import { LANGUAGES, languageSandbox } from '../languages/index.js';
+import { LANGUAGES, languageSandbox, poolSizeFor } from '../languages/index.js';
 import { createLogger, throttled } from '../logging.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { redisConnections, withDeadline } from '../queue/connection.js';
@@ -114,7 +114,7 @@ export async function startWorker(
     undo.push(() => monitor.stop());
     await monitor.sweep();
     for (const lang of Object.values(LANGUAGES)) {
-      const size = config.sandbox.pool.perLanguage[lang.id] ?? config.sandbox.pool.size;
+      const size = poolSizeFor(config.sandbox.pool, lang);
       if (size > 0) engine.prewarm(languageSandbox(lang), size);
     }
     await warmUp();
