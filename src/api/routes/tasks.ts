@@ -200,8 +200,25 @@ export const taskRoutes =
 
     const stored = storeGuard(retryAfter);
 
-    // `?wait=true`: workers tell of the ends of tasks and validations (see queue/finish-notices.ts).
-    const { notices } = deps.queue;
+    /**
+     * `?wait=true`: `record` once `final` says so (its worker tells of the end, see
+     * queue/finish-notices.ts; the store is asked again then), or as it is after server.requestTimeoutMs.
+     */
+    const waitUntilFinal = async <T>(
+      kind: 'task' | 'validation',
+      id: string,
+      record: T,
+      read: () => Promise<T | undefined>,
+      final: (r: T) => boolean,
+    ): Promise<T> => {
+      if (final(record)) return record;
+      const isDone = async () => {
+        const now = await read();
+        return now !== undefined && final(now);
+      };
+      await deps.queue.notices.wait(kind, id, config.server.requestTimeoutMs, isDone, deps.shutdown);
+      return (await read()) ?? record;
+    };
 
     /** A place in `queue` for `id`, or 429 (shutting down: 503); see ../admission.ts. */
     const admit = async (queue: { admission: Admission }, id: string, user: string, what: string) => {
@@ -351,11 +368,8 @@ export const taskRoutes =
         if (!upload || upload.owner !== user) {
           throw new ApiError(404, 'not_found', `no validation ${JSON.stringify(id)}`, 'validation_id');
         }
-        if (req.query.wait === 'true' && !DECIDED.has(upload.status)) {
-          const isDone = async () => DECIDED.has((await getTaskFile(store.db, id))?.status ?? 'PENDING');
-          await notices.wait('validation', id, config.server.requestTimeoutMs, isDone, deps.shutdown);
-          upload = (await read()) ?? upload;
-        }
+        if (req.query.wait === 'true')
+          upload = await waitUntilFinal('validation', id, upload, read, (u) => DECIDED.has(u.status));
         const final = DECIDED.has(upload.status);
         return {
           validation_id: upload.validationId,
@@ -458,11 +472,8 @@ export const taskRoutes =
         if (!task || task.owner !== user) {
           throw new ApiError(404, 'not_found', `no task ${JSON.stringify(id)}`, 'task_id');
         }
-        if (req.query.wait === 'true' && !FINAL.has(task.status)) {
-          const isDone = async () => FINAL.has((await getTask(store.db, id))?.status ?? 'queued');
-          await notices.wait('task', id, config.server.requestTimeoutMs, isDone, deps.shutdown);
-          task = (await read()) ?? task;
-        }
+        if (req.query.wait === 'true')
+          task = await waitUntilFinal('task', id, task, read, (t) => FINAL.has(t.status));
         return taskView(task);
       },
     );
