@@ -44,8 +44,16 @@ const STORE_CHECK_MS = 1000;
 
 const KINDS = new Set<string>(['execution', 'task', 'validation']);
 
-/** Waits in this process, by `<prefix>:<kind>:<id>`: several requests may wait for one task. */
-const localWaiters = new Map<string, Set<(outcome: FinishOutcome) => void>>();
+/**
+ * Waits in this process, by `<prefix>:<kind>:<id>`: several requests may wait for one task, and share
+ * one periodic store check (a thousand waits for one task ask the store once a second, not a thousand
+ * times).
+ */
+interface Waiting {
+  finishers: Set<(outcome: FinishOutcome) => void>;
+  check: NodeJS.Timeout;
+}
+const localWaiters = new Map<string, Waiting>();
 
 /**
  * `publisher` sends notices; `subscriber` (a connection of its own, not yet connected) receives them,
@@ -60,9 +68,9 @@ export function finishNotices(options: {
   const channel = `${prefix}:finished`;
   const waiterKey = (kind: FinishKind, id: string) => `${prefix}:${kind}:${id}`;
   const handOver = (kind: FinishKind, id: string, outcome: FinishOutcome): boolean => {
-    const waiters = localWaiters.get(waiterKey(kind, id));
-    for (const finish of [...(waiters ?? [])]) finish(outcome);
-    return waiters !== undefined;
+    const waiting = localWaiters.get(waiterKey(kind, id));
+    for (const finish of [...(waiting?.finishers ?? [])]) finish(outcome);
+    return waiting !== undefined;
   };
 
   // Notices are `<kind>:<done|ended>:<id>`; a waiter here, if any, then reads the store.
@@ -79,32 +87,42 @@ export function finishNotices(options: {
     wait(kind, id, timeoutMs, isDone, signal) {
       return new Promise<WaitOutcome>((resolve) => {
         const key = waiterKey(kind, id);
-        const waiters = localWaiters.get(key) ?? new Set();
-        localWaiters.set(key, waiters);
+        const askStore = (then: () => void) => {
+          isDone().then(
+            (done) => done && then(),
+            () => {}, // the store is away: notices (or the timeout) still decide
+          );
+        };
+        let waiting = localWaiters.get(key);
+        if (!waiting) {
+          const check = setInterval(
+            () => askStore(() => handOver(kind, id, { kind: 'done' })),
+            STORE_CHECK_MS,
+          );
+          waiting = { finishers: new Set(), check };
+          localWaiters.set(key, waiting);
+        }
+        const { finishers } = waiting;
         let settled = false;
         const finish = (outcome: WaitOutcome) => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
-          clearInterval(check);
-          waiters.delete(finish);
-          if (waiters.size === 0 && localWaiters.get(key) === waiters) localWaiters.delete(key);
+          finishers.delete(finish);
+          if (finishers.size === 0 && localWaiters.get(key) === waiting) {
+            clearInterval(waiting.check);
+            localWaiters.delete(key);
+          }
           signal?.removeEventListener('abort', onAbort);
           resolve(outcome);
         };
         const onAbort = () => finish({ kind: 'aborted' });
-        const askStore = () => {
-          isDone().then(
-            (done) => done && finish({ kind: 'done' }),
-            () => {}, // the store is away: notices (or the timeout) still decide
-          );
-        };
         const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
-        const check = setInterval(askStore, STORE_CHECK_MS);
-        waiters.add(finish);
+        finishers.add(finish);
         if (signal?.aborted) return onAbort();
         signal?.addEventListener('abort', onAbort);
-        askStore();
+        // The work may have ended before this wait began.
+        askStore(() => finish({ kind: 'done' }));
       });
     },
     async notify(kind, id, outcome) {

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openExecutionQueue, type ExecutionQueue } from '../../src/queue/executions.js';
 import type { FinishKind, FinishOutcome } from '../../src/queue/finish-notices.js';
+import { until } from '../helpers/wait.js';
 import { startLocalRedis, type LocalRedis } from '../../src/queue/redis-server.js';
 
 const KINDS: FinishKind[] = ['execution', 'task', 'validation'];
@@ -164,6 +165,25 @@ describe('finish notices', () => {
       expect(await waiting).toEqual({ kind: 'done' });
       expect(asked).toBeGreaterThan(1); // the check as the wait began said no: a later one said yes
     }
+  });
+
+  it('asks the store once per check for a piece of work, however many requests wait for it', async () => {
+    const task = randomUUID();
+    let asked = 0;
+    const isDone = async () => {
+      asked++;
+      return false;
+    };
+    const stop = new AbortController();
+    const waits = Array.from({ length: 200 }, () =>
+      api.notices.wait('task', task, 60_000, isDone, stop.signal),
+    );
+    expect(asked).toBe(200); // each wait asks once as it begins
+    await until(() => (asked > 200 ? true : undefined), 10_000);
+    // The first periodic check: one read for all 200 (a check per wait would have made it 400).
+    expect(asked).toBe(201);
+    stop.abort();
+    expect(await Promise.all(waits)).toEqual(waits.map(() => ({ kind: 'aborted' })));
   });
 
   it('sees work that ended before the wait began, at once', async () => {
