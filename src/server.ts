@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -138,6 +139,8 @@ export async function startServer(
     undo.push(() => artifacts.close());
 
     const shutdown = new AbortController();
+    // Every waiting request listens to it (removed as each wait ends): thousands at once are normal.
+    setMaxListeners(0, shutdown.signal);
     const app = await buildApp({
       config: effective,
       store,

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ExecutionRequest } from '../runner/index.js';
 import {
   deleteExecution,
@@ -72,13 +72,33 @@ export async function submitExecutions(
 }
 
 /**
- * Waits up to server.requestTimeoutMs for the execution to finish (or the service to shut down). The
+ * What ends a request's wait early: the service shutting down, or the client gone (the connection
+ * closed before the answer: nobody is left to tell, and a wait held for it would hold its timer, its
+ * socket and its share of the store checks until the timeout).
+ */
+export function waitSignal(deps: Pick<AppDeps, 'shutdown'>, reply: FastifyReply): AbortSignal {
+  const ended = new AbortController();
+  const end = () => ended.abort();
+  if (deps.shutdown?.aborted) end();
+  deps.shutdown?.addEventListener('abort', end, { once: true });
+  // Closed: answered, or the client went away. Either way the service's signal is not needed here.
+  reply.raw.once('close', () => {
+    deps.shutdown?.removeEventListener('abort', end);
+    end();
+  });
+  return ended.signal;
+}
+
+/**
+ * Waits up to server.requestTimeoutMs for the execution to finish (or the service to shut down, or the
+ * client to go away: waitSignal). The
  * answer comes with the notice when the worker that wrote it runs in this process; otherwise it is
  * read from the store, which has the truth (a notice only says that something ended).
  */
 export async function awaitExecution(
   deps: AppDeps,
   req: FastifyRequest,
+  reply: FastifyReply,
   requestId: string,
 ): Promise<Pick<ExecutionRecord, 'status' | 'response'> | undefined> {
   const { config, store, queue } = deps;
@@ -87,7 +107,7 @@ export async function awaitExecution(
     requestId,
     config.server.requestTimeoutMs,
     async () => (await executionState(store.db, requestId)) === 'done',
-    deps.shutdown,
+    waitSignal(deps, reply),
   );
   if (outcome.kind === 'done' && outcome.response !== undefined)
     return { status: 'done', response: outcome.response };

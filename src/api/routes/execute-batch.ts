@@ -146,7 +146,7 @@ export const executeBatchRoutes =
         const answers = await Promise.all(
           checked.map(async (c) => {
             if (!('request' in c)) return c;
-            const record = wait ? await awaitExecution(deps, req, c.requestId) : undefined;
+            const record = wait ? await awaitExecution(deps, req, reply, c.requestId) : undefined;
             const done = record?.status === 'done' && record.response !== null;
             return {
               index: c.index,

@@ -54,7 +54,7 @@ export const executeRoutes =
         const pending = (status: 'pending' | 'running') =>
           reply.code(202).header('location', poll).send({ request_id: requestId, status, poll });
         if (req.query.wait === 'false') return pending('pending');
-        const record = await awaitExecution(deps, req, requestId);
+        const record = await awaitExecution(deps, req, reply, requestId);
         if (record?.status === 'done' && record.response) {
           return reply.code(200).send(record.response as ExecutionResponse);
         }

@@ -101,7 +101,7 @@ export const pistonRoutes =
         const requestId = req.id;
         const backend = config.sandbox.backend;
         await submitExecutions(deps, req, tenant, [{ requestId, request: { ...request, limits }, backend }]);
-        const record = await awaitExecution(deps, req, requestId);
+        const record = await awaitExecution(deps, req, reply, requestId);
         if (record?.status !== 'done' || !record.response) {
           // Piston has no asynchronous answer: say where the result will be.
           return reply.code(504).send({

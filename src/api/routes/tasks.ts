@@ -32,6 +32,7 @@ import {
   validationReport,
   validationStatus,
 } from '../schemas.js';
+import { waitSignal } from '../submit.js';
 import { requestTenant } from '../tenant.js';
 import { taskView } from '../views.js';
 
@@ -210,13 +211,14 @@ export const taskRoutes =
       record: T,
       read: () => Promise<T | undefined>,
       final: (r: T) => boolean,
+      signal: AbortSignal,
     ): Promise<T> => {
       if (final(record)) return record;
       const isDone = async () => {
         const now = await read();
         return now !== undefined && final(now);
       };
-      await deps.queue.notices.wait(kind, id, config.server.requestTimeoutMs, isDone, deps.shutdown);
+      await deps.queue.notices.wait(kind, id, config.server.requestTimeoutMs, isDone, signal);
       return (await read()) ?? record;
     };
 
@@ -360,7 +362,7 @@ export const taskRoutes =
           response: { 200: validationStatus, ...errors(400, 404, 503) },
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const user = requestTenant(req);
         const id = req.params.validation_id;
         const read = () => stored(() => getTaskFile(store.db, id), req.log);
@@ -369,7 +371,14 @@ export const taskRoutes =
           throw new ApiError(404, 'not_found', `no validation ${JSON.stringify(id)}`, 'validation_id');
         }
         if (req.query.wait === 'true')
-          upload = await waitUntilFinal('validation', id, upload, read, (u) => DECIDED.has(u.status));
+          upload = await waitUntilFinal(
+            'validation',
+            id,
+            upload,
+            read,
+            (u) => DECIDED.has(u.status),
+            waitSignal(deps, reply),
+          );
         const final = DECIDED.has(upload.status);
         return {
           validation_id: upload.validationId,
@@ -464,7 +473,7 @@ export const taskRoutes =
           response: { 200: taskRecord, ...errors(400, 404, 503) },
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const user = requestTenant(req);
         const id = req.params.task_id;
         const read = () => stored(() => getTask(store.db, id), req.log);
@@ -473,7 +482,14 @@ export const taskRoutes =
           throw new ApiError(404, 'not_found', `no task ${JSON.stringify(id)}`, 'task_id');
         }
         if (req.query.wait === 'true')
-          task = await waitUntilFinal('task', id, task, read, (t) => FINAL.has(t.status));
+          task = await waitUntilFinal(
+            'task',
+            id,
+            task,
+            read,
+            (t) => FINAL.has(t.status),
+            waitSignal(deps, reply),
+          );
         return taskView(task);
       },
     );
