@@ -269,10 +269,11 @@ describe.each(backends.available)('on %s', (backend) => {
       const run = runIn('python', 'import time\nprint("up", flush=True)\ntime.sleep(1.5)\n');
       // What executes the program's code on the host: under bwrap the program itself (a leased uid);
       // under gVisor its kernel, whose ptrace stubs run the code (runsc makes that user nobody; the
-      // program is no host process at all).
+      // program is no host process at all). This test process's own gVisor sandboxes only (their
+      // bundles are named after its pid): another test file's runsc may be in its start-up as root.
       const executes = (cmdline: string) =>
         backend === 'gvisor'
-          ? cmdline.startsWith('runsc-sandbox ')
+          ? cmdline.startsWith('runsc-sandbox ') && cmdline.includes(`/bundles/${process.pid}-`)
           : cmdline.startsWith(PYTHON_RUNTIME.join(' '));
       let seen: { uids: number[] }[] = [];
       for (let i = 0; i < 40 && seen.length === 0; i++) {

@@ -11,8 +11,14 @@ import { seccompKills } from '../../src/sandbox/audit.js';
 
 export const MiB = 1024 * 1024;
 
+/** No pre-started sandboxes on any backend unless a test asks: a refill starting beside a run is noise. */
+const NO_POOLS = { size: 0 };
+
 export function testEngine(overrides: Partial<z.input<typeof sandboxConfigSchema>> = {}): Engine {
-  return createEngine(sandboxConfigSchema.parse({ pool: { size: 0 }, ...overrides }));
+  const pools = { bwrap: NO_POOLS, docker: NO_POOLS, gvisor: NO_POOLS, process: NO_POOLS };
+  return createEngine(
+    sandboxConfigSchema.parse({ pool: NO_POOLS, ...overrides, pools: { ...pools, ...overrides.pools } }),
+  );
 }
 
 export async function runCode(
