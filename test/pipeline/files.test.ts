@@ -130,6 +130,15 @@ describe('stageFile', () => {
     await expect(stageFile(d.stagingDir, '../v-2', CODE)).rejects.toThrow(/invalid validation id/);
     expect(ls(d.stagingDir)).toEqual(['v-1.task']);
   });
+
+  it('replaces the partial file a crash left under the same id', async () => {
+    const d = dirs();
+    mkdirSync(d.stagingDir, { recursive: true });
+    writeFileSync(join(d.stagingDir, 'v-1.task.partial'), 'half of an earlier wri');
+    const staged = await stageFile(d.stagingDir, 'v-1', CODE);
+    expect(readFileSync(staged.path, 'utf8')).toBe(CODE);
+    expect(ls(d.stagingDir)).toEqual(['v-1.task']);
+  });
 });
 
 describe.each([
