@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import fastifyCors from '@fastify/cors';
-import fastifyHelmet from '@fastify/helmet';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import helmet from 'helmet';
 import { createJsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { documentScopes, installAuth, withScope } from './auth.js';
 import type { AppDeps } from './deps.js';
@@ -47,11 +47,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain');
   // Counted per key once the key is known; before every route, so each one is limited.
   await installRateLimit(app, deps.config);
-  await app.register(fastifyHelmet, {
+  const securityHeaders = helmet({
     // Helmet's policy (scripts from this origin only), minus upgrade-insecure-requests: served over
     // plain http on a LAN address, it would send browsers to an https port nobody listens on.
     contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
   });
+  // Built once here: @fastify/helmet built the middleware (and parsed the policy) for every request.
+  app.addHook('onRequest', (req, reply, done) =>
+    securityHeaders(req.raw, reply.raw, (err) => done(err instanceof Error ? err : undefined)),
+  );
   if (deps.config.server.cors.origins.length > 0) {
     await app.register(fastifyCors, {
       origin: deps.config.server.cors.origins,
