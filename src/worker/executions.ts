@@ -88,7 +88,10 @@ export function executionRole(ctx: WorkerContext, queue: ExecutionQueue): Role {
     await queue.notices.notify('execution', record.requestId, { kind: 'done', response });
     await new Promise((resolve) => setImmediate(resolve));
     metrics.observeExecution(record.language, response.status);
-    await ctx.webhooks.finished('execution', record.requestId);
+    // A callback is saved only for a request that names one (callback_url): the others have no row
+    // to mark. (One missed would still be found by the webhook role's recovery pass.)
+    if ((record.request as ExecutionRequest).callback_url !== undefined)
+      await ctx.webhooks.finished('execution', record.requestId);
     for (const event of executionEvents(record, response)) audit.record(event);
     log.info(
       {
