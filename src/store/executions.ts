@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import { iso, json, now } from './codec.js';
+import { prepared } from './prepared.js';
 import type { Database, ExecutionState, ExecutionsTable } from './schema.js';
 
 /**
@@ -64,26 +65,94 @@ export async function insertExecution(
     apiKeyId?: string | null;
   },
 ): Promise<void> {
-  const at = now();
-  await db
-    .insertInto('executions')
-    .values({
-      request_id: row.requestId,
-      tenant: row.tenant,
-      api_key_id: row.apiKeyId ?? null,
-      language: row.language,
-      backend: row.backend,
-      status: 'pending',
-      verdict: null,
-      request: JSON.stringify(row.request),
-      response: null,
-      created_at: at,
-      started_at: null,
-      finished_at: null,
-      updated_at: at,
-    })
-    .execute();
+  await insertRow(db, {
+    requestId: row.requestId,
+    tenant: row.tenant,
+    apiKeyId: row.apiKeyId ?? null,
+    language: row.language,
+    backend: row.backend,
+    request: JSON.stringify(row.request),
+    at: now(),
+  });
 }
+
+// The statements every execution runs (accepted, waited on, claimed, finished), compiled once.
+const insertRow = prepared<
+  {
+    requestId: string;
+    tenant: string;
+    apiKeyId: string | null;
+    language: string;
+    backend: string | null;
+    request: string;
+    at: string;
+  },
+  unknown
+>((db, hole) =>
+  db.insertInto('executions').values({
+    request_id: hole('requestId'),
+    tenant: hole('tenant'),
+    api_key_id: hole('apiKeyId'),
+    language: hole('language'),
+    backend: hole('backend'),
+    status: 'pending',
+    verdict: null,
+    request: hole('request'),
+    response: null,
+    created_at: hole('at'),
+    started_at: null,
+    finished_at: null,
+    updated_at: hole('at'),
+  }),
+);
+
+const stateOf = prepared<{ requestId: string }, { status: ExecutionState }>((db, hole) =>
+  db.selectFrom('executions').select('status').where('request_id', '=', hole('requestId')),
+);
+
+const claimRow = prepared<{ requestId: string; token: string; at: string }, Selectable<ExecutionsTable>>(
+  (db, hole) =>
+    db
+      .updateTable('executions')
+      .set((eb) => ({
+        status: 'running',
+        claim: hole('token'),
+        attempts: eb('attempts', '+', 1),
+        cases_done: eb
+          .selectFrom('execution_cases')
+          .select((s) => s.fn.countAll<number>().as('n'))
+          .where('execution_cases.request_id', '=', hole('requestId')),
+        started_at: hole('at'),
+        updated_at: hole('at'),
+      }))
+      .where('request_id', '=', hole('requestId'))
+      .where('status', '!=', 'done')
+      .returningAll(),
+);
+
+/** The answer written, under the claim `token` (fenced) or under any claim (an abandoned execution). */
+const finishRow = (fenced: boolean) =>
+  prepared<
+    { requestId: string; verdict: string; response: string; at: string; token?: string },
+    { cases_total: number }
+  >((db, hole) => {
+    let query = db
+      .updateTable('executions')
+      .set({
+        status: 'done',
+        verdict: hole('verdict'),
+        response: hole('response'),
+        claim: null,
+        finished_at: hole('at'),
+        updated_at: hole('at'),
+      })
+      .where('request_id', '=', hole('requestId'))
+      .where('status', '!=', 'done');
+    if (fenced) query = query.where('claim', '=', hole('token')!);
+    return query.returning('cases_total');
+  });
+const finishFenced = finishRow(true);
+const finishAny = finishRow(false);
 
 export async function getExecution(
   db: Kysely<Database>,
@@ -102,12 +171,7 @@ export async function executionState(
   db: Kysely<Database>,
   requestId: string,
 ): Promise<ExecutionState | undefined> {
-  const row = await db
-    .selectFrom('executions')
-    .select('status')
-    .where('request_id', '=', requestId)
-    .executeTakeFirst();
-  return row?.status;
+  return (await stateOf(db, { requestId })).rows[0]?.status;
 }
 
 /** For a request that was refused after its row was written (the queue was down). */
@@ -125,24 +189,7 @@ export async function claimExecution(
   requestId: string,
   token: string,
 ): Promise<ExecutionRecord | undefined> {
-  const at = now();
-  const row = await db
-    .updateTable('executions')
-    .set((eb) => ({
-      status: 'running',
-      claim: token,
-      attempts: eb('attempts', '+', 1),
-      cases_done: eb
-        .selectFrom('execution_cases')
-        .select((s) => s.fn.countAll<number>().as('n'))
-        .where('execution_cases.request_id', '=', requestId),
-      started_at: at,
-      updated_at: at,
-    }))
-    .where('request_id', '=', requestId)
-    .where('status', '!=', 'done')
-    .returningAll()
-    .executeTakeFirst();
+  const [row] = (await claimRow(db, { requestId, token, at: now() })).rows;
   return row ? toRecord(row) : undefined;
 }
 
@@ -234,21 +281,8 @@ export async function finishExecution(
   response: unknown,
   token?: string,
 ): Promise<boolean> {
-  const at = now();
-  let query = db
-    .updateTable('executions')
-    .set({
-      status: 'done',
-      verdict,
-      response: JSON.stringify(response),
-      claim: null,
-      finished_at: at,
-      updated_at: at,
-    })
-    .where('request_id', '=', requestId)
-    .where('status', '!=', 'done');
-  if (token !== undefined) query = query.where('claim', '=', token);
-  const ended = await query.returning('cases_total').executeTakeFirst();
+  const values = { requestId, verdict, response: JSON.stringify(response), at: now(), token };
+  const [ended] = (await (token === undefined ? finishAny : finishFenced)(db, values)).rows;
   if (!ended) return false;
   // A single run has no case rows: no second statement on its way.
   if (Number(ended.cases_total) > 0)

@@ -8,6 +8,7 @@ import { openStore, storeTarget, type Store } from '../../src/store/db.js';
 import { migrationProvider } from '../../src/store/migrations.js';
 import {
   deleteExecution,
+  executionState,
   finishExecution,
   getExecution,
   insertExecution,
@@ -161,6 +162,31 @@ describe.each(dialects)('store on %s', (dialect) => {
     await finishExecution(store.db, 'r2', 'failed', { x: 1 });
     expect(await claimExecution(store.db, 'r2', 'token-2')).toBeUndefined();
     expect((await getExecution(store.db, 'r2'))?.status).toBe('done');
+  });
+
+  it('finishes an execution only under the claim that holds it, each call with its own values', async () => {
+    // Two executions interleaved through the same (compiled-once) statements: no call may see another's.
+    for (const id of ['r4', 'r5'])
+      await insertExecution(store.db, {
+        tenant: id,
+        requestId: id,
+        language: 'python',
+        backend: null,
+        request: { id },
+      });
+    expect((await claimExecution(store.db, 'r4', 'token-4'))?.claim).toBe('token-4');
+    expect((await claimExecution(store.db, 'r5', 'token-5'))?.claim).toBe('token-5');
+    expect(await finishExecution(store.db, 'r4', 'success', { id: 'r4' }, 'token-5')).toBe(false);
+    expect(await finishExecution(store.db, 'r4', 'success', { id: 'r4' }, 'token-4')).toBe(true);
+    expect(await executionState(store.db, 'r5')).toBe('running');
+    // Taken again by another worker: the first one's token no longer finishes it.
+    const again = await claimExecution(store.db, 'r5', 'token-5b');
+    expect(again).toMatchObject({ attempts: 2, claim: 'token-5b', tenant: 'r5' });
+    expect(await finishExecution(store.db, 'r5', 'failed', { id: 'r5' }, 'token-5')).toBe(false);
+    expect(await finishExecution(store.db, 'r5', 'failed', { id: 'r5' }, 'token-5b')).toBe(true);
+    expect(await getExecution(store.db, 'r4')).toMatchObject({ verdict: 'success', response: { id: 'r4' } });
+    expect(await getExecution(store.db, 'r5')).toMatchObject({ verdict: 'failed', response: { id: 'r5' } });
+    expect(await executionState(store.db, 'r5')).toBe('done');
   });
 
   it('refuses a duplicate request id and forgets deleted executions', async () => {
