@@ -1,5 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
-
 /**
  * What a sandbox holds (uid lease, cgroup, temp dir, processes), each with how to give it back.
  * Released in the reverse order of taking, every release attempted even when an earlier one fails,
@@ -48,15 +46,22 @@ export async function releaseAndRethrow(held: Holdings, err: unknown): Promise<n
   throw err;
 }
 
+/** What holdProcess needs of a process: a ChildProcess, or one the spawner started. */
+interface HeldProcess {
+  kill(signal?: NodeJS.Signals): boolean;
+  once(event: 'exit', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+
 /**
  * Holds a sandbox's process: released by SIGKILL and waiting for its exit. Returns the promise of
  * that exit (a spawn error counts as one: there is nothing left to wait for).
  */
-export function holdProcess(held: Holdings, child: ChildProcess): Promise<void> {
+export function holdProcess(held: Holdings, child: HeldProcess): Promise<void> {
   child.on('error', () => {});
   const exited = new Promise<void>((resolve) => {
     child.once('exit', () => resolve());
-    child.once('error', () => resolve());
+    child.on('error', () => resolve());
   });
   held.take(child, async (c) => {
     c.kill('SIGKILL');

@@ -236,6 +236,8 @@ describe.each(backends.available)('on %s', (backend) => {
         expect(r.stdout).toContain('"PATH"');
         expect(r.stdout).not.toContain('hunter2-do-not-leak');
         expect(r.stdout).not.toContain('WARDEN_TEST_SECRET');
+        // Nor the spawner's, which forks the sandboxes (its channel's number).
+        expect(r.stdout).not.toContain('NODE_CHANNEL');
       } finally {
         delete process.env.WARDEN_TEST_SECRET;
       }

@@ -73,6 +73,15 @@ export function cgroupParentDirs(parent = 'warden'): string[] {
   return support.version === null ? [] : cgroupParents(support);
 }
 
+function isSpawner(pid: number, ppid: number): boolean {
+  if (ppid !== process.pid) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1] === '--serve';
+  } catch {
+    return false;
+  }
+}
+
 /** Processes started (directly or not) by this test process, except esbuild's service. */
 function descendants(): string[] {
   const parentOf = new Map<number, { ppid: number; comm: string }>();
@@ -89,8 +98,10 @@ function descendants(): string[] {
   }
   const out: string[] = [];
   for (const [pid, { comm }] of parentOf) {
-    // esbuild's service and the audit reader live as long as this process, by design.
-    if (comm === 'esbuild' || pid === seccompKills.readerPid()) continue;
+    // esbuild's service, the audit reader and the sandbox spawners (its own children; their
+    // children, the sandboxes, do count) live as long as this process or its engines, by design.
+    if (comm === 'esbuild' || pid === seccompKills.readerPid() || isSpawner(pid, parentOf.get(pid)!.ppid))
+      continue;
     for (let p = parentOf.get(pid)?.ppid; p !== undefined && p > 1; p = parentOf.get(p)?.ppid) {
       if (p === process.pid) {
         out.push(`${pid} ${comm}`);

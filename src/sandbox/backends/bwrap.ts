@@ -1,9 +1,8 @@
-import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Writable } from 'node:stream';
 import { forbiddenSyscalls, seccompKills } from '../audit.js';
 import { createRunCgroup, removeOrphanCgroups, type CgroupSupport } from '../cgroups.js';
 import { validateFiles } from '../files.js';
@@ -11,6 +10,7 @@ import { createHoldings, holdProcess, releaseAndRethrow } from '../holdings.js';
 import { CGROUP_LIMITS, SUPERVISED_LIMITS } from '../limits.js';
 import { sampleTree } from '../proc-sample.js';
 import { buildSeccompFilter } from '../seccomp.js';
+import { createSpawner, type Slot } from '../spawner.js';
 import { signalName, trialRun } from '../supervise.js';
 import type { UidLeases } from '../uids.js';
 import type {
@@ -143,13 +143,6 @@ function seccompFilter(allowNetwork: boolean): Buffer {
   return filter;
 }
 
-let devNull: number | undefined;
-/** What each masked /proc file is filled from: one /dev/null descriptor for the whole process. */
-function emptySource(): number {
-  devNull ??= openSync('/dev/null', 'r');
-  return devNull;
-}
-
 /** Descriptors the launcher hands bwrap, after stdin/stdout/stderr and the payload (fd 3). */
 interface FdLayout {
   seccomp: number;
@@ -194,6 +187,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
   }
   if (!options.uids) warnings.push('Warden is not root: sandboxes run as its own uid (user namespace only)');
   if (options.uids) seccompKills.retain();
+  const spawner = createSpawner(launcher);
 
   /**
    * bwrap's options. They travel on a descriptor (--args), not the command line: bwrap's init is
@@ -301,49 +295,25 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
       cgroup?.setLimits(limits);
       await watching;
 
-      const command = [
-        launcher,
+      const slots: Slot[] = Array.from({ length: fds.last + 1 }, () => ({ kind: 'stream' }));
+      // In a private namespace (loopback), internet sockets reach only its own loopback.
+      const network = (spec.network?.enabled || spec.network?.loopback) ?? false;
+      slots[fds.seccomp] = { kind: 'data', data: seccompFilter(network) };
+      slots[fds.status] = { kind: 'status' };
+      const args = bwrapArgs(spec, limits, fds).map((a) => `${a}\0`);
+      slots[fds.args] = { kind: 'data', data: Buffer.from(args.join('')) };
+      fds.etc.forEach((f, i) => (slots[f.fd] = { kind: 'file', path: etcFiles[i]! }));
+      for (const m of fds.masks) slots[m.fd] = { kind: 'null' };
+      files.forEach((f, i) => (slots[fds.files[i]!.fd] = { kind: 'data', data: f.content }));
+      const child = await spawner.spawn(slots, [
         ...launcherArgs(fds.last, limits, cgroup?.procsFiles ?? [], uid),
         BWRAP,
         '--args',
         String(fds.args),
         '--',
         ...spec.argv,
-      ];
-      const etcFds = held.take([] as number[], (opened) => opened.forEach((fd) => closeSync(fd)));
-      for (const path of etcFiles) etcFds.push(openSync(path, 'r'));
-      const stdio: StdioOptions = [
-        ...Array.from({ length: fds.args + 1 }, () => 'pipe' as const),
-        ...etcFds,
-        ...fds.masks.map(() => emptySource()),
-        ...files.map(() => 'pipe' as const),
-      ];
-      const child = spawn(command[0]!, command.slice(1), { stdio, env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
+      ]);
       const exited = holdProcess(held, child);
-      // The child has its own copies of the /etc descriptors now.
-      etcFds.splice(0).forEach((fd) => closeSync(fd));
-
-      const pipes = child.stdio as unknown as (Writable | NodeJS.ReadableStream | null)[];
-      const feed = (fd: number, data: Uint8Array) => {
-        const pipe = pipes[fd] as Writable;
-        pipe.on('error', () => {});
-        pipe.end(data);
-      };
-      // In a private namespace (loopback), internet sockets reach only its own loopback.
-      feed(fds.seccomp, seccompFilter((spec.network?.enabled || spec.network?.loopback) ?? false));
-      feed(
-        fds.args,
-        Buffer.from(
-          bwrapArgs(spec, limits, fds)
-            .map((a) => `${a}\0`)
-            .join(''),
-        ),
-      );
-      files.forEach((f, i) => feed(fds.files[i]!.fd, f.content));
-      let status = '';
-      const statusStream = pipes[fds.status] as NodeJS.ReadableStream;
-      statusStream.setEncoding('utf8');
-      statusStream.on('data', (d: string) => (status += d));
       fault('spawned');
 
       // Without cgroups, usage is sampled from /proc at each poll of the supervisor.
@@ -374,7 +344,8 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
         // die-with-parent takes the sandbox's pid namespace down with bwrap.
         killTree: () => child.kill('SIGKILL'),
         decodeExit(code, signal): DecodedExit {
-          if (!status.includes('"child-pid"')) {
+          if (child.lost) return { kind: 'setup_failed', error: child.lost };
+          if (!child.started) {
             return { kind: 'setup_failed', error: `sandbox did not start (bwrap exit ${code ?? signal})` };
           }
           if (signal) return { kind: 'exited', exitCode: null, signal };
@@ -416,6 +387,7 @@ export function createBwrapBackend(options: BwrapOptions): Backend {
       return { ...base, available: true, detail: `${version}; cold start + /bin/true ${trial.ms} ms` };
     },
     async close() {
+      await spawner.close();
       if (options.uids) await seccompKills.release();
     },
     async cleanupOrphans() {

@@ -1,0 +1,89 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { NOTHING_LEFT, runCode, settledLeftovers, testEngine, waitFor } from './helpers.js';
+
+/**
+ * The bwrap backend's spawner (`warden-launch --serve`, src/sandbox/spawner.ts): the small process
+ * that forks sandboxes for the service. What happens when it dies under a run, and that it goes with
+ * the engine.
+ */
+
+function parents(): Map<number, number> {
+  const map = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      map.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return map;
+}
+
+/** This test process's spawners. */
+function spawners(): number[] {
+  return [...parents()]
+    .filter(([pid, ppid]) => {
+      if (ppid !== process.pid) return false;
+      try {
+        return (
+          readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(1, 3).join(' ') ===
+          `--serve ${process.pid}`
+        );
+      } catch {
+        return false;
+      }
+    })
+    .map(([pid]) => pid);
+}
+
+/** Processes below `pid`, however deep. */
+function below(pid: number): number[] {
+  const map = parents();
+  return [...map.keys()].filter((p) => {
+    for (let up = map.get(p); up !== undefined && up > 1; up = map.get(up)) if (up === pid) return true;
+    return false;
+  });
+}
+
+describe('the sandbox spawner', () => {
+  const engine = testEngine();
+  afterAll(() => engine.shutdown());
+
+  it('dying under a run ends it as an error of Warden, takes its sandbox along, and is replaced', async () => {
+    expect((await runCode(engine, 'python', 'print(1)')).stdout).toBe('1\n');
+    const [first] = spawners();
+    expect(first).toBeDefined();
+    const running = runCode(engine, 'python', 'import time\ntime.sleep(60)\n', {
+      limits: { wallTimeMs: 30_000 },
+    });
+    // bwrap, its sandbox's init and the program.
+    expect(await waitFor(() => below(first!).length >= 3)).toBe(true);
+    process.kill(first!, 'SIGKILL');
+    const r = await running;
+    expect(r.status).toBe('error');
+    expect(r.error).toMatch(/spawner exited/);
+    await engine.settle();
+    expect(await settledLeftovers()).toEqual(NOTHING_LEFT);
+
+    expect((await runCode(engine, 'python', 'print(2)')).stdout).toBe('2\n');
+    const now = spawners();
+    expect(now).toHaveLength(1);
+    expect(now[0]).not.toBe(first);
+  });
+
+  it('goes with the engine, and every sandbox with it', async () => {
+    const own = testEngine();
+    const before = new Set(spawners());
+    const running = runCode(own, 'python', 'import time\ntime.sleep(60)\n', {
+      limits: { wallTimeMs: 30_000 },
+    });
+    expect(await waitFor(() => spawners().some((p) => !before.has(p) && below(p).length >= 3))).toBe(true);
+    await own.shutdown();
+    expect((await running).status).not.toBe('success');
+    expect(spawners().filter((p) => !before.has(p))).toEqual([]);
+    expect(await settledLeftovers()).toEqual(NOTHING_LEFT);
+  });
+});
