@@ -48,6 +48,8 @@ export async function releaseAndRethrow(held: Holdings, err: unknown): Promise<n
 
 /** What holdProcess needs of a process: a ChildProcess, or one the spawner started. */
 interface HeldProcess {
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
   kill(signal?: NodeJS.Signals): boolean;
   once(event: 'exit', listener: () => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
@@ -60,6 +62,8 @@ interface HeldProcess {
 export function holdProcess(held: Holdings, child: HeldProcess): Promise<void> {
   child.on('error', () => {});
   const exited = new Promise<void>((resolve) => {
+    // A spawner's process can have ended before its caller got it (its pid and exit came together).
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
     child.once('exit', () => resolve());
     child.on('error', () => resolve());
   });

@@ -1,5 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -13,7 +15,8 @@ import {
   waitFor,
   testEngine,
 } from './helpers.js';
-import type { Engine } from '../../src/sandbox/engine.js';
+import { sandboxConfigSchema } from '../../src/config/schema.js';
+import { createEngine, type Engine } from '../../src/sandbox/engine.js';
 import { LANGUAGES, buildRun, languageSandbox } from '../../src/languages/index.js';
 
 /**
@@ -74,6 +77,31 @@ describe.runIf(available.includes('gvisor'))('gvisor backend', () => {
   afterAll(async () => {
     await engine.shutdown();
   });
+
+  it.runIf(existsSync('/dev/kvm'))(
+    'choosing the platform (trying KVM for a few seconds) leaves no process behind, whatever KVM did',
+    async () => {
+      const kvm = () =>
+        new Set(
+          hostProcesses()
+            .filter((p) => p.cmdline.includes('--platform=kvm'))
+            .map((p) => p.pid),
+        );
+      const before = kvm();
+      // A fresh state dir: the choice is made again (it is kept there once made).
+      const fresh = createEngine(sandboxConfigSchema.parse({ backend: 'gvisor', pool: { size: 0 } }), {
+        runtimeDir: mkdtempSync(join(tmpdir(), 'warden-kvm-')),
+      });
+      try {
+        const probe = (await fresh.probe()).find((p) => p.backend === 'gvisor');
+        expect(probe?.detail).toMatch(/platform (kvm|ptrace)/);
+      } finally {
+        await fresh.shutdown();
+      }
+      // Other test files may be choosing at the same time: theirs end within their own seconds.
+      expect(await waitFor(() => [...kvm()].every((pid) => before.has(pid)), 15_000)).toBe(true);
+    },
+  );
 
   it('a sandbox whose kernel is killed from outside mid-run ends in error with a reason, leaving nothing', async () => {
     const stop = new AbortController();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { LAUNCHER } from '../../src/sandbox/backends/bwrap.js';
+import { LAUNCHER } from '../../src/sandbox/spawner.js';
 import type { RunResult, RunSpec, SandboxSpec } from '../../src/sandbox/types.js';
 
 /** What nonroot-run.ts does: an engine of this config, optionally a pool of one, then these runs. */

@@ -1,5 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createHoldings, holdProcess } from '../../src/sandbox/holdings.js';
+import { createSpawner, LAUNCHER } from '../../src/sandbox/spawner.js';
 import { NOTHING_LEFT, runCode, settledLeftovers, testEngine, waitFor } from './helpers.js';
 
 /**
@@ -85,5 +87,21 @@ describe('the sandbox spawner', () => {
     expect((await running).status).not.toBe('success');
     expect(spawners().filter((p) => !before.has(p))).toEqual([]);
     expect(await settledLeftovers()).toEqual(NOTHING_LEFT);
+  });
+
+  it('a process that ended before its caller looked is still released (its pid and exit came together)', async () => {
+    const spawner = createSpawner(LAUNCHER);
+    try {
+      const nulls = [{ kind: 'null' }, { kind: 'null' }, { kind: 'null' }] as const;
+      const p = await spawner.spawn([...nulls], ['--keep-fds', '2', '--', '/bin/true']);
+      expect(await waitFor(() => p.exitCode !== null)).toBe(true);
+      const held = createHoldings();
+      const exited = holdProcess(held, p);
+      await held.release();
+      await exited;
+      expect(p.exitCode).toBe(0);
+    } finally {
+      await spawner.close();
+    }
   });
 });

@@ -2,7 +2,6 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { forbiddenSyscalls, seccompKills } from '../audit.js';
 import { createRunCgroup, removeOrphanCgroups, type CgroupSupport } from '../cgroups.js';
 import { validateFiles } from '../files.js';
@@ -10,7 +9,7 @@ import { createHoldings, holdProcess, releaseAndRethrow } from '../holdings.js';
 import { CGROUP_LIMITS, SUPERVISED_LIMITS } from '../limits.js';
 import { sampleTree } from '../proc-sample.js';
 import { buildSeccompFilter } from '../seccomp.js';
-import { createSpawner, type Slot } from '../spawner.js';
+import { createSpawner, LAUNCHER, launcherMissing, type Slot } from '../spawner.js';
 import { signalName, trialRun } from '../supervise.js';
 import type { UidLeases } from '../uids.js';
 import type {
@@ -27,21 +26,6 @@ export const BWRAP = '/usr/bin/bwrap';
 /** Inside the sandbox the program is this uid/gid; outside, a leased unprivileged host uid. */
 const SANDBOX_ID = 65534;
 const DEVICES = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom'];
-
-/**
- * The launcher (src/sandbox/launcher/warden-launch.c, built by scripts/setup.sh), run as the service's
- * user: it closes every descriptor past the ones bwrap reads (the service may have inherited some
- * without close-on-exec), sets the rlimits, joins the run's cgroups while still root, and only then
- * becomes the leased unprivileged host user for good (no groups, no capabilities, empty bounding
- * set) and execs bwrap, so everything the run starts is inside the cgroups from its first
- * instruction. One small static process instead of bash + setpriv: ~3.5 ms of CPU less per sandbox.
- */
-export const LAUNCHER = fileURLToPath(new URL('../../../build/warden-launch', import.meta.url));
-
-/** Why sandboxes cannot start without the launcher, and how to build it (start errors, `warden doctor`). */
-export function launcherMissing(path: string): string {
-  return `the sandbox launcher ${path} is not built: run scripts/setup.sh (or scripts/build-launcher.sh; needs gcc and libc6-dev)`;
-}
 
 function launcherArgs(keepFds: number, limits: Limits, cgroupProcs: string[], uid: number | null): string[] {
   const rlimits = [

@@ -1,4 +1,4 @@
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   accessSync,
@@ -21,6 +21,7 @@ import { validateFiles } from '../files.js';
 import { createHoldings, holdProcess, releaseAndRethrow } from '../holdings.js';
 import { CGROUP_LIMITS, SUPERVISED_LIMITS } from '../limits.js';
 import { isAlive } from '../pids.js';
+import { createSpawner, LAUNCHER, launcherMissing } from '../spawner.js';
 import { signalName, trialRun } from '../supervise.js';
 import type {
   Backend,
@@ -88,6 +89,7 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
   const stateDir = join(base, 'state');
   const bundles = join(base, 'bundles');
   const fault: FaultHook = options.fault ?? (() => {});
+  const spawner = createSpawner(LAUNCHER);
   let rootfs: string | undefined;
   /** The platform in use and why not a better one (settled by the first probe, else ptrace). */
   let platform: { name: GvisorPlatform; note: string } = { name: 'ptrace', note: 'not probed yet' };
@@ -163,18 +165,13 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
       });
       const bootLog = join(bundle, 'boot.log');
       // Joins the run's cgroups first, so runsc, its gofer and gVisor's kernel are inside from the
-      // start; runsc dies with the service (its gofer and kernel die with runsc).
-      const child = spawn(
-        '/bin/sh',
+      // start; runsc dies with the spawner, so with the service (its gofer and kernel die with runsc).
+      const child = await spawner.spawn(
+        [{ kind: 'stream' }, { kind: 'stream' }, { kind: 'stream' }],
         [
-          '-c',
-          'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"',
-          'warden-gvisor',
-          ...cgroup.procsFiles,
-          '--',
-          '/usr/bin/setpriv',
-          '--pdeathsig',
-          'KILL',
+          '--keep-fds',
+          '2',
+          ...cgroup.procsFiles.flatMap((f) => ['--cgroup', f]),
           '--',
           RUNSC,
           ...runscArgs(spec),
@@ -185,13 +182,13 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
           bundle,
           id,
         ],
-        { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' }, cwd: '/' },
       );
       const exited = holdProcess(held, child);
       // The tag of the wrapper's trailer: the first line of its stdin, read before the program starts.
       const tag = randomBytes(9).toString('hex');
-      child.stdin.on('error', () => {});
-      child.stdin.write(`${tag}\n`);
+      const { stdin, stdout, stderr } = child as { stdin: Socket; stdout: Socket; stderr: Socket };
+      stdin.on('error', () => {});
+      stdin.write(`${tag}\n`);
       /** The run's end: the trailer's status at once, else runsc's own exit (the sandbox ended). */
       const ends = new EventEmitter();
       let end: { code: number | null; signal: NodeJS.Signals | null; trailed: boolean } | undefined;
@@ -214,10 +211,10 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
       // The run's stderr is what follows the wrapper's ready byte; before it, runsc's own words.
       let ready = false;
       let setupOutput = '';
-      child.stdout.on('data', (chunk: Buffer) => output.push(0, chunk));
-      child.stdout.once('close', () => output.end(0));
+      stdout.on('data', (chunk: Buffer) => output.push(0, chunk));
+      stdout.once('close', () => output.end(0));
       const up = new Promise<boolean>((resolve) => {
-        child.stderr.on('data', (chunk: Buffer) => {
+        stderr.on('data', (chunk: Buffer) => {
           if (!ready) {
             const at = chunk.indexOf(READY_BYTE);
             setupOutput += chunk.subarray(0, at < 0 ? chunk.length : at).toString('utf8');
@@ -228,7 +225,7 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
           }
           if (chunk.length > 0) output.push(1, chunk);
         });
-        child.stderr.once('close', () => output.end(1));
+        stderr.once('close', () => output.end(1));
         void exited.then(() => resolve(false));
       });
       let timer: NodeJS.Timeout | undefined;
@@ -243,10 +240,10 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
       }
 
       const processView: SandboxProcess = {
-        stdin: child.stdin,
+        stdin,
         stdout: output.stdout,
         stderr: output.stderr,
-        stdio: [child.stdin, output.stdout, output.stderr, payload],
+        stdio: [stdin, output.stdout, output.stderr, payload],
         get exitCode() {
           return end?.code ?? null;
         },
@@ -334,27 +331,47 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
       platform = { name: 'ptrace', note: 'kvm: no usable /dev/kvm' };
       return;
     }
+    if (!options.cgroups) {
+      platform = { name: 'ptrace', note: 'kvm: not tried without cgroups' };
+      return;
+    }
     const dir = join(base, 'kvm-probe');
     mkdirSync(dir, { recursive: true });
-    const probe = spawn(
-      RUNSC,
-      [`--root=${dir}`, '--platform=kvm', '--network=none', '--ignore-cgroups', 'do', '/bin/true'],
-      {
-        stdio: 'ignore',
-        cwd: '/',
-        detached: true,
-      },
-    );
-    const ok = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 5000);
-      probe.once('exit', (code) => {
-        clearTimeout(timer);
-        resolve(code === 0);
+    // In a cgroup of its own: on a KVM that never runs a guest, `runsc do`'s sandbox (in a session,
+    // as nobody, spinning) outlives a kill of runsc's process group; removing the cgroup kills it.
+    const cgroup = createRunCgroup(options.cgroups, `${process.pid}-kvm-probe`);
+    let ok = false;
+    try {
+      cgroup.create();
+      const probe = await spawner.spawn(
+        [{ kind: 'null' }, { kind: 'null' }, { kind: 'null' }],
+        [
+          '--keep-fds',
+          '2',
+          ...cgroup.procsFiles.flatMap((f) => ['--cgroup', f]),
+          '--',
+          RUNSC,
+          `--root=${dir}`,
+          '--platform=kvm',
+          '--network=none',
+          '--ignore-cgroups',
+          'do',
+          '/bin/true',
+        ],
+      );
+      ok = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), 5000);
+        probe.once('exit', (code) => {
+          clearTimeout(timer);
+          resolve(code === 0);
+        });
       });
-      probe.once('error', () => resolve(false));
-    });
-    if (probe.exitCode === null && probe.pid) process.kill(-probe.pid, 'SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    } catch {
+      ok = false;
+    } finally {
+      await cgroup.destroy().catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
+    }
     platform = ok
       ? { name: 'kvm', note: 'kvm' }
       : { name: 'ptrace', note: 'kvm: /dev/kvm is there but a sandbox did not start on it within 5 s' };
@@ -393,6 +410,7 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
       return { ...probeBase, available: false, detail: 'runsc is not installed (apt-get install runsc)' };
     }
     if (!isRoot) return { ...probeBase, available: false, detail: `${version}: needs Warden to run as root` };
+    if (!existsSync(LAUNCHER)) return { ...probeBase, available: false, detail: launcherMissing(LAUNCHER) };
     platformChosen ??= settlePlatform();
     await platformChosen;
     const trial = await trialRun(start, options.defaults);
@@ -411,6 +429,7 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
     adjustableLimits: [...SUPERVISED_LIMITS, ...CGROUP_LIMITS.filter((l) => l !== 'maxProcesses')],
     start,
     probe,
+    close: () => spawner.close(),
     /**
      * Sandboxes of Warden processes that are gone: their processes (all in the run's cgroup) are
      * killed, runsc's state deleted, the cgroup and the bundle removed. Ids are `<ownerPid>-<hex>`.
