@@ -32,9 +32,9 @@ export async function prepareNonRoot(): Promise<NonRoot> {
   const dir = mkdtempSync(join(tmpdir(), 'warden-nonroot-'));
   chmodSync(dir, 0o777);
   const dispose = () => rmSync(dir, { recursive: true, force: true });
-  // The bundle sits where the bwrap backend's module would (src/sandbox/backends/), so the launcher
-  // it looks for at ../../../build/warden-launch is the copy made here, within the user's reach.
-  const bundle = join(dir, 'src', 'sandbox', 'backends', 'nonroot-run.mjs');
+  // The bundle sits where the spawner's module would (src/sandbox/), so the launcher it looks for at
+  // ../../build/warden-launch is the copy made here, within the user's reach.
+  const bundle = join(dir, 'src', 'sandbox', 'nonroot-run.mjs');
   mkdirSync(join(dir, 'build'), { mode: 0o755 });
   copyFileSync(LAUNCHER, join(dir, 'build', 'warden-launch'));
   chmodSync(join(dir, 'build', 'warden-launch'), 0o755);

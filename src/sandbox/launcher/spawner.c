@@ -39,6 +39,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -329,6 +330,13 @@ int serve(pid_t service) {
     fatal("NODE_CHANNEL_FD");
   }
   ipc = atoi(channel);
+  if (ipc < 3) {
+    errno = EINVAL;
+    fatal("NODE_CHANNEL_FD");
+  }
+  /* Nothing the service inherited and passed on without close-on-exec stays open here for good. */
+  if (ipc > 3) syscall(SYS_close_range, 3, ipc - 1, 0);
+  syscall(SYS_close_range, ipc + 1, ~0U, 0);
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
