@@ -169,6 +169,8 @@ export function createSpawner(launcher: string): Spawner {
     const target = pending?.process ?? running.get(message.id);
     if (message.w === 'fd') {
       const socket = handle as Socket;
+      // A reset (a sandbox gone with unread input) before a run listens must not be uncaught.
+      socket.on('error', () => {});
       if (target) target.stdio[message.slot] = socket;
       else socket.destroy();
     } else if (message.w === 'pid' && pending) {
