@@ -20,7 +20,7 @@ import { signalName } from './supervise.js';
  * becomes the leased unprivileged host user for good (no groups, no capabilities, empty bounding
  * set) and execs bwrap, so everything the run starts is inside the cgroups from its first
  * instruction. One small static process instead of bash + setpriv: ~3.5 ms of CPU less per sandbox.
- * gVisor's runsc goes through it too (cgroups joined, no uid change: runsc drops its own).
+ * gVisor's KVM trial goes through it too (cgroups joined, no uid change: runsc drops its own).
  */
 export const LAUNCHER = fileURLToPath(new URL('../../build/warden-launch', import.meta.url));
 

@@ -159,6 +159,9 @@ describe('graceful shutdown', () => {
       (await call<{ checks: { queue: { waiting: number; active: number } } }>(server.url, 'GET', '/health'))
         .body.checks.queue;
 
+    // The first /health probes every backend (a cold sandbox each, Docker's and gVisor's in seconds):
+    // done before the 1-second execution starts, so that a poll can see it in flight.
+    await counts();
     const inFlight = call<ExecutionResponse>(server.url, 'POST', '/execute', {
       code: 'import time\ntime.sleep(1)\nprint("finished")',
       language: 'python',

@@ -1,4 +1,4 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   accessSync,
@@ -165,13 +165,18 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
       });
       const bootLog = join(bundle, 'boot.log');
       // Joins the run's cgroups first, so runsc, its gofer and gVisor's kernel are inside from the
-      // start; runsc dies with the spawner, so with the service (its gofer and kernel die with runsc).
-      const child = await spawner.spawn(
-        [{ kind: 'stream' }, { kind: 'stream' }, { kind: 'stream' }],
+      // start; runsc dies with the service (its gofer and kernel die with runsc).
+      const child = spawn(
+        '/bin/sh',
         [
-          '--keep-fds',
-          '2',
-          ...cgroup.procsFiles.flatMap((f) => ['--cgroup', f]),
+          '-c',
+          'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"',
+          'warden-gvisor',
+          ...cgroup.procsFiles,
+          '--',
+          '/usr/bin/setpriv',
+          '--pdeathsig',
+          'KILL',
           '--',
           RUNSC,
           ...runscArgs(spec),
@@ -182,11 +187,12 @@ export function createGvisorBackend(options: GvisorOptions): Backend {
           bundle,
           id,
         ],
+        { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' }, cwd: '/' },
       );
       const exited = holdProcess(held, child);
       // The tag of the wrapper's trailer: the first line of its stdin, read before the program starts.
       const tag = randomBytes(9).toString('hex');
-      const { stdin, stdout, stderr } = child as { stdin: Socket; stdout: Socket; stderr: Socket };
+      const { stdin, stdout, stderr } = child;
       stdin.on('error', () => {});
       stdin.write(`${tag}\n`);
       /** The run's end: the trailer's status at once, else runsc's own exit (the sandbox ended). */
