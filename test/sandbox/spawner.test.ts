@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHoldings, holdProcess } from '../../src/sandbox/holdings.js';
 import { createSpawner, LAUNCHER } from '../../src/sandbox/spawner.js';
+import { LANGUAGES, buildRun, languageSandbox } from '../../src/languages/index.js';
 import { NOTHING_LEFT, runCode, settledLeftovers, testEngine, waitFor } from './helpers.js';
 
 /**
@@ -102,6 +103,23 @@ describe('the sandbox spawner', () => {
       expect(p.exitCode).toBe(0);
     } finally {
       await spawner.close();
+    }
+  });
+
+  it('takes a stdin far larger than a socket buffer, pooled and cold, without stopping the service', async () => {
+    const pooled = testEngine({ pool: { size: 1 } });
+    try {
+      const spec = await buildRun(LANGUAGES.python, 'import sys\nprint(len(sys.stdin.read()))', {
+        stdin: 'x'.repeat(4_000_000),
+      });
+      pooled.prewarm(languageSandbox(LANGUAGES.python), 1);
+      expect(await pooled.poolReady(20_000)).toBe(true);
+      const warm = await pooled.run(spec);
+      expect(warm).toMatchObject({ status: 'success', stdout: '4000000\n', pooled: true });
+      const cold = await engine.run(spec);
+      expect(cold).toMatchObject({ status: 'success', stdout: '4000000\n' });
+    } finally {
+      await pooled.shutdown();
     }
   });
 });

@@ -253,6 +253,9 @@ static void spawn(struct cursor *c) {
   for (uint32_t i = 0; i < nslots; i++) {
     if (theirs[i] < 0) continue;
     if (!failed) {
+      /* libuv writes a socket it is handed without waiting for it to be writable: a blocking one
+       * would stop the service's event loop on a stdin larger than the socket's buffer. */
+      fcntl(theirs[i], F_SETFL, fcntl(theirs[i], F_GETFL) | O_NONBLOCK);
       snprintf(line, sizeof line,
                "{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Socket\",\"msg\":{\"w\":\"fd\",\"id\":%u,\"slot\":%u}}\n", id, i);
       send_line(line, theirs[i]);
