@@ -73,17 +73,21 @@ export function cgroupParentDirs(parent = 'warden'): string[] {
   return support.version === null ? [] : cgroupParents(support);
 }
 
-function isSpawner(pid: number, ppid: number): boolean {
+/** A sandbox spawner of this test process (`warden-launch --serve <this pid>`, its direct child). */
+export function isSpawner(pid: number, ppid: number): boolean {
   if (ppid !== process.pid) return false;
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1] === '--serve';
+    return (
+      readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(1, 3).join(' ') ===
+      `--serve ${process.pid}`
+    );
   } catch {
     return false;
   }
 }
 
-/** Processes started (directly or not) by this test process, except esbuild's service. */
-function descendants(): string[] {
+/** Every process on the host: its parent and its command name. */
+export function processParents(): Map<number, { ppid: number; comm: string }> {
   const parentOf = new Map<number, { ppid: number; comm: string }>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -96,6 +100,12 @@ function descendants(): string[] {
       /* exited meanwhile */
     }
   }
+  return parentOf;
+}
+
+/** Processes started (directly or not) by this test process, except esbuild's service. */
+function descendants(): string[] {
+  const parentOf = processParents();
   const out: string[] = [];
   for (const [pid, { comm }] of parentOf) {
     // esbuild's service, the audit reader and the sandbox spawners (its own children; their

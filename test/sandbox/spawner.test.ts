@@ -1,9 +1,16 @@
-import { readFileSync, readdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHoldings, holdProcess } from '../../src/sandbox/holdings.js';
 import { createSpawner, LAUNCHER } from '../../src/sandbox/spawner.js';
 import { LANGUAGES, buildRun, languageSandbox } from '../../src/languages/index.js';
-import { NOTHING_LEFT, runCode, settledLeftovers, testEngine, waitFor } from './helpers.js';
+import {
+  NOTHING_LEFT,
+  isSpawner,
+  processParents,
+  runCode,
+  settledLeftovers,
+  testEngine,
+  waitFor,
+} from './helpers.js';
 
 /**
  * The bwrap backend's spawner (`warden-launch --serve`, src/sandbox/spawner.ts): the small process
@@ -11,42 +18,17 @@ import { NOTHING_LEFT, runCode, settledLeftovers, testEngine, waitFor } from './
  * the engine.
  */
 
-function parents(): Map<number, number> {
-  const map = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      map.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return map;
-}
-
 /** This test process's spawners. */
 function spawners(): number[] {
-  return [...parents()]
-    .filter(([pid, ppid]) => {
-      if (ppid !== process.pid) return false;
-      try {
-        return (
-          readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(1, 3).join(' ') ===
-          `--serve ${process.pid}`
-        );
-      } catch {
-        return false;
-      }
-    })
-    .map(([pid]) => pid);
+  return [...processParents()].filter(([pid, { ppid }]) => isSpawner(pid, ppid)).map(([pid]) => pid);
 }
 
 /** Processes below `pid`, however deep. */
 function below(pid: number): number[] {
-  const map = parents();
+  const map = processParents();
   return [...map.keys()].filter((p) => {
-    for (let up = map.get(p); up !== undefined && up > 1; up = map.get(up)) if (up === pid) return true;
+    for (let up = map.get(p)?.ppid; up !== undefined && up > 1; up = map.get(up)?.ppid)
+      if (up === pid) return true;
     return false;
   });
 }
